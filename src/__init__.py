@@ -1,0 +1,96 @@
+"""infergraph: run ML models over data, in-process or on Apache Beam, with plugin handlers.
+
+Example:
+    >>> import infergraph as ig
+    >>> h = ig.handler("onnx", path="model.onnx")           # doctest: +SKIP
+    >>> results = list(ig.predict(h, [x1, ("key", x2)]))    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .core.blocks import Block
+from .core.config import HandlerConfig
+from .core.errors import (
+    BatchError,
+    ConfigError,
+    DeviceError,
+    DuplicateHandlerError,
+    HandlerNotFoundError,
+    InferenceError,
+    InferenceFailedError,
+    InfergraphError,
+    InputError,
+    MissingDependencyError,
+    ModelLoadError,
+    PluginError,
+    PostprocessError,
+)
+from .core.handler import ModelHandler
+from .core.metrics import RunStats
+from .core.predict import predict
+from .core.results import Failure, Prediction
+from .plugins.hookspecs import PROJECT_NAME, hookimpl
+from .plugins.manager import Plugins, get_plugin_manager
+
+if TYPE_CHECKING:
+    from .beam.transform import RunInference
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PROJECT_NAME",
+    "BatchError",
+    "Block",
+    "ConfigError",
+    "DeviceError",
+    "DuplicateHandlerError",
+    "Failure",
+    "HandlerConfig",
+    "HandlerNotFoundError",
+    "InferenceError",
+    "InferenceFailedError",
+    "InfergraphError",
+    "InputError",
+    "MissingDependencyError",
+    "ModelHandler",
+    "ModelLoadError",
+    "PluginError",
+    "Plugins",
+    "PostprocessError",
+    "Prediction",
+    "RunInference",
+    "RunStats",
+    "__version__",
+    "get_plugin_manager",
+    "handler",
+    "hookimpl",
+    "predict",
+]
+
+
+def handler(
+    name: str, /, *, plugins: Plugins | None = None, **options: Any
+) -> ModelHandler[Any, Any, Any, Any, Any]:
+    """Build the handler registered as ``name`` with validated config ``options``.
+
+    Args:
+        name: A registered handler name (``infergraph handlers`` lists them).
+        plugins: A plugin manager; defaults to a fresh :func:`get_plugin_manager`.
+        **options: Fields of the handler's config.
+
+    Raises:
+        HandlerNotFoundError: no such handler; the message lists the registered ones.
+        ConfigError: an option is invalid; the message names the field.
+    """
+    return (plugins or get_plugin_manager()).create(name, **options)
+
+
+def __getattr__(name: str) -> Any:
+    # Beam is imported only when its transform is asked for.
+    if name == "RunInference":
+        from .beam.transform import RunInference
+
+        return RunInference
+    raise AttributeError(f"module 'infergraph' has no attribute {name!r}")

@@ -1,0 +1,26 @@
+"""The engine-agnostic core: the handler contract, results, errors, batching and execution."""
+
+from __future__ import annotations
+
+from .blocks import Block
+from .config import HandlerConfig
+from .execute import BatchRunner, Item, to_item
+from .handler import ModelHandler
+from .metrics import MetricsSink, RunStats
+from .predict import predict
+from .results import Failure, Prediction, Result
+
+__all__ = [
+    "BatchRunner",
+    "Block",
+    "Failure",
+    "HandlerConfig",
+    "Item",
+    "MetricsSink",
+    "ModelHandler",
+    "Prediction",
+    "Result",
+    "RunStats",
+    "predict",
+    "to_item",
+]

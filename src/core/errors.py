@@ -1,0 +1,91 @@
+"""The one exception hierarchy of infergraph.
+
+::
+
+    InfergraphError
+    ├── ConfigError                 a handler config (or option) is invalid; names the field
+    ├── HandlerNotFoundError        no handler registered under a name; lists the registered ones
+    ├── PluginError                 a plugin failed to import, register or declare its hooks
+    │   └── DuplicateHandlerError   two plugins register the same handler name; names both
+    ├── MissingDependencyError      an optional library is missing; names the pip extra to install
+    ├── ModelLoadError              a model could not be loaded; names the path and the cause
+    ├── DeviceError                 the requested device is not available; names those found
+    ├── InferenceError              one batch or element failed in a stage (becomes a Failure)
+    │   ├── InputError              an input element has the wrong shape (keyed vs. unkeyed, ...)
+    │   ├── PostprocessError        postprocess returned the wrong number of predictions
+    │   └── BatchError              a whole batch failed, no element at fault (not bisected)
+    └── InferenceFailedError        raised by a Beam pipeline whose failures were not routed
+
+Per-element failures are data (:class:`infergraph.Failure`), not exceptions: the execution paths
+catch :class:`Exception` raised by a handler stage and turn it into one failure record per element.
+"""
+
+from __future__ import annotations
+
+
+class InfergraphError(Exception):
+    """Base class of every error raised by infergraph."""
+
+
+class ConfigError(InfergraphError, ValueError):
+    """A handler config or option is invalid."""
+
+
+class HandlerNotFoundError(InfergraphError, LookupError):
+    """No handler is registered under the requested name."""
+
+
+class PluginError(InfergraphError):
+    """A plugin failed to import, to register its handlers, or declares an unknown hook."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        super().__init__(f"plugin {plugin!r}: {message}")
+        self.plugin = plugin
+
+
+class DuplicateHandlerError(PluginError):
+    """Two plugins register a handler under the same name."""
+
+
+class MissingDependencyError(InfergraphError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the {package!r} package, which is not installed. "
+            f"Install it with: pip install 'infergraph[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class ModelLoadError(InfergraphError):
+    """A model could not be loaded."""
+
+
+class DeviceError(InfergraphError):
+    """The requested device is not available."""
+
+
+class InferenceError(InfergraphError):
+    """A handler stage failed on a batch or on one element."""
+
+
+class InputError(InferenceError):
+    """An input element does not have the expected form."""
+
+
+class PostprocessError(InferenceError):
+    """``postprocess`` did not return exactly one prediction per example."""
+
+
+class InferenceFailedError(InfergraphError):
+    """An element failed in a pipeline whose failures were not routed to their own output."""
+
+
+class BatchError(InferenceError):
+    """A whole batch failed for a reason no single element causes (an endpoint down, say).
+
+    The execution paths do not bisect such a batch to find a culprit: every element in it
+    becomes a failure record at once.
+    """

@@ -1,0 +1,121 @@
+"""The handler contract: four stages, one config, nothing else."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+from .blocks import Block
+from .config import HandlerConfig, validate_config
+from .errors import ConfigError, InferenceError
+
+ExampleT = TypeVar("ExampleT")
+BatchT = TypeVar("BatchT")
+OutputT = TypeVar("OutputT")
+PredictionT = TypeVar("PredictionT")
+ModelT = TypeVar("ModelT")
+
+
+class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT]):
+    """Base class of every handler, built-in or third-party.
+
+    A handler says how to load a model and call it; the framework owns keys, batching, model
+    sharing, metrics, failure isolation and the execution paths. Subclasses set ``Config`` and
+    implement :meth:`load` and :meth:`run`; :meth:`batch` and :meth:`postprocess` have defaults.
+
+    Example:
+        >>> class Doubler(ModelHandler):
+        ...     def load(self):
+        ...         return 2
+        ...     def run(self, model, batch):
+        ...         return [model * x for x in batch]
+        >>> Doubler().run(Doubler().load(), Doubler().batch([1, 2]))
+        [2, 4]
+
+    Attributes:
+        name: The name the handler is registered under (set by the plugin registry).
+        Config: The handler's config class; the handler is constructed as ``Handler(config)``.
+        accepts_blocks: Whether :meth:`batch_block` is implemented (see :class:`Block`).
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[HandlerConfig]] = HandlerConfig
+    accepts_blocks: ClassVar[bool] = False
+    #: Set by ``load`` when a requested GPU was missing and the config allowed the CPU instead;
+    #: the execution paths count it in the ``cpu_fallback`` metric.
+    fell_back_to_cpu: bool = False
+
+    def __init__(self, config: HandlerConfig | None = None, /, **options: Any) -> None:
+        """Build the handler from a config object or from config options.
+
+        Raises:
+            ConfigError: the options are invalid, or ``config`` is not a ``Config``.
+        """
+        label = self.name or type(self).__name__
+        if config is None:
+            config = validate_config(self.Config, options, label)
+        elif options:
+            raise ConfigError(f"handler {label!r}: pass a config object or options, not both")
+        elif not isinstance(config, self.Config):
+            raise ConfigError(
+                f"handler {label!r} takes a {self.Config.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+
+    # -- the four stages -------------------------------------------------------------------
+
+    @abstractmethod
+    def load(self) -> ModelT:
+        """Load the model. Called once per worker process; the model is shared by threads."""
+
+    def batch(self, examples: Sequence[ExampleT]) -> BatchT:
+        """Collate examples into the model's native batch. Default: a list of the examples."""
+        return list(examples)  # type: ignore[return-value]
+
+    @abstractmethod
+    def run(self, model: ModelT, batch: BatchT) -> OutputT:
+        """Call the model once on a batch."""
+
+    def postprocess(self, examples: Sequence[ExampleT], outputs: OutputT) -> Sequence[PredictionT]:
+        """Split the outputs into exactly one prediction per example.
+
+        The default accepts any sequence (or array) whose length matches. An element that is an
+        :class:`Exception` becomes a failure record for that example alone.
+        """
+        return list(outputs)  # type: ignore[call-overload,no-any-return]
+
+    # -- blocks ----------------------------------------------------------------------------
+
+    def batch_block(self, block: Block) -> BatchT:
+        """The native batch for a slice of a :class:`Block` (handlers with ``accepts_blocks``)."""
+        raise InferenceError(
+            f"handler {self.name or type(self).__name__!r} does not accept blocks; "
+            "pass one example per element"
+        )
+
+    def block_output(self, block: Block, outputs: OutputT) -> Any:
+        """The prediction for a block slice from the model's outputs. Default: the outputs."""
+        return outputs
+
+    # -- identity --------------------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        """The id recorded on predictions and used as the metrics namespace."""
+        return self.config.model_id or self.default_model_id()
+
+    def default_model_id(self) -> str:
+        """The model id when the config gives none; handlers with a path add it."""
+        path = getattr(self.config, "path", None)
+        label = self.name or type(self).__name__
+        return f"{label}:{path}" if path else label
+
+    def cache_key(self) -> str:
+        """Identifies the loaded model for sharing across threads and DoFn instances."""
+        cls = type(self)
+        return f"{cls.__module__}.{cls.__qualname__}:{self.config.model_dump_json()}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"

@@ -1,0 +1,1 @@
+"""Built-in handlers. Each module registers itself through the ``register_handlers`` hook."""

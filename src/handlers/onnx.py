@@ -1,0 +1,230 @@
+"""The ``onnx`` handler: ONNX Runtime, one InferenceSession per process.
+
+An example is an array (single-input models) or a dict of arrays by input name; a prediction is
+the array (single-output models) or a dict of arrays by output name. Blocks are supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from ..core.blocks import Block
+from ..core.config import HandlerConfig
+from ..core.errors import DeviceError, InputError, ModelLoadError
+from ..core.handler import ModelHandler
+from ..plugins.hookspecs import Register, hookimpl
+from ._support import require, warn_once
+
+Feed = dict[str, np.ndarray[Any, Any]]
+Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
+Outputs = dict[str, np.ndarray[Any, Any]]
+
+_CPU = "CPUExecutionProvider"
+_CUDA = "CUDAExecutionProvider"
+
+# ONNX tensor element types as onnxruntime names them, and the numpy dtype of each.
+_DTYPES: dict[str, Any] = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(float16)": np.float16,
+    "tensor(int8)": np.int8,
+    "tensor(int16)": np.int16,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(uint8)": np.uint8,
+    "tensor(uint16)": np.uint16,
+    "tensor(uint32)": np.uint32,
+    "tensor(uint64)": np.uint64,
+    "tensor(bool)": np.bool_,
+    "tensor(string)": np.object_,
+}
+
+
+class OnnxConfig(HandlerConfig):
+    """Config of the ``onnx`` handler."""
+
+    default_max_batch_size = 1024
+
+    path: str = Field(description="Path of the .onnx model file.")
+    providers: list[str] | None = Field(
+        default=None,
+        description="ONNX Runtime execution providers in priority order; by default derived "
+        "from `device` (CUDAExecutionProvider with device_id for a GPU, else CPU).",
+    )
+    provider_options: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Options for each provider in `providers` (same length).",
+    )
+    output_names: list[str] | None = Field(
+        default=None, description="Outputs to compute; all of the model's outputs by default."
+    )
+    intra_op_threads: int = Field(
+        default=0, ge=0, description="Threads inside one operator; 0 lets ONNX Runtime choose."
+    )
+    inter_op_threads: int = Field(
+        default=0, ge=0, description="Threads across operators; 0 lets ONNX Runtime choose."
+    )
+    graph_optimization: str = Field(
+        default="all",
+        pattern="^(disable|basic|extended|all)$",
+        description="Graph optimization level: disable, basic, extended or all.",
+    )
+
+
+@dataclass(frozen=True)
+class OnnxModel:
+    """A loaded session and what the handler needs to know of its inputs and outputs."""
+
+    session: Any
+    inputs: dict[str, Any]  # input name -> numpy dtype
+    outputs: list[str]
+
+    def feed(self, columns: Columns) -> Feed:
+        """The session's input feed for collated columns, cast to the model's dtypes."""
+        if len(self.inputs) == 1:
+            ((name, dtype),) = self.inputs.items()
+            return {name: np.asarray(_single(columns, name), dtype=dtype)}
+        return {
+            name: np.asarray(_named(columns, name, self.inputs), dtype=dtype)
+            for name, dtype in self.inputs.items()
+        }
+
+
+class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
+    """Runs an ONNX model with ONNX Runtime."""
+
+    Config = OnnxConfig
+    accepts_blocks = True
+    config: OnnxConfig
+
+    def load(self) -> OnnxModel:
+        ort = require("onnxruntime", package="onnxruntime", extra="onnx", purpose="the onnx handler")
+        path = Path(self.config.path)
+        if not path.is_file():
+            raise ModelLoadError(f"ONNX model {str(path)!r} not found (no such file)")
+        providers, options = self._providers(ort)
+        try:
+            session = ort.InferenceSession(
+                str(path), self._session_options(ort), providers=providers,
+                provider_options=options,
+            )
+        except Exception as exc:
+            raise ModelLoadError(
+                f"ONNX Runtime could not load {str(path)!r}: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._check_placement(session, providers)
+        inputs = {i.name: _DTYPES.get(i.type, np.float32) for i in session.get_inputs()}
+        outputs = self.config.output_names or [o.name for o in session.get_outputs()]
+        return OnnxModel(session, inputs, outputs)
+
+    def batch(self, examples: Sequence[Any]) -> Columns:
+        if isinstance(examples[0], Mapping):
+            names = list(examples[0])
+            for example in examples:
+                if not isinstance(example, Mapping) or list(example) != names:
+                    raise InputError(
+                        f"every example in a batch needs the fields {names}; got "
+                        f"{sorted(example) if isinstance(example, Mapping) else type(example).__name__}"
+                    )
+            return {name: np.asarray([e[name] for e in examples]) for name in names}
+        return np.asarray(examples)
+
+    def batch_block(self, block: Block) -> Columns:
+        return block.data
+
+    def run(self, model: OnnxModel, batch: Columns) -> Outputs:
+        values = model.session.run(model.outputs, model.feed(batch))
+        return dict(zip(model.outputs, values, strict=True))
+
+    def postprocess(self, examples: Sequence[Any], outputs: Outputs) -> list[Any]:
+        if len(outputs) == 1:
+            return list(next(iter(outputs.values())))
+        names = list(outputs)
+        return [
+            {name: outputs[name][i] for name in names} for i in range(len(examples))
+        ]
+
+    def block_output(self, block: Block, outputs: Outputs) -> Any:
+        return next(iter(outputs.values())) if len(outputs) == 1 else outputs
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _providers(self, ort: Any) -> tuple[list[str], list[dict[str, Any]] | None]:
+        config = self.config
+        if config.providers:
+            return list(config.providers), config.provider_options
+        wants_gpu = config.device.startswith("gpu") or (
+            config.device == "auto" and _CUDA in ort.get_available_providers()
+        )
+        if not wants_gpu:
+            return [_CPU], None
+        return [_CUDA, _CPU], [{"device_id": config.gpu_index or 0}, {}]
+
+    def _session_options(self, ort: Any) -> Any:
+        # SessionOptions cannot be pickled, so it is built here, on the worker.
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.config.intra_op_threads
+        options.inter_op_num_threads = self.config.inter_op_threads
+        options.graph_optimization_level = {
+            "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+            "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        }[self.config.graph_optimization]
+        return options
+
+    def _check_placement(self, session: Any, requested: list[str]) -> None:
+        # ONNX Runtime silently drops a GPU provider it cannot use; we do not.
+        active = session.get_providers()
+        missing = [p for p in requested if p != _CPU and p not in active]
+        if not missing or self.config.device == "auto":
+            return
+        message = (
+            f"device {self.config.device!r} for {self.config.path!r} needs {', '.join(missing)}, "
+            f"but ONNX Runtime is running on {', '.join(active)}. Install onnxruntime-gpu with a "
+            "matching CUDA, or set device='cpu', or allow_cpu_fallback=true"
+        )
+        if not self.config.allow_cpu_fallback:
+            raise DeviceError(message)
+        self.fell_back_to_cpu = True
+        warn_once(f"onnx-fallback:{self.config.path}", "%s; falling back to the CPU", message)
+
+
+def _single(example: Any, name: str) -> Any:
+    if isinstance(example, Mapping):
+        if name in example:
+            return example[name]
+        if len(example) == 1:
+            return next(iter(example.values()))
+        raise InputError(
+            f"the model has one input {name!r}; the example has fields "
+            f"{sorted(example)}: pass an array, or a dict with {name!r} or a single field"
+        )
+    return example
+
+
+def _named(example: Any, name: str, inputs: Mapping[str, Any]) -> Any:
+    if not isinstance(example, Mapping):
+        raise InputError(
+            f"the model has inputs {sorted(inputs)}: pass a dict of arrays by input name, "
+            f"got {type(example).__name__}"
+        )
+    try:
+        return example[name]
+    except KeyError:
+        raise InputError(
+            f"the example lacks input {name!r}; the model's inputs are {sorted(inputs)}, "
+            f"the example has {sorted(example)}"
+        ) from None
+
+
+@hookimpl
+def register_handlers(register: Register) -> None:
+    """Register the ``onnx`` handler."""
+    register("onnx", OnnxHandler)

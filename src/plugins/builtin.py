@@ -1,0 +1,8 @@
+"""The built-in handlers: ordinary plugins, registered through the same hook as third parties."""
+
+from __future__ import annotations
+
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "infergraph.handlers.onnx",
+)
+"""Modules (each with a ``register_handlers`` hookimpl) loaded into every plugin manager."""
