@@ -13,7 +13,9 @@
     ├── InferenceError              one batch or element failed in a stage (becomes a Failure)
     │   ├── InputError              an input element has the wrong shape (keyed vs. unkeyed, ...)
     │   ├── PostprocessError        postprocess returned the wrong number of predictions
-    │   └── BatchError              a whole batch failed, no element at fault (not bisected)
+    │   ├── BatchError              a whole batch failed, no element at fault (not bisected)
+    │   │   └── EndpointUnavailableError  a remote endpoint kept failing past the retries/deadline
+    │   └── RequestRejectedError    a remote endpoint rejected a request (4xx, error body)
     └── InferenceFailedError        raised by a Beam pipeline whose failures were not routed
 
 Per-element failures are data (:class:`infergraph.Failure`), not exceptions: the execution paths
@@ -89,3 +91,29 @@ class BatchError(InferenceError):
     The execution paths do not bisect such a batch to find a culprit: every element in it
     becomes a failure record at once.
     """
+
+
+class EndpointUnavailableError(BatchError):
+    """A remote endpoint kept failing (5xx, 429, timeouts, resets) past the retries or deadline.
+
+    Attributes:
+        status: The last HTTP status, or ``None`` when the last attempt got no response.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RequestRejectedError(InferenceError):
+    """A remote endpoint rejected a request: a 4xx status or an error in a 200 body.
+
+    Attributes:
+        status: The HTTP status of the answer.
+        server_message: The endpoint's own error message.
+    """
+
+    def __init__(self, message: str, status: int, server_message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.server_message = server_message

@@ -19,7 +19,7 @@ from .blocks import Block, concat_outputs
 from .errors import BatchError, InputError, PostprocessError
 from .handler import ModelHandler
 from .metrics import MetricsSink
-from .results import Failure, Prediction, Result
+from .results import Failure, Prediction, Result, short_repr
 
 AnyHandler = ModelHandler[Any, Any, Any, Any, Any]
 Clock = Callable[[], float]
@@ -210,7 +210,7 @@ class BatchRunner:
     def _record_call(self, rows: int, start: float) -> None:
         self.metrics.counter("model_calls")
         self.metrics.distribution("batch_size", rows)
-        self.metrics.distribution("batch_latency_ms", int((self.clock() - start) * 1000))
+        self.metrics.distribution("batch_latency_us", int((self.clock() - start) * 1_000_000))
 
     def _failure(self, item: Item, stage: str, exc: BaseException) -> Failure:
         self.metrics.counter("failures")
@@ -220,5 +220,11 @@ class BatchRunner:
             stage=stage,
             node=self.node,
             error_type=type(exc).__name__,
-            message=f"{stage} failed in handler {self.node!r}: {exc}",
+            message=f"{stage} failed in handler {self.node!r} for {_describe(item)}: {exc}",
         )
+
+
+def _describe(item: Item) -> str:
+    if item.key is not None:
+        return f"key {item.key!r}"
+    return f"example {short_repr(item.example, 60)}"

@@ -6,7 +6,7 @@ Names (each under the handler's namespace, ``infergraph.<model_id>`` on Beam):
 - ``failures`` (counter): input elements that became failure records.
 - ``model_calls`` (counter): calls of ``run``.
 - ``batch_size`` (distribution): examples (rows) per model call.
-- ``batch_latency_ms`` (distribution): milliseconds per batch -> run -> postprocess.
+- ``batch_latency_us`` (distribution): microseconds per batch -> run -> postprocess call.
 - ``load_time_ms`` (distribution): milliseconds to load the model.
 - ``cpu_fallback`` (counter): loads that fell back to the CPU (handlers report it).
 """

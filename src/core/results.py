@@ -27,7 +27,7 @@ class Prediction(Generic[OutputT]):
     def __repr__(self) -> str:
         return (
             f"Prediction(key={self.key!r}, model_id={self.model_id!r}, "
-            f"output={_short(self.output)})"
+            f"output={short_repr(self.output)})"
         )
 
 
@@ -61,6 +61,7 @@ class Failure:
 Result = Prediction[Any] | Failure
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

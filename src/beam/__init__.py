@@ -1,0 +1,8 @@
+"""Apache Beam execution: the only package of infergraph that imports Beam."""
+
+from __future__ import annotations
+
+from .metrics import BeamMetrics
+from .transform import FAILURES, PREDICTIONS, RunInference
+
+__all__ = ["FAILURES", "PREDICTIONS", "BeamMetrics", "RunInference"]

@@ -1,0 +1,146 @@
+"""``RunInference``: a handler as an Apache Beam PTransform.
+
+Each element is an example, a ``(key, example)`` pair or a :class:`~infergraph.Block`; the
+transform reads it with the same core functions as the in-process path (``to_item``,
+``BatchRunner.process_batch``), so both paths give identical results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.transforms.util import BatchElements
+from apache_beam.utils import shared
+
+from ..core.errors import InferenceFailedError
+from ..core.execute import AnyHandler, BatchRunner, Item, to_item
+from ..core.metrics import RunStats
+from ..core.results import Failure, Result
+from ..core.sharing import ModelBox, load_model
+from .metrics import BeamMetrics
+
+PREDICTIONS = "predictions"
+FAILURES = "failures"
+
+
+class RunInference(beam.PTransform):  # type: ignore[misc]
+    """Run a handler over a PCollection of examples, ``(key, example)`` pairs or blocks.
+
+    Example:
+        >>> predictions = examples | ig.RunInference(handler)                 # doctest: +SKIP
+        >>> predictions, failures = (
+        ...     examples | ig.RunInference(handler).with_exception_handling()  # doctest: +SKIP
+        ... )
+
+    Without :meth:`with_exception_handling`, the first element that fails stops the pipeline
+    with :class:`~infergraph.InferenceFailedError` (nothing is dropped silently).
+
+    Args:
+        handler: The handler; it is pickled to the workers and loaded once per process.
+        keyed: ``None`` treats 2-tuples as ``(key, example)``; ``True`` requires pairs;
+            ``False`` takes every element as the example.
+    """
+
+    def __init__(
+        self, handler: AnyHandler, *, keyed: bool | None = None, label: str | None = None
+    ) -> None:
+        super().__init__(label or f"RunInference[{handler.model_id}]")
+        self.handler = handler
+        self.keyed = keyed
+        self._route_failures = False
+
+    def with_exception_handling(self) -> RunInference:
+        """Return failures as a second output: the transform yields ``(predictions, failures)``."""
+        routed = RunInference(self.handler, keyed=self.keyed, label=self.label)
+        routed._route_failures = True
+        return routed
+
+    def expand(self, pcoll: PCollection) -> Any:
+        config = self.handler.config
+        node = self.handler.model_id
+        items = pcoll | "ReadKeys" >> beam.ParDo(_ToItem(self.keyed, node)).with_outputs(
+            FAILURES, main="items"
+        )
+        batching: dict[str, Any] = {
+            "min_batch_size": config.min_batch_size,
+            "max_batch_size": config.batch_size_limit,
+            "element_size_fn": _rows,
+        }
+        if config.max_batch_duration_s is not None:
+            batching["max_batch_duration_secs"] = config.max_batch_duration_s
+        results = (
+            items["items"]
+            | "Batch" >> BatchElements(**batching)
+            | "Infer" >> beam.ParDo(_InferDoFn(self.handler)).with_outputs(
+                FAILURES, main=PREDICTIONS
+            )
+        )
+        failures = (items[FAILURES], results[FAILURES]) | "Failures" >> beam.Flatten()
+        if self._route_failures:
+            return results[PREDICTIONS], failures
+        _ = failures | "RaiseOnFailure" >> beam.Map(_raise)
+        return results[PREDICTIONS]
+
+
+def _rows(item: Item) -> int:
+    return item.rows
+
+
+def _raise(failure: Failure) -> None:
+    raise InferenceFailedError(
+        f"element with key={failure.key!r} failed in stage {failure.stage!r}: "
+        f"{failure.error_type}: {failure.message}. To keep the pipeline running and collect "
+        "failures, use RunInference(...).with_exception_handling()"
+    )
+
+
+class _ToItem(beam.DoFn):  # type: ignore[misc]
+    def __init__(self, keyed: bool | None, node: str) -> None:
+        self.keyed = keyed
+        self.node = node
+
+    def process(self, element: Any) -> Iterator[Any]:
+        entry = to_item(element, self.keyed, self.node)
+        yield TaggedOutput(FAILURES, entry) if isinstance(entry, Failure) else entry
+
+
+class _InferDoFn(beam.DoFn):  # type: ignore[misc]
+    """Loads the model once per process (Beam's shared handle) and runs batches through it."""
+
+    def __init__(self, handler: AnyHandler) -> None:
+        self.handler = handler
+        self._shared = shared.Shared()
+        self._runner: BatchRunner | None = None
+        self._load_stats: RunStats | None = None
+
+    def setup(self) -> None:
+        self._load_stats = RunStats()
+        stats = self._load_stats
+
+        def load() -> ModelBox:
+            return load_model(self.handler, stats)
+
+        box = self._shared.acquire(load, tag=self.handler.cache_key())
+        self._runner = BatchRunner(self.handler, box.model, BeamMetrics(self.handler.model_id))
+        self._box = box  # holds the shared model for this DoFn instance's lifetime
+
+    def process(self, batch: list[Item]) -> Iterator[Result | TaggedOutput]:
+        runner = self._runner
+        assert runner is not None, "setup() runs before process()"
+        self._report_load(runner)
+        for result in runner.process_batch(batch):
+            yield TaggedOutput(FAILURES, result) if isinstance(result, Failure) else result
+
+    def _report_load(self, runner: BatchRunner) -> None:
+        # Metrics updated in setup() have no step to count against; report them here, once.
+        stats, self._load_stats = self._load_stats, None
+        if stats is None:
+            return
+        for name, value in stats.counters.items():
+            runner.metrics.counter(name, value)
+        for name, dist in stats.distributions.items():
+            if dist.max is not None:
+                runner.metrics.distribution(name, dist.max)

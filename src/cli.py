@@ -1,0 +1,150 @@
+"""The ``infergraph`` command: list handlers, inspect models, run a model over JSONL on Beam."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .core.errors import ConfigError, InfergraphError
+from .plugins.manager import Plugins, get_plugin_manager
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``infergraph`` command; returns the exit status."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * args.verbose, format="%(message)s")
+    if extra and args.command != "predict":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command == "handlers":
+            return _handlers(args)
+        if args.command == "inspect":
+            return _inspect(args)
+        return _predict(args, extra)
+    except InfergraphError as exc:
+        print(f"infergraph: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="infergraph", description="Run ML models over data, in-process or on Apache Beam."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    handlers = commands.add_parser("handlers", help="list registered handlers")
+    handlers.add_argument("--schema", metavar="NAME", help="print the JSON schema of a config")
+
+    inspect = commands.add_parser("inspect", help="show a model's signatures, inputs and outputs")
+    inspect.add_argument("path", help="a SavedModel directory or an .onnx file")
+
+    predict = commands.add_parser(
+        "predict",
+        help="run a model over a JSONL file on Beam (DirectRunner by default)",
+        epilog="Arguments it does not know (--runner, --direct_num_workers, ...) go to Beam.",
+    )
+    predict.add_argument("--handler", required=True, help="a registered handler name")
+    predict.add_argument("--model", help="the model path (sets the config field 'path')")
+    predict.add_argument("--input", required=True, help="JSONL input, one object per line")
+    predict.add_argument("--output", required=True, help="JSONL output of predictions")
+    predict.add_argument(
+        "--failures", help="JSONL output of failures (default: OUTPUT's name + .failures.jsonl)"
+    )
+    predict.add_argument("--key-field", help="the field of each object that holds its key")
+    predict.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a handler config field (VALUE is JSON, or a string); repeatable",
+    )
+    return parser
+
+
+def _handlers(args: argparse.Namespace) -> int:
+    plugins = get_plugin_manager()
+    if args.schema:
+        schema = plugins.get(args.schema).handler_cls.Config.model_json_schema()
+        print(json.dumps(schema, indent=2))
+        return 0
+    rows = [(e.name, e.plugin, e.package) for e in sorted(plugins.handlers.values(), key=_name)]
+    widths = [max(len(r[i]) for r in [("NAME", "PLUGIN", "PACKAGE"), *rows]) for i in range(3)]
+    for row in [("NAME", "PLUGIN", "PACKAGE"), *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    for error in plugins.errors:
+        print(f"warning: {error}", file=sys.stderr)
+    return 0
+
+
+def _name(entry: Any) -> str:
+    return str(entry.name)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .handlers.inspect import describe_model
+
+    print(describe_model(args.path))
+    return 0
+
+
+def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+    plugins = get_plugin_manager()
+    options = _options(args.set)
+    if args.model is not None:
+        options["path"] = args.model
+    handler = _create(plugins, args.handler, options)
+    if not Path(args.input).exists() and "://" not in args.input:
+        raise ConfigError(f"input file {args.input!r} not found")
+    failures = args.failures or _failures_path(args.output)
+
+    from .beam.jsonl import run_jsonl
+
+    summary = run_jsonl(
+        handler,
+        input_path=args.input,
+        output_path=args.output,
+        failures_path=failures,
+        key_field=args.key_field,
+        pipeline_args=pipeline_args,
+    )
+    print(
+        f"{summary.predictions} predictions -> {summary.output}\n"
+        f"{summary.failures} failures -> {summary.failures_output}"
+    )
+    return 0
+
+
+def _create(plugins: Plugins, name: str, options: dict[str, Any]) -> Any:
+    entry = plugins.get(name)
+    if "path" in options and "path" not in entry.handler_cls.Config.model_fields:
+        raise ConfigError(f"handler {name!r} takes no model path: drop --model")
+    return plugins.create(name, **options)
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set expects NAME=VALUE, got {pair!r}")
+        try:
+            options[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[name] = raw
+    return options
+
+
+def _failures_path(output: str) -> str:
+    stem = output[: -len(".jsonl")] if output.endswith(".jsonl") else output
+    return stem + ".failures.jsonl"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

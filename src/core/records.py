@@ -1,0 +1,84 @@
+"""JSON records in and out: what the command line reads and writes, one object per line."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .blocks import Block
+from .errors import InputError
+from .results import Failure, Prediction, Result
+
+
+def to_jsonable(value: Any) -> Any:
+    """``value`` with arrays as lists, numpy scalars as numbers and bytes as ``{"b64": ...}``."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == np.object_:
+            return [to_jsonable(v) for v in value.tolist()]
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return to_jsonable(value.item())
+    if isinstance(value, bytes | bytearray):
+        return {"b64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, Block):
+        return to_jsonable(value.data)
+    if isinstance(value, Mapping):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def parse_line(line: str, key_field: str | None) -> tuple[Any, Any]:
+    """One JSONL input line as ``(key, example)``: the object less its key field.
+
+    Raises:
+        InputError: the line is not a JSON object, or lacks the key field.
+    """
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(record, dict):
+        raise InputError(f"expected a JSON object, got {type(record).__name__}")
+    if key_field is None:
+        return None, record
+    if key_field not in record:
+        raise InputError(
+            f"no key field {key_field!r}; the object has {sorted(record)}. "
+            "Fix the line or pass another --key-field"
+        )
+    key = record.pop(key_field)
+    return key, record
+
+
+def result_record(result: Result, key_field: str | None) -> dict[str, Any]:
+    """The JSON object written for one result."""
+    if isinstance(result, Prediction):
+        record: dict[str, Any] = {}
+        if key_field is None:
+            record["input"] = to_jsonable(result.example)
+        else:
+            record[key_field] = to_jsonable(result.key)
+        record["output"] = to_jsonable(result.output)
+        return record
+    return failure_record(result, key_field)
+
+
+def failure_record(failure: Failure, key_field: str | None) -> dict[str, Any]:
+    """The JSON object written for one failure: where, why, and the input to retry."""
+    record: dict[str, Any] = {}
+    if key_field is not None:
+        record[key_field] = to_jsonable(failure.key)
+    record.update(
+        stage=failure.stage,
+        node=failure.node,
+        error_type=failure.error_type,
+        message=failure.message,
+        input=to_jsonable(failure.example),
+    )
+    return record
