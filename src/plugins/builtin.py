@@ -4,5 +4,7 @@ from __future__ import annotations
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "infergraph.handlers.onnx",
+    "infergraph.handlers.remote",
+    "infergraph.handlers.tensorflow",
 )
 """Modules (each with a ``register_handlers`` hookimpl) loaded into every plugin manager."""
