@@ -1,0 +1,108 @@
+"""A conformance suite for handler authors: run it against your handler in your tests.
+
+Example:
+    >>> from infergraph.testing import check_handler
+    >>> check_handler(MyHandler(path="model.onnx"), [x1, x2, x3])   # doctest: +SKIP
+
+It checks what every execution path relies on: the handler and its config pickle (Beam ships
+them to workers), the four stages return one prediction per example, keys survive, and the
+in-process and Beam paths give identical results.
+"""
+
+from __future__ import annotations
+
+import base64
+import pickle
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core.execute import AnyHandler
+from .core.predict import predict
+from .core.results import Failure, Prediction, Result
+
+__all__ = ["check_handler", "outputs_equal", "run_on_beam"]
+
+
+def check_handler(
+    handler: AnyHandler, examples: Sequence[Any], *, beam: bool = True
+) -> list[Prediction[Any]]:
+    """Check ``handler`` against the handler contract on ``examples`` (which must all succeed).
+
+    Returns:
+        The in-process predictions, keyed ``0..n-1``, for further assertions.
+
+    Raises:
+        AssertionError: naming the rule the handler breaks.
+    """
+    copy = pickle.loads(pickle.dumps(handler))
+    assert copy.config == handler.config, "the config must survive pickling unchanged"
+    assert handler.config.model_config.get("frozen"), "the config must be frozen"
+
+    model = handler.load()
+    outputs = handler.run(model, handler.batch(list(examples)))
+    predictions = list(handler.postprocess(list(examples), outputs))
+    assert len(predictions) == len(examples), (
+        f"postprocess returned {len(predictions)} predictions for {len(examples)} examples"
+    )
+
+    keyed = [(i, example) for i, example in enumerate(examples)]
+    results = list(predict(handler, keyed))
+    failures = [r for r in results if isinstance(r, Failure)]
+    assert not failures, f"examples failed in-process: {failures[:3]}"
+    assert [r.key for r in results] == list(range(len(examples))), "keys or order were lost"
+    for result, direct in zip(results, predictions, strict=True):
+        assert outputs_equal(result.output, direct), (
+            f"predict() and the stages disagree for key {result.key}: "
+            f"{result.output!r} != {direct!r}"
+        )
+    if beam:
+        on_beam = {r.key: r for r in run_on_beam(handler, keyed)}
+        assert sorted(on_beam) == list(range(len(examples))), "the Beam path lost elements"
+        for result in results:
+            other = on_beam[result.key]
+            assert isinstance(other, Prediction), f"failed on Beam: {other!r}"
+            assert outputs_equal(result.output, other.output), (
+                f"Beam and in-process disagree for key {result.key}"
+            )
+    return [r for r in results if isinstance(r, Prediction)]
+
+
+def run_on_beam(handler: AnyHandler, data: Sequence[Any], **kwargs: Any) -> list[Result]:
+    """Run ``handler`` over ``data`` in a DirectRunner pipeline; predictions and failures."""
+    import apache_beam as beam
+
+    from .beam.transform import RunInference
+
+    with tempfile.TemporaryDirectory(prefix="infergraph-beam-") as tmp:
+        prefix = str(Path(tmp) / "results")
+        with beam.Pipeline(runner="DirectRunner") as pipeline:
+            predictions, failures = (
+                pipeline
+                | "Create" >> beam.Create(list(data), reshuffle=False)
+                | RunInference(handler, **kwargs).with_exception_handling()
+            )
+            _ = (
+                (predictions, failures)
+                | beam.Flatten()
+                | beam.Map(lambda r: base64.b64encode(pickle.dumps(r)).decode("ascii"))
+                | beam.io.WriteToText(prefix)
+            )
+        lines = [
+            line for path in sorted(Path(tmp).glob("results*")) for line in path.read_text().split()
+        ]
+    return [pickle.loads(base64.b64decode(line)) for line in lines]
+
+
+def outputs_equal(left: Any, right: Any) -> bool:
+    """Exact equality of outputs that may be arrays, dicts or lists of them."""
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(outputs_equal(left[k], right[k]) for k in left)
+    if isinstance(left, np.ndarray | np.generic) or isinstance(right, np.ndarray | np.generic):
+        return bool(np.array_equal(np.asarray(left), np.asarray(right)))
+    if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        return len(left) == len(right) and all(map(outputs_equal, left, right))
+    return bool(left == right)

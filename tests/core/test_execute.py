@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+import infergraph as ig
+from infergraph.core.execute import BatchRunner, Item, plan_calls, to_item
+from infergraph.core.metrics import RunStats
+from infergraph.core.sharing import SHARED_MODELS
+from tests.core.handlers import ScaleHandler
+
+
+@pytest.fixture(autouse=True)
+def _reset_counts() -> None:
+    ScaleHandler.loads = 0
+    ScaleHandler.calls = []
+
+
+def test_predictions_in_order_with_keys_and_without() -> None:
+    results = list(ig.predict(ScaleHandler(), [1, ("b", 2), 3, ("d", 4)]))
+    assert [r.key for r in results] == [None, "b", None, "d"]
+    assert [float(r.output) for r in results] == [2.0, 4.0, 6.0, 8.0]
+    assert all(isinstance(r, ig.Prediction) for r in results)
+    assert results[1].model_id == "ScaleHandler"
+
+
+def test_batches_follow_the_policy() -> None:
+    list(ig.predict(ScaleHandler(max_batch_size=4), range(10)))
+    assert ScaleHandler.calls == [4, 4, 2]
+
+
+def test_a_bad_element_is_isolated_by_bisection() -> None:
+    data = [(f"k{i}", float(i)) for i in range(8)]
+    results = list(ig.predict(ScaleHandler(reject=5.0, max_batch_size=8), data))
+    assert len(results) == 8
+    failures = [r for r in results if isinstance(r, ig.Failure)]
+    assert [f.key for f in failures] == ["k5"]
+    failure = failures[0]
+    assert failure.stage == "run"
+    assert failure.error_type == "ValueError"
+    assert "key 'k5'" in failure.message and "refuses 5.0" in failure.message
+    assert [float(r.output) for r in results if isinstance(r, ig.Prediction)] == [
+        0, 2, 4, 6, 8, 12, 14
+    ]
+
+
+def test_batch_error_is_not_bisected() -> None:
+    class Down(ScaleHandler):
+        def run(self, model: float, batch: np.ndarray) -> np.ndarray:
+            type(self).calls.append(len(batch))
+            raise ig.BatchError("endpoint unavailable")
+
+    results = list(ig.predict(Down(max_batch_size=8), range(8)))
+    assert ScaleHandler.calls == [8]
+    assert all(isinstance(r, ig.Failure) and r.error_type == "BatchError" for r in results)
+
+
+def test_postprocess_must_return_one_prediction_per_example() -> None:
+    class Short(ScaleHandler):
+        def postprocess(self, examples: Sequence[Any], outputs: Any) -> list[Any]:
+            return list(outputs)[:-1]
+
+    results = list(ig.predict(Short(), [("a", 1.0)]))
+    assert isinstance(results[0], ig.Failure)
+    assert results[0].stage == "postprocess"
+    assert "returned 0 predictions for 1 examples" in results[0].message
+
+
+def test_an_exception_in_postprocess_output_fails_that_element_only() -> None:
+    class Picky(ScaleHandler):
+        def postprocess(self, examples: Sequence[Any], outputs: Any) -> list[Any]:
+            return [ValueError("odd") if x % 2 else y for x, y in zip(examples, outputs)]
+
+    results = list(ig.predict(Picky(), [("a", 1), ("b", 2)]))
+    assert isinstance(results[0], ig.Failure) and results[0].key == "a"
+    assert isinstance(results[1], ig.Prediction) and results[1].key == "b"
+
+
+def test_keyed_true_rejects_unpaired_elements_as_input_failures() -> None:
+    results = list(ig.predict(ScaleHandler(), [("a", 1), 2], keyed=True))
+    assert isinstance(results[0], ig.Prediction)
+    failure = results[1]
+    assert isinstance(failure, ig.Failure)
+    assert failure.stage == "input" and failure.error_type == "InputError"
+    assert "expected a (key, example) pair" in failure.message
+
+
+def test_keyed_false_takes_tuples_as_examples() -> None:
+    item = to_item((1, 2), keyed=False, node="n")
+    assert isinstance(item, Item) and item.key is None and item.example == (1, 2)
+
+
+def test_blocks_run_in_chunks_without_per_row_work() -> None:
+    block = ig.Block(np.arange(10, dtype=np.float64))
+    results = list(ig.predict(ScaleHandler(max_batch_size=4), [("blk", block), ("one", 1.0)]))
+    assert ScaleHandler.calls == [4, 4, 2, 1]
+    assert results[0].key == "blk"
+    np.testing.assert_array_equal(results[0].output, np.arange(10) * 2.0)
+    assert float(results[1].output) == 2.0
+
+
+def test_blocks_need_a_handler_that_accepts_them() -> None:
+    class NoBlocks(ScaleHandler):
+        accepts_blocks = False
+
+    (result,) = ig.predict(NoBlocks(), [ig.Block(np.ones(3))])
+    assert isinstance(result, ig.Failure)
+    assert "does not accept blocks" in result.message
+
+
+def test_block_arrays_must_agree_on_rows() -> None:
+    with pytest.raises(ig.InputError, match="same rows"):
+        ig.Block({"a": np.ones(3), "b": np.ones(4)})
+
+
+def test_byte_budget_splits_model_calls() -> None:
+    items = [Item(None, np.ones(100)) for _ in range(5)]  # 800 bytes each
+    calls = list(plan_calls(items, max_size=100, max_bytes=2000))
+    assert [len(c) for c in calls] == [2, 2, 1]
+
+
+def test_metrics_count_every_element() -> None:
+    stats = RunStats()
+    list(ig.predict(ScaleHandler(reject=3.0), [1.0, 2.0, 3.0, ig.Block(np.ones(5))], metrics=stats))
+    assert stats.counters["inferences"] == 2 + 5
+    assert stats.counters["failures"] == 1
+    assert stats.distributions["load_time_ms"].count == 1
+    assert stats.distributions["batch_size"].max == 5
+
+
+def test_model_is_loaded_once_and_shared_by_threads() -> None:
+    handler = ScaleHandler(factor=3.0)
+    boxes = []
+
+    def acquire() -> None:
+        boxes.append(SHARED_MODELS.acquire(handler, RunStats()))
+
+    threads = [threading.Thread(target=acquire) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert ScaleHandler.loads == 1
+    assert len({id(box) for box in boxes}) == 1
+
+
+def test_a_failing_load_names_the_cause() -> None:
+    class Broken(ScaleHandler):
+        def load(self) -> float:
+            raise OSError("disk on fire")
+
+    with pytest.raises(ig.ModelLoadError, match="could not load its model: OSError: disk on fire"):
+        list(ig.predict(Broken(), [1]))
+
+
+def test_max_batch_duration_closes_slow_batches() -> None:
+    ticks = iter(range(100))
+    results = list(
+        ig.predict(
+            ScaleHandler(max_batch_size=100, max_batch_duration_s=2),
+            range(6),
+            clock=lambda: float(next(ticks)),
+        )
+    )
+    assert len(results) == 6
+    assert max(ScaleHandler.calls) < 6
+
+
+def test_runner_returns_one_result_per_item() -> None:
+    runner = BatchRunner(ScaleHandler(max_batch_size=2), 2.0, RunStats())
+    items = [Item(i, float(i)) for i in range(5)] + [Item("b", ig.Block(np.ones(3)))]
+    results = runner.process_batch(items)
+    assert [r.key for r in results] == [0, 1, 2, 3, 4, "b"]
