@@ -77,7 +77,9 @@ def _handlers(args: argparse.Namespace) -> int:
     rows = [(e.name, e.plugin, e.package) for e in sorted(plugins.handlers.values(), key=_name)]
     widths = [max(len(r[i]) for r in [("NAME", "PLUGIN", "PACKAGE"), *rows]) for i in range(3)]
     for row in [("NAME", "PLUGIN", "PACKAGE"), *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
     for error in plugins.errors:
         print(f"warning: {error}", file=sys.stderr)
     return 0

@@ -54,7 +54,8 @@ def check_handler(
     failures = [r for r in results if isinstance(r, Failure)]
     assert not failures, f"examples failed in-process: {failures[:3]}"
     assert [r.key for r in results] == list(range(len(examples))), "keys or order were lost"
-    for result, direct in zip(results, predictions, strict=True):
+    successes = [r for r in results if isinstance(r, Prediction)]
+    for result, direct in zip(successes, predictions, strict=True):
         assert outputs_equal(result.output, direct), (
             f"predict() and the stages disagree for key {result.key}: "
             f"{result.output!r} != {direct!r}"
@@ -62,13 +63,13 @@ def check_handler(
     if beam:
         on_beam = {r.key: r for r in run_on_beam(handler, keyed)}
         assert sorted(on_beam) == list(range(len(examples))), "the Beam path lost elements"
-        for result in results:
+        for result in successes:
             other = on_beam[result.key]
             assert isinstance(other, Prediction), f"failed on Beam: {other!r}"
             assert outputs_equal(result.output, other.output), (
                 f"Beam and in-process disagree for key {result.key}"
             )
-    return [r for r in results if isinstance(r, Prediction)]
+    return successes
 
 
 def run_on_beam(handler: AnyHandler, data: Sequence[Any], **kwargs: Any) -> list[Result]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,10 @@ def two_inputs(path: Path) -> Path:
     """``sum = a + 2 * b`` on [batch, 2] inputs ``a`` and ``b``."""
     two = numpy_helper.from_array(np.array([2.0], dtype=np.float32), "two")
     graph = helper.make_graph(
-        [helper.make_node("Mul", ["b", "two"], ["b2"]), helper.make_node("Add", ["a", "b2"], ["sum"])],
+        [
+            helper.make_node("Mul", ["b", "two"], ["b2"]),
+            helper.make_node("Add", ["a", "b2"], ["sum"]),
+        ],
         "two_inputs",
         [_input("a", 2), _input("b", 2)],
         [_input("sum", 2)],
@@ -52,7 +56,10 @@ def two_outputs(path: Path) -> Path:
     """``double = 2x`` and ``negated = -x`` on a [batch, 3] input ``x``."""
     two = numpy_helper.from_array(np.array([2.0], dtype=np.float32), "two")
     graph = helper.make_graph(
-        [helper.make_node("Mul", ["x", "two"], ["double"]), helper.make_node("Neg", ["x"], ["negated"])],
+        [
+            helper.make_node("Mul", ["x", "two"], ["double"]),
+            helper.make_node("Neg", ["x"], ["negated"]),
+        ],
         "two_outputs",
         [_input("x", 3)],
         [_input("double", 3), _input("negated", 3)],
@@ -66,7 +73,7 @@ def mlp(path: Path, sizes: tuple[int, ...] = (32, 256, 256, 8), seed: int = 0) -
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
     current = "x"
-    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(pairwise(sizes)):
         w = rng.standard_normal((fan_in, fan_out)).astype(np.float32) / np.sqrt(fan_in)
         b = np.zeros(fan_out, dtype=np.float32)
         inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
@@ -77,5 +84,7 @@ def mlp(path: Path, sizes: tuple[int, ...] = (32, 256, 256, 8), seed: int = 0) -
         else:
             nodes.append(helper.make_node("Relu", [f"z{i}"], [out]))
         current = out
-    graph = helper.make_graph(nodes, "mlp", [_input("x", sizes[0])], [_input("y", sizes[-1])], inits)
+    graph = helper.make_graph(
+        nodes, "mlp", [_input("x", sizes[0])], [_input("y", sizes[-1])], inits
+    )
     return _save(graph, path)

@@ -27,8 +27,7 @@ def test_all_is_complete_and_resolvable() -> None:
     ours = {
         name
         for name, value in vars(ig).items()
-        if not name.startswith("_")
-        and getattr(value, "__module__", "").startswith("infergraph")
+        if not name.startswith("_") and getattr(value, "__module__", "").startswith("infergraph")
     }
     missing = ours - set(ig.__all__)
     assert not missing, f"public names missing from __all__: {sorted(missing)}"

@@ -50,14 +50,13 @@ def run_jsonl(
         parsed = (
             pipeline
             | "Read" >> beam.io.ReadFromText(input_path)
-            | "Parse" >> beam.ParDo(_ParseLine(key_field, node)).with_outputs(
-                FAILURES, main="examples"
-            )
+            | "Parse"
+            >> beam.ParDo(_ParseLine(key_field, node)).with_outputs(FAILURES, main="examples")
         )
         keyed = key_field is not None
-        predictions, failures = parsed["examples"] | RunInference(
-            handler, keyed=keyed
-        ).with_exception_handling()
+        predictions, failures = (
+            parsed["examples"] | RunInference(handler, keyed=keyed).with_exception_handling()
+        )
         every_failure = (parsed[FAILURES], failures) | "AllFailures" >> beam.Flatten()
         _ = (
             predictions
@@ -88,7 +87,7 @@ def _cli_namespace(node: str) -> str:
     return namespace(node) + ".jsonl"
 
 
-class _ParseLine(beam.DoFn):  # type: ignore[misc]
+class _ParseLine(beam.DoFn):
     def __init__(self, key_field: str | None, node: str) -> None:
         self.key_field = key_field
         self.node = node
@@ -105,7 +104,7 @@ class _ParseLine(beam.DoFn):  # type: ignore[misc]
         yield (key, example) if self.key_field is not None else example
 
 
-class _Format(beam.DoFn):  # type: ignore[misc]
+class _Format(beam.DoFn):
     """Writes one JSON line per result, counts them, and logs progress every 30 seconds."""
 
     def __init__(self, key_field: str | None, node: str, what: str) -> None:

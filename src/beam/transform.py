@@ -26,7 +26,7 @@ PREDICTIONS = "predictions"
 FAILURES = "failures"
 
 
-class RunInference(beam.PTransform):  # type: ignore[misc]
+class RunInference(beam.PTransform):  # type: ignore[type-arg]
     """Run a handler over a PCollection of examples, ``(key, example)`` pairs or blocks.
 
     Example:
@@ -58,7 +58,7 @@ class RunInference(beam.PTransform):  # type: ignore[misc]
         routed._route_failures = True
         return routed
 
-    def expand(self, pcoll: PCollection) -> Any:
+    def expand(self, pcoll: PCollection[Any]) -> Any:
         config = self.handler.config
         node = self.handler.model_id
         items = pcoll | "ReadKeys" >> beam.ParDo(_ToItem(self.keyed, node)).with_outputs(
@@ -74,9 +74,8 @@ class RunInference(beam.PTransform):  # type: ignore[misc]
         results = (
             items["items"]
             | "Batch" >> BatchElements(**batching)
-            | "Infer" >> beam.ParDo(_InferDoFn(self.handler)).with_outputs(
-                FAILURES, main=PREDICTIONS
-            )
+            | "Infer"
+            >> beam.ParDo(_InferDoFn(self.handler)).with_outputs(FAILURES, main=PREDICTIONS)
         )
         failures = (items[FAILURES], results[FAILURES]) | "Failures" >> beam.Flatten()
         if self._route_failures:
@@ -97,7 +96,7 @@ def _raise(failure: Failure) -> None:
     )
 
 
-class _ToItem(beam.DoFn):  # type: ignore[misc]
+class _ToItem(beam.DoFn):
     def __init__(self, keyed: bool | None, node: str) -> None:
         self.keyed = keyed
         self.node = node
@@ -107,7 +106,7 @@ class _ToItem(beam.DoFn):  # type: ignore[misc]
         yield TaggedOutput(FAILURES, entry) if isinstance(entry, Failure) else entry
 
 
-class _InferDoFn(beam.DoFn):  # type: ignore[misc]
+class _InferDoFn(beam.DoFn):
     """Loads the model once per process (Beam's shared handle) and runs batches through it."""
 
     def __init__(self, handler: AnyHandler) -> None:
@@ -127,7 +126,7 @@ class _InferDoFn(beam.DoFn):  # type: ignore[misc]
         self._runner = BatchRunner(self.handler, box.model, BeamMetrics(self.handler.model_id))
         self._box = box  # holds the shared model for this DoFn instance's lifetime
 
-    def process(self, batch: list[Item]) -> Iterator[Result | TaggedOutput]:
+    def process(self, batch: list[Item]) -> Iterator[Result | TaggedOutput[Any, Any]]:
         runner = self._runner
         assert runner is not None, "setup() runs before process()"
         self._report_load(runner)

@@ -181,8 +181,7 @@ class BatchRunner:
                 item,
                 "batch",
                 InputError(
-                    f"handler {self.node!r} does not accept blocks; "
-                    "pass one example per element"
+                    f"handler {self.node!r} does not accept blocks; pass one example per element"
                 ),
             )
         parts = []

@@ -59,8 +59,7 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
             raise ConfigError(f"handler {label!r}: pass a config object or options, not both")
         elif not isinstance(config, self.Config):
             raise ConfigError(
-                f"handler {label!r} takes a {self.Config.__name__}, "
-                f"got {type(config).__name__}"
+                f"handler {label!r} takes a {self.Config.__name__}, got {type(config).__name__}"
             )
         self.config = config
 

@@ -14,7 +14,7 @@ from .errors import InputError
 from .results import Failure, Prediction, Result
 
 
-def to_jsonable(value: Any) -> Any:
+def to_jsonable(value: Any) -> Any:  # noqa: PLR0911 (one return per kind of value)
     """``value`` with arrays as lists, numpy scalars as numbers and bytes as ``{"b64": ...}``."""
     if isinstance(value, np.ndarray):
         if value.dtype == np.object_:

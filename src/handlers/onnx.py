@@ -104,14 +104,18 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
     config: OnnxConfig
 
     def load(self) -> OnnxModel:
-        ort = require("onnxruntime", package="onnxruntime", extra="onnx", purpose="the onnx handler")
+        ort = require(
+            "onnxruntime", package="onnxruntime", extra="onnx", purpose="the onnx handler"
+        )
         path = Path(self.config.path)
         if not path.is_file():
             raise ModelLoadError(f"ONNX model {str(path)!r} not found (no such file)")
         providers, options = self._providers(ort)
         try:
             session = ort.InferenceSession(
-                str(path), self._session_options(ort), providers=providers,
+                str(path),
+                self._session_options(ort),
+                providers=providers,
                 provider_options=options,
             )
         except Exception as exc:
@@ -125,12 +129,12 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
 
     def batch(self, examples: Sequence[Any]) -> Columns:
         if isinstance(examples[0], Mapping):
-            names = list(examples[0])
+            names = examples[0].keys()
             for example in examples:
-                if not isinstance(example, Mapping) or list(example) != names:
+                if not isinstance(example, Mapping) or example.keys() != names:
+                    got = sorted(example) if isinstance(example, Mapping) else type(example)
                     raise InputError(
-                        f"every example in a batch needs the fields {names}; got "
-                        f"{sorted(example) if isinstance(example, Mapping) else type(example).__name__}"
+                        f"every example in a batch needs the fields {sorted(names)}; got {got}"
                     )
             return {name: np.asarray([e[name] for e in examples]) for name in names}
         return np.asarray(examples)
@@ -146,9 +150,7 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
         if len(outputs) == 1:
             return list(next(iter(outputs.values())))
         names = list(outputs)
-        return [
-            {name: outputs[name][i] for name in names} for i in range(len(examples))
-        ]
+        return [{name: outputs[name][i] for name in names} for i in range(len(examples))]
 
     def block_output(self, block: Block, outputs: Outputs) -> Any:
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs

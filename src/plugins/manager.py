@@ -155,7 +155,12 @@ def _register_handlers(plugins: Plugins, packages: Mapping[str, str]) -> None:
         plugin_name = impl.plugin_name
         added: dict[str, HandlerEntry] = {}
 
-        def register(name: str, handler_cls: type[Any], _plugin: str = plugin_name) -> None:
+        def register(
+            name: str,
+            handler_cls: type[Any],
+            _plugin: str = plugin_name,
+            added: dict[str, HandlerEntry] = added,
+        ) -> None:
             _check_handler_cls(_plugin, name, handler_cls)
             owner = plugins.handlers.get(name) or added.get(name)
             if owner is not None:

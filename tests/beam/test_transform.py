@@ -3,12 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import apache_beam as beam
+import infergraph as ig
 import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
-
-import infergraph as ig
 from infergraph.testing import outputs_equal, run_on_beam
+
 from tests.core.handlers import ScaleHandler
 
 
@@ -49,7 +49,7 @@ def test_count_conservation_with_failures() -> None:
 def test_metrics_are_read_back_from_the_pipeline(five_onnx: Path) -> None:
     handler = ig.handler("onnx", path=str(five_onnx), model_id="five")
     pipeline = beam.Pipeline(runner="DirectRunner")
-    predictions, failures = (
+    _ = (
         pipeline
         | beam.Create([("a", [1.0]), ("b", [2.0]), ("c", "x"), ("blk", ig.Block(np.ones((6, 1))))])
         | ig.RunInference(handler).with_exception_handling()
@@ -68,13 +68,15 @@ def test_metrics_are_read_back_from_the_pipeline(five_onnx: Path) -> None:
 
 
 def test_without_exception_handling_a_failure_stops_the_pipeline() -> None:
-    with pytest.raises(ig.InferenceFailedError, match="in stage .run.") as info:
-        with beam.Pipeline(runner="DirectRunner") as pipeline:
-            _ = (
-                pipeline
-                | beam.Create([("ok", 1.0), ("bad", 3.0)])
-                | ig.RunInference(ScaleHandler(reject=3.0))
-            )
+    with (
+        pytest.raises(ig.InferenceFailedError, match=r"in stage 'run'") as info,
+        beam.Pipeline(runner="DirectRunner") as pipeline,
+    ):
+        _ = (
+            pipeline
+            | beam.Create([("ok", 1.0), ("bad", 3.0)])
+            | ig.RunInference(ScaleHandler(reject=3.0))
+        )
     assert "key='bad'" in str(info.value)
     assert "with_exception_handling()" in str(info.value)
 

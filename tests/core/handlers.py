@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import Field
-
 from infergraph import Block, HandlerConfig, ModelHandler
+from pydantic import Field
 
 
 class ScaleConfig(HandlerConfig):
@@ -23,8 +22,8 @@ class ScaleHandler(ModelHandler[Any, np.ndarray, np.ndarray, Any, float]):
     accepts_blocks = True
     config: ScaleConfig
 
-    loads = 0
-    calls: list[int] = []
+    loads: ClassVar[int] = 0
+    calls: ClassVar[list[int]] = []
 
     def load(self) -> float:
         type(self).loads += 1

@@ -4,13 +4,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import infergraph as ig
 import numpy as np
 import pytest
-
-import infergraph as ig
 from infergraph.core.execute import BatchRunner, Item, plan_calls, to_item
 from infergraph.core.metrics import RunStats
 from infergraph.core.sharing import SHARED_MODELS
+
 from tests.core.handlers import ScaleHandler
 
 
@@ -44,7 +44,13 @@ def test_a_bad_element_is_isolated_by_bisection() -> None:
     assert failure.error_type == "ValueError"
     assert "key 'k5'" in failure.message and "refuses 5.0" in failure.message
     assert [float(r.output) for r in results if isinstance(r, ig.Prediction)] == [
-        0, 2, 4, 6, 8, 12, 14
+        0,
+        2,
+        4,
+        6,
+        8,
+        12,
+        14,
     ]
 
 
@@ -73,7 +79,9 @@ def test_postprocess_must_return_one_prediction_per_example() -> None:
 def test_an_exception_in_postprocess_output_fails_that_element_only() -> None:
     class Picky(ScaleHandler):
         def postprocess(self, examples: Sequence[Any], outputs: Any) -> list[Any]:
-            return [ValueError("odd") if x % 2 else y for x, y in zip(examples, outputs)]
+            return [
+                ValueError("odd") if x % 2 else y for x, y in zip(examples, outputs, strict=True)
+            ]
 
     results = list(ig.predict(Picky(), [("a", 1), ("b", 2)]))
     assert isinstance(results[0], ig.Failure) and results[0].key == "a"

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint
 
-import pytest
-
 import infergraph as ig
+import pytest
 from infergraph.plugins import DISABLE_ENV, get_plugin_manager
 
 
@@ -63,7 +62,7 @@ def test_a_duplicate_name_names_both_plugins() -> None:
 def test_a_plugin_failing_in_register_leaves_nothing_behind() -> None:
     plugins = get_plugin_manager(entry_points=[ep("flaky", "failing_register")])
     (error,) = plugins.errors
-    assert "plugin 'flaky': register_handlers failed: config file missing" == str(error)
+    assert str(error) == "plugin 'flaky': register_handlers failed: config file missing"
     assert isinstance(error.__cause__, RuntimeError)
     assert "half_registered" not in plugins.handlers
 
@@ -97,7 +96,9 @@ def test_unknown_handler_lists_the_registered_names() -> None:
 
 
 def test_handler_builds_with_a_validated_config(tmp_path) -> None:
-    with pytest.raises(ig.ConfigError, match="invalid config for handler 'onnx': path: Field required"):
+    with pytest.raises(
+        ig.ConfigError, match="invalid config for handler 'onnx': path: Field required"
+    ):
         ig.handler("onnx")
     handler = ig.handler("onnx", path=str(tmp_path / "m.onnx"), device="cpu")
     assert handler.config.path == str(tmp_path / "m.onnx")

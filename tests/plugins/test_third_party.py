@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+import infergraph as ig
 import numpy as np
 import pytest
-
-import infergraph as ig
 from infergraph.testing import check_handler, run_on_beam
 
 
@@ -16,7 +15,7 @@ def plugins() -> ig.Plugins:
     try:
         version("infergraph-scale")
     except PackageNotFoundError:
-        pytest.fail("tests/plugin_pkg is not installed: run `make setup` (pip install tests/plugin_pkg)")
+        pytest.fail("tests/plugin_pkg is not installed: run `make setup`")
     return ig.get_plugin_manager()
 
 
@@ -44,9 +43,11 @@ def test_both_paths_with_keys_and_blocks(plugins: ig.Plugins) -> None:
         np.testing.assert_array_equal(results[2].output, [5000.0, 5065.0])
 
 
-def test_cli_lists_it_with_its_package(plugins: ig.Plugins, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_lists_it_with_its_package(
+    plugins: ig.Plugins, capsys: pytest.CaptureFixture[str]
+) -> None:
     from infergraph.cli import main
 
     assert main(["handlers"]) == 0
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("scale"))
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("scale"))
     assert line.split() == ["scale", "scale", "infergraph-scale", "1.0.0"]

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infergraph.cli import main
+
+
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_handlers_lists_builtins(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["handlers"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ["NAME", "PLUGIN", "PACKAGE"]
+    assert ["onnx", "infergraph.handlers.onnx", "infergraph", "(built-in)"] in rows
+
+
+def test_handlers_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["handlers", "--schema", "onnx"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["required"] == ["path"]
+    assert schema["additionalProperties"] is False
+    assert "description" in schema["properties"]["intra_op_threads"]
+
+
+def test_unknown_handler_exits_2_with_the_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["handlers", "--schema", "onx"]) == 2
+    err = capsys.readouterr().err
+    assert "infergraph: error: no handler named 'onx'; registered handlers:" in err
+
+
+def test_predict_keyed_jsonl_with_failures(five_onnx: Path, tmp_path: Path) -> None:
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            '{"id": "a", "x": [105]}',
+            '{"id": "b", "x": [108]}',
+            "not json",
+            '{"id": "c", "x": "text"}',
+            '{"x": [1]}',
+        ],
+    )
+    out = tmp_path / "out.jsonl"
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx)]
+    args += ["--input", str(source), "--output", str(out), "--key-field", "id"]
+    assert main([*args, "--set", "max_batch_size=2", "--set", "intra_op_threads=1"]) == 0
+    assert sorted(read_jsonl(out), key=lambda r: r["id"]) == [
+        {"id": "a", "output": [525.0]},
+        {"id": "b", "output": [540.0]},
+    ]
+    failures = read_jsonl(tmp_path / "out.failures.jsonl")
+    assert len(failures) == 3
+    by_input = {json.dumps(f["input"]): f for f in failures}
+    assert by_input['"not json"']["stage"] == "input"
+    assert "not valid JSON" in by_input['"not json"']["message"]
+    assert by_input['{"x": "text"}']["id"] == "c"
+    assert by_input['{"x": "text"}']["stage"] == "run"
+    assert "no key field 'id'" in by_input['"{\\"x\\": [1]}"']["message"]
+
+
+def test_predict_unkeyed_carries_the_input(five_onnx: Path, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", ['{"value": [2]}'])
+    out = tmp_path / "o.jsonl"
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx)]
+    assert main([*args, "--input", str(source), "--output", str(out)]) == 0
+    assert read_jsonl(out) == [{"input": {"value": [2]}, "output": [10.0]}]
+
+
+def test_predict_bad_set_names_the_field(
+    five_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", ['{"x": [2]}'])
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--input", str(source)]
+    assert main([*args, "--output", str(tmp_path / "o.jsonl"), "--set", "threads=2"]) == 2
+    assert "invalid config for handler 'onnx': threads: unknown field" in capsys.readouterr().err
+    assert main([*args, "--output", str(tmp_path / "o.jsonl"), "--set", "oops"]) == 2
+    assert "--set expects NAME=VALUE, got 'oops'" in capsys.readouterr().err
+
+
+def test_predict_missing_input(five_onnx: Path, tmp_path: Path, capsys) -> None:
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx)]
+    assert main([*args, "--input", str(tmp_path / "none"), "--output", "o.jsonl"]) == 2
+    assert "input file" in capsys.readouterr().err
+
+
+def test_the_five_times_table_example(tmp_path: Path) -> None:
+    script = Path(__file__).parents[1] / "examples" / "five_times_table.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(tuple("abcd"))]
+    assert rows == [
+        ["a", "105", "525", "1050"],
+        ["b", "108", "540", "1080"],
+        ["c", "1000", "5000", "10000"],
+        ["d", "1013", "5065", "10130"],
+    ]
