@@ -117,3 +117,44 @@ def example_proto(x: float) -> Any:
             feature={"x": tf.train.Feature(float_list=tf.train.FloatList(value=[x]))}
         )
     )
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def saved_models(base: Path) -> dict[str, Path]:
+    """Every test SavedModel by name, built once per process under ``base``."""
+    if not _BUILT:
+        for builder in (linear_examples, two_inputs, two_outputs, keras3_dense, tf_keras_dense):
+            _BUILT[builder.__name__] = builder(base / builder.__name__)
+    return _BUILT
+
+
+def report_placement(path: str) -> None:
+    """Split the CPU into two logical devices, run the handler on ``/CPU:1``, print where.
+
+    Run it in a fresh process (device setup is fixed once TensorFlow initializes) on the linear
+    model; it prints ``name=value`` lines.
+    """
+    import infergraph as ig
+    import numpy as np
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    handler = ig.handler("tensorflow", path=path, signature="predict_tensor",
+                         logical_device="/CPU:1")
+    model = handler.load()
+    output = model.call(np.ones((2, 1), np.float32))["output_0"]
+    print(f"logical={model.device}")
+    print(f"output_device={output.device}")
+    print(f"variable_device={model.loaded.w.device}")
+    print(f"value={float(output[0, 0])}")
+    default = ig.handler("tensorflow", path=path, signature="predict_tensor").load()
+    print(f"default_output_device={default.call(np.ones((1, 1), np.float32))['output_0'].device}")
+    try:
+        ig.handler("tensorflow", path=path, logical_device="/CPU:5").load()
+    except ig.DeviceError as exc:
+        print(f"missing=DeviceError: {exc}")

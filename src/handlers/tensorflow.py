@@ -1,0 +1,325 @@
+"""The ``tensorflow`` handler: a SavedModel signature, loaded once per process.
+
+An example is a serialized ``tf.train.Example`` (``bytes``) or a ``tf.train.Example``, for a
+signature that parses examples (batched as one string tensor); an array or tensor, for a
+single-input signature (stacked); or a dict of arrays by input name. A prediction is the array
+(single-output signatures) or a dict of arrays by output name. Blocks are supported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from ..core.blocks import Block
+from ..core.config import HandlerConfig
+from ..core.errors import BatchError, InputError, ModelLoadError
+from ..core.handler import ModelHandler
+from ..plugins.hookspecs import Register, hookimpl
+from ._support import require
+from .tf_device import Settings, place
+
+Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
+Outputs = dict[str, np.ndarray[Any, Any]]
+
+
+class TensorFlowConfig(HandlerConfig):
+    """Config of the ``tensorflow`` handler."""
+
+    default_max_batch_size = 1024
+
+    path: str = Field(description="Directory of the SavedModel (the one holding saved_model.pb).")
+    signature: str = Field(
+        default="serving_default", description="Name of the signature to call."
+    )
+    tags: list[str] | None = Field(
+        default=None,
+        description="MetaGraph tags to load (e.g. ['serve']); by default the only MetaGraph.",
+    )
+    output_names: list[str] | None = Field(
+        default=None, description="Outputs to return; all of the signature's outputs by default."
+    )
+    memory_growth: bool = Field(
+        default=False,
+        description="Let TensorFlow grow GPU memory as needed instead of reserving it all.",
+    )
+    memory_limit_mb: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cap the GPU memory TensorFlow may use in this process, in MiB.",
+    )
+    logical_device: str | None = Field(
+        default=None,
+        description="Run on this TensorFlow logical device (e.g. '/GPU:1', '/CPU:1') instead of "
+        "the one derived from `device`; for processes that split devices into logical ones. "
+        "It must exist; visible devices are left as they are.",
+    )
+    intra_op_threads: int = Field(
+        default=0, ge=0, description="Threads inside one operator; 0 lets TensorFlow choose."
+    )
+    inter_op_threads: int = Field(
+        default=0, ge=0, description="Threads across operators; 0 lets TensorFlow choose."
+    )
+
+    @model_validator(mode="after")
+    def _check_memory(self) -> TensorFlowConfig:
+        if self.memory_growth and self.memory_limit_mb:
+            raise ValueError("set memory_growth or memory_limit_mb, not both")
+        return self
+
+    def device_settings(self) -> Settings:
+        """The device part of the config."""
+        return Settings(
+            device=self.device,
+            allow_cpu_fallback=self.allow_cpu_fallback,
+            memory_growth=self.memory_growth,
+            memory_limit_mb=self.memory_limit_mb,
+            logical_device=self.logical_device,
+            intra_op_threads=self.intra_op_threads,
+            inter_op_threads=self.inter_op_threads,
+        )
+
+
+@dataclass(frozen=True)
+class TFModel:
+    """A loaded SavedModel signature and what the handler needs to call it.
+
+    Attributes:
+        loaded: The object ``tf.saved_model.load`` returned (kept alive for its variables).
+        function: The signature's concrete function.
+        inputs: Input name -> ``tf.TensorSpec``.
+        outputs: Output names returned, in order.
+        device: The TensorFlow device the model was loaded on and is called on.
+    """
+
+    tf: Any
+    loaded: Any
+    function: Any
+    inputs: dict[str, Any]
+    outputs: list[str]
+    device: str
+
+    def feed(self, columns: Columns) -> dict[str, Any]:
+        """The signature's keyword arguments for collated columns, cast to its dtypes."""
+        if len(self.inputs) == 1:
+            ((name, spec),) = self.inputs.items()
+            return {name: self._tensor(name, spec, _single(columns, name))}
+        return {
+            name: self._tensor(name, spec, _named(columns, name, self.inputs))
+            for name, spec in self.inputs.items()
+        }
+
+    def call(self, columns: Columns) -> dict[str, Any]:
+        """Call the signature on ``columns`` on the model's device; tensors by output name."""
+        with self.tf.device(self.device):
+            result = self.function(**self.feed(columns))
+        return {name: result[name] for name in self.outputs}
+
+    def _tensor(self, name: str, spec: Any, value: Any) -> Any:
+        want = spec.dtype.as_numpy_dtype if spec.dtype != self.tf.string else object
+        try:
+            array = np.asarray(value, dtype=want)
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"input {name!r} expects {spec.dtype.name}; the batch could not be converted: "
+                f"{exc}"
+            ) from exc
+        if not spec.shape.is_compatible_with(array.shape):
+            raise InputError(
+                f"input {name!r} expects shape {_shape(spec.shape)} ({spec.dtype.name}), got a "
+                f"batch of shape {list(array.shape)}; each example needs shape "
+                f"{_shape(spec.shape)[1:]}"
+            )
+        return self.tf.constant(array, dtype=spec.dtype)
+
+
+class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
+    """Calls a signature of a TensorFlow SavedModel (Keras 3, tf-keras or ``tf.Module``)."""
+
+    Config = TensorFlowConfig
+    accepts_blocks = True
+    config: TensorFlowConfig
+
+    def load(self) -> TFModel:
+        tf = require(
+            "tensorflow", package="tensorflow", extra="tensorflow", purpose="the tensorflow handler"
+        )
+        path = Path(self.config.path)
+        _check_dir(path)
+        placement = place(tf, self.config.device_settings(), label=f"SavedModel {str(path)!r}")
+        self.fell_back_to_cpu = placement.fallback_reason is not None
+        try:
+            with tf.device(placement.device):
+                loaded = tf.saved_model.load(str(path), tags=self.config.tags)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"TensorFlow could not load the SavedModel {str(path)!r}: "
+                f"{type(exc).__name__}: {_first_line(exc)}"
+            ) from exc
+        function = self._signature(loaded)
+        _, inputs = function.structured_input_signature
+        outputs = self._outputs(function)
+        return TFModel(tf, loaded, function, dict(inputs), outputs, placement.device)
+
+    def batch(self, examples: Sequence[Any]) -> Columns:
+        first = examples[0]
+        if isinstance(first, bytes | bytearray) or hasattr(first, "SerializeToString"):
+            return _serialized(examples)
+        if isinstance(first, Mapping):
+            names = list(first)
+            for example in examples:
+                if not isinstance(example, Mapping) or list(example) != names:
+                    got = (
+                        sorted(example) if isinstance(example, Mapping) else type(example).__name__
+                    )
+                    raise InputError(
+                        f"every example in a batch needs the fields {names}; got {got}"
+                    )
+            return {name: _stack([e[name] for e in examples], name) for name in names}
+        return _stack(examples, None)
+
+    def batch_block(self, block: Block) -> Columns:
+        return block.data
+
+    def run(self, model: TFModel, batch: Columns) -> Outputs:
+        return {name: tensor.numpy() for name, tensor in model.call(batch).items()}
+
+    def postprocess(self, examples: Sequence[Any], outputs: Outputs) -> list[Any]:
+        _check_rows(outputs, len(examples))
+        if len(outputs) == 1:
+            return list(next(iter(outputs.values())))
+        names = list(outputs)
+        rows = zip(*(list(outputs[name]) for name in names), strict=True)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def block_output(self, block: Block, outputs: Outputs) -> Any:
+        _check_rows(outputs, block.rows)
+        return next(iter(outputs.values())) if len(outputs) == 1 else outputs
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _signature(self, loaded: Any) -> Any:
+        signatures = dict(getattr(loaded, "signatures", {}) or {})
+        name = self.config.signature
+        if name not in signatures:
+            available = sorted(signatures) or "none (export it with signatures=...)"
+            raise ModelLoadError(
+                f"the SavedModel {self.config.path!r} has no signature {name!r}; available "
+                f"signatures: {available}. Set signature to one of them"
+            )
+        return signatures[name]
+
+    def _outputs(self, function: Any) -> list[str]:
+        available = list(function.structured_outputs)
+        wanted = self.config.output_names or available
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            raise ModelLoadError(
+                f"signature {self.config.signature!r} of {self.config.path!r} has no outputs "
+                f"{missing}; its outputs are {available}"
+            )
+        return list(wanted)
+
+
+def _check_dir(path: Path) -> None:
+    if not path.exists():
+        raise ModelLoadError(f"SavedModel directory {str(path)!r} not found (no such directory)")
+    if not path.is_dir():
+        raise ModelLoadError(
+            f"SavedModel path {str(path)!r} is a file; pass the directory holding saved_model.pb"
+        )
+    if not any((path / name).is_file() for name in ("saved_model.pb", "saved_model.pbtxt")):
+        raise ModelLoadError(
+            f"{str(path)!r} is not a SavedModel directory: it has no saved_model.pb"
+        )
+
+
+def _serialized(examples: Sequence[Any]) -> np.ndarray[Any, Any]:
+    out = np.empty(len(examples), dtype=object)
+    for i, example in enumerate(examples):
+        if isinstance(example, bytes | bytearray):
+            out[i] = bytes(example)
+        elif hasattr(example, "SerializeToString"):
+            out[i] = example.SerializeToString()
+        else:
+            raise InputError(
+                f"a batch of serialized tf.train.Example also holds a {type(example).__name__}; "
+                "pass bytes or tf.train.Example for every example"
+            )
+    return out
+
+
+def _stack(values: Sequence[Any], name: str | None) -> np.ndarray[Any, Any]:
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:
+        shapes = sorted({str(np.shape(v)) for v in values})
+        field = f"field {name!r}: " if name else ""
+        raise InputError(
+            f"{field}examples of different shapes {', '.join(shapes)} cannot be stacked into one "
+            "batch; every example needs the same shape"
+        ) from exc
+    if array.dtype == object:
+        raise InputError(
+            f"{'field ' + repr(name) + ': ' if name else ''}examples could not be stacked into a "
+            "numeric array; pass arrays of one shape and dtype"
+        )
+    return array
+
+
+def _check_rows(outputs: Outputs, rows: int) -> None:
+    for name, value in outputs.items():
+        if np.ndim(value) == 0 or len(value) != rows:
+            raise BatchError(
+                f"output {name!r} has shape {list(np.shape(value))}, not one row per example "
+                f"({rows}); use a signature whose outputs are batched, or select batched "
+                "outputs with output_names"
+            )
+
+
+def _single(example: Any, name: str) -> Any:
+    if isinstance(example, Mapping):
+        if name in example:
+            return example[name]
+        if len(example) == 1:
+            return next(iter(example.values()))
+        raise InputError(
+            f"the signature has one input {name!r}; the example has fields "
+            f"{sorted(example)}: pass an array, or a dict with {name!r} or a single field"
+        )
+    return example
+
+
+def _named(example: Any, name: str, inputs: Mapping[str, Any]) -> Any:
+    if not isinstance(example, Mapping):
+        raise InputError(
+            f"the signature has inputs {sorted(inputs)}: pass a dict of arrays by input name, "
+            f"got {type(example).__name__}"
+        )
+    try:
+        return example[name]
+    except KeyError:
+        raise InputError(
+            f"the example lacks input {name!r}; the signature's inputs are {sorted(inputs)}, "
+            f"the example has {sorted(example)}"
+        ) from None
+
+
+def _shape(shape: Any) -> list[int | None]:
+    return list(shape.as_list()) if shape.rank is not None else [None]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "(no message)"
+
+
+@hookimpl
+def register_handlers(register: Register) -> None:
+    """Register the ``tensorflow`` handler."""
+    register("tensorflow", TensorFlowHandler)
