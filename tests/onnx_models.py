@@ -74,7 +74,7 @@ def mlp(path: Path, sizes: tuple[int, ...] = (32, 256, 256, 8), seed: int = 0) -
     nodes, inits = [], []
     current = "x"
     for i, (fan_in, fan_out) in enumerate(pairwise(sizes)):
-        w = rng.standard_normal((fan_in, fan_out)).astype(np.float32) / np.sqrt(fan_in)
+        w = (rng.standard_normal((fan_in, fan_out)) / np.sqrt(fan_in)).astype(np.float32)
         b = np.zeros(fan_out, dtype=np.float32)
         inits += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
         out = "y" if i == len(sizes) - 2 else f"h{i}"

@@ -16,7 +16,8 @@ from apache_beam.transforms.util import BatchElements
 from apache_beam.utils import shared
 
 from ..core.errors import InferenceFailedError
-from ..core.execute import AnyHandler, BatchRunner, Item, to_item
+from ..core.blocks import Block
+from ..core.execute import AnyHandler, BatchRunner, to_item
 from ..core.metrics import RunStats
 from ..core.results import Failure, Result
 from ..core.sharing import ModelBox, load_model
@@ -60,10 +61,6 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
 
     def expand(self, pcoll: PCollection[Any]) -> Any:
         config = self.handler.config
-        node = self.handler.model_id
-        items = pcoll | "ReadKeys" >> beam.ParDo(_ToItem(self.keyed, node)).with_outputs(
-            FAILURES, main="items"
-        )
         batching: dict[str, Any] = {
             "min_batch_size": config.min_batch_size,
             "max_batch_size": config.batch_size_limit,
@@ -72,20 +69,24 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
         if config.max_batch_duration_s is not None:
             batching["max_batch_duration_secs"] = config.max_batch_duration_s
         results = (
-            items["items"]
+            pcoll
             | "Batch" >> BatchElements(**batching)
             | "Infer"
-            >> beam.ParDo(_InferDoFn(self.handler)).with_outputs(FAILURES, main=PREDICTIONS)
+            >> beam.ParDo(_InferDoFn(self.handler, self.keyed)).with_outputs(
+                FAILURES, main=PREDICTIONS
+            )
         )
-        failures = (items[FAILURES], results[FAILURES]) | "Failures" >> beam.Flatten()
         if self._route_failures:
-            return results[PREDICTIONS], failures
-        _ = failures | "RaiseOnFailure" >> beam.Map(_raise)
+            return results[PREDICTIONS], results[FAILURES]
+        _ = results[FAILURES] | "RaiseOnFailure" >> beam.Map(_raise)
         return results[PREDICTIONS]
 
 
-def _rows(item: Item) -> int:
-    return item.rows
+def _rows(element: Any) -> int:
+    # Batch weight: a block counts its rows, so a big block is batched alone.
+    if isinstance(element, tuple) and len(element) == 2:
+        element = element[1]
+    return element.rows if isinstance(element, Block) else 1
 
 
 def _raise(failure: Failure) -> None:
@@ -96,21 +97,12 @@ def _raise(failure: Failure) -> None:
     )
 
 
-class _ToItem(beam.DoFn):
-    def __init__(self, keyed: bool | None, node: str) -> None:
-        self.keyed = keyed
-        self.node = node
-
-    def process(self, element: Any) -> Iterator[Any]:
-        entry = to_item(element, self.keyed, self.node)
-        yield TaggedOutput(FAILURES, entry) if isinstance(entry, Failure) else entry
-
-
 class _InferDoFn(beam.DoFn):
     """Loads the model once per process (Beam's shared handle) and runs batches through it."""
 
-    def __init__(self, handler: AnyHandler) -> None:
+    def __init__(self, handler: AnyHandler, keyed: bool | None) -> None:
         self.handler = handler
+        self.keyed = keyed
         self._shared = shared.Shared()
         self._runner: BatchRunner | None = None
         self._load_stats: RunStats | None = None
@@ -126,11 +118,19 @@ class _InferDoFn(beam.DoFn):
         self._runner = BatchRunner(self.handler, box.model, BeamMetrics(self.handler.model_id))
         self._box = box  # holds the shared model for this DoFn instance's lifetime
 
-    def process(self, batch: list[Item]) -> Iterator[Result | TaggedOutput[Any, Any]]:
+    def process(self, batch: list[Any]) -> Iterator[Result | TaggedOutput[Any, Any]]:
         runner = self._runner
         assert runner is not None, "setup() runs before process()"
         self._report_load(runner)
-        for result in runner.process_batch(batch):
+        items = []
+        for element in batch:
+            entry = to_item(element, self.keyed, runner.node)
+            if isinstance(entry, Failure):
+                runner.metrics.counter("failures")
+                yield TaggedOutput(FAILURES, entry)
+            else:
+                items.append(entry)
+        for result in runner.process_batch(items):
             yield TaggedOutput(FAILURES, result) if isinstance(result, Failure) else result
 
     def _report_load(self, runner: BatchRunner) -> None:

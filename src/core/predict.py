@@ -61,13 +61,14 @@ def _groups(
 ) -> Iterator[list[Item | Failure]]:
     """Consecutive elements grouped by the handler's batching policy, blocks on their own."""
     config = handler.config
+    node = handler.model_id
     limit = config.batch_size_limit
     wait = config.max_batch_duration_s
     group: list[Item | Failure] = []
     rows = 0
     started = clock()
     for element in data:
-        entry = to_item(element, keyed, handler.model_id)
+        entry = to_item(element, keyed, node)
         if isinstance(entry, Item) and isinstance(entry.example, Block):
             if group:
                 yield group
@@ -94,6 +95,8 @@ class _Progress:
     def record(self, result: Result) -> None:
         self.elements += 1
         self.failures += isinstance(result, Failure)
+        if self.elements % 1024:
+            return
         now = self.clock()
         if now - self.last >= self.every_s:
             self.last = now
