@@ -15,8 +15,8 @@ from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.util import BatchElements
 from apache_beam.utils import shared
 
-from ..core.errors import InferenceFailedError
 from ..core.blocks import Block
+from ..core.errors import InferenceFailedError
 from ..core.execute import AnyHandler, BatchRunner, to_item
 from ..core.metrics import RunStats
 from ..core.results import Failure, Result
