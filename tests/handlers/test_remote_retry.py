@@ -1,0 +1,70 @@
+"""Retry timing pieces of the remote handler: backoff, Retry-After, adaptive throttling."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from infergraph.handlers.remote_retry import AdaptiveThrottler, Backoff, parse_retry_after
+
+
+def test_backoff_is_full_jitter_under_a_growing_capped_ceiling() -> None:
+    backoff = Backoff(initial_s=0.5, max_s=4.0)
+    assert [backoff.delay(n, lambda: 1.0) for n in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert backoff.delay(3, lambda: 0.0) == 0.0
+    assert backoff.delay(2, lambda: 0.25) == 0.5
+
+
+def test_retry_after_is_a_floor() -> None:
+    backoff = Backoff(initial_s=0.5, max_s=4.0)
+    assert backoff.delay(0, lambda: 1.0, retry_after_s=10.0) == 10.0
+    assert backoff.delay(3, lambda: 1.0, retry_after_s=1.0) == 4.0
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("5", 5.0), (" 0.5 ", 0.5), ("-3", 0.0), ("Wed, 21 Oct 2015 07:28:30 GMT", 30.0),
+     ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0), ("soon", None), (None, None), ("", None)],
+)
+def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
+    now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now=lambda: now) == seconds
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttler_follows_the_formula_over_its_window() -> None:
+    clock = Clock()
+    throttler = AdaptiveThrottler(window_s=10, k=2, clock=clock, random=lambda: 0.99)
+    for _ in range(3):
+        throttler.record(accepted=True)
+    for _ in range(9):
+        throttler.record(accepted=False)
+    # 12 requests, 3 accepted: (12 - 2*3) / 13.
+    assert throttler.probability() == pytest.approx(6 / 13)
+    assert not throttler.should_throttle()
+    clock.now = 10.5  # everything left the window
+    assert throttler.probability() == 0.0
+
+
+def test_held_back_requests_count_as_requests() -> None:
+    clock = Clock()
+    throttler = AdaptiveThrottler(window_s=60, k=2, clock=clock, random=lambda: 0.0)
+    assert not throttler.should_throttle()  # nothing seen yet: probability 0
+    throttler.record(accepted=False)
+    before = throttler.probability()
+    assert throttler.should_throttle()
+    assert throttler.probability() > before
+
+
+def test_accepted_traffic_is_never_throttled() -> None:
+    throttler = AdaptiveThrottler(window_s=60, k=2, clock=Clock(), random=lambda: 0.0)
+    for _ in range(100):
+        throttler.record(accepted=True)
+    assert throttler.probability() == 0.0 and not throttler.should_throttle()
