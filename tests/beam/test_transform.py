@@ -86,3 +86,9 @@ def test_keyed_true_routes_unpaired_elements_to_failures() -> None:
     failures = [r for r in results if isinstance(r, ig.Failure)]
     assert len(results) == 2 and len(failures) == 1
     assert failures[0].stage == "input"
+
+
+def test_max_batch_duration_uses_beams_stateful_batching() -> None:
+    handler = ScaleHandler(max_batch_duration_s=0.5, max_batch_size=4)
+    results = run_on_beam(handler, [(i, float(i)) for i in range(10)])
+    assert sorted((r.key, float(r.output)) for r in results) == [(i, 2.0 * i) for i in range(10)]
