@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import itertools
 import logging
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import infergraph as ig
@@ -475,3 +477,23 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_docs_examples_build_handlers(capsys: pytest.CaptureFixture[str]) -> None:
+    page = Path(__file__).parents[2] / "docs" / "handlers" / "remote.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+    namespace: dict[str, Any] = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        "remote:ai_platform:census https://europe-west1-ml.googleapis.com/v1/projects/my-project"
+        "/models/census/versions/v3:predict",
+        "remote:vertex:1234567890 https://us-central1-aiplatform.googleapis.com/v1/projects"
+        "/my-project/locations/us-central1/endpoints/1234567890:predict",
+        "remote:tf_serving:half_plus_two http://localhost:8501/v1/models/half_plus_two:predict",
+        "remote:v2:resnet https://triton.internal.example.com/v2/models/resnet/infer",
+        "remote:vertex:1234567890 https://1234567890.us-central1-123456.prediction.vertexai.goog"
+        "/v1/projects/my-project/locations/us-central1/endpoints/1234567890:predict",
+    ]
+    assert "not-a-real-token" not in repr(namespace["v2"])
