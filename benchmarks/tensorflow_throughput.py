@@ -85,13 +85,17 @@ def main() -> None:
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
-    rng = np.random.default_rng(0)
-    data = rng.standard_normal((args.rows, 32), dtype=np.float32)
     chunk_rows = args.block
     n_chunks = -(-args.rows // chunk_rows)
+    total = args.rows
 
     def chunk(i: int) -> np.ndarray:
-        return data[i * chunk_rows : (i + 1) * chunk_rows]
+        # Generated where it is used: a closure over one big array would be pickled into
+        # every Beam transform that uses it.
+        rows = min(chunk_rows, total - i * chunk_rows)
+        return np.random.default_rng(i).standard_normal((rows, 32), dtype=np.float32)
+
+    data = np.concatenate([chunk(i) for i in range(n_chunks)])
 
     table: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
