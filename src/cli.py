@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--key-field", help="the field of each object that holds its key")
     predict.add_argument(
+        "--output-format",
+        choices=["jsonl", "predictionlog"],
+        default="jsonl",
+        help="jsonl (default), or predictionlog: TFRecord files of tensorflow_serving "
+        "PredictionLog protos, as tfx-bsl RunInference writes (OUTPUT is the file prefix)",
+    )
+    predict.add_argument(
         "--set",
         action="append",
         default=[],
@@ -115,12 +122,21 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
         failures_path=failures,
         key_field=args.key_field,
         pipeline_args=pipeline_args,
+        predictions_sink=_sink(args.output_format),
     )
     print(
         f"{summary.predictions} predictions -> {summary.output}\n"
         f"{summary.failures} failures -> {summary.failures_output}"
     )
     return 0
+
+
+def _sink(output_format: str) -> Any:
+    if output_format == "jsonl":
+        return None
+    from .handlers.tfx import prediction_log_sink
+
+    return prediction_log_sink
 
 
 def _create(plugins: Plugins, name: str, options: dict[str, Any]) -> Any:

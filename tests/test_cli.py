@@ -109,3 +109,24 @@ def test_the_five_times_table_example(tmp_path: Path) -> None:
         ["c", "1000", "5000", "10000"],
         ["d", "1013", "5065", "10130"],
     ]
+
+
+def test_predict_writes_prediction_logs(five_onnx: Path, tmp_path: Path) -> None:
+    import tensorflow as tf
+
+    from infergraph.handlers.tfx_protos import prediction_log_types
+
+    source = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a", "x": [2]}', '{"id": "b", "x": [3]}'])
+    prefix = tmp_path / "logs"
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--input", str(source)]
+    args += ["--output", str(prefix), "--key-field", "id", "--output-format", "predictionlog"]
+    assert main(args) == 0
+    files = sorted(tmp_path.glob("logs*"))
+    assert files, "no TFRecord files written"
+    log_cls = prediction_log_types().PredictionLog
+    logs = [log_cls.FromString(r.numpy()) for r in tf.data.TFRecordDataset([str(f) for f in files])]
+    outputs = sorted(
+        float(tf.make_ndarray(log.predict_log.response.outputs["output_0"]).ravel()[0])
+        for log in logs
+    )
+    assert outputs == [10.0, 15.0]

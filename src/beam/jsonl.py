@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +42,20 @@ def run_jsonl(
     failures_path: str,
     key_field: str | None = None,
     pipeline_args: Sequence[str] = (),
+    predictions_sink: Callable[[str], Any] | None = None,
 ) -> JsonlSummary:
-    """Run ``handler`` over a JSONL file on Beam (the DirectRunner unless args say otherwise)."""
+    """Run ``handler`` over a JSONL file on Beam (the DirectRunner unless args say otherwise).
+
+    Args:
+        handler: The handler to run.
+        input_path: JSONL input, one object per line.
+        output_path: Where predictions go (JSONL unless ``predictions_sink`` says otherwise).
+        failures_path: Where failures go, as JSONL.
+        key_field: The field holding each line's key; ``None`` for unkeyed lines.
+        pipeline_args: Beam pipeline options (``--runner`` and so on).
+        predictions_sink: Builds the transform that writes predictions to ``output_path``
+            (for example TFRecord PredictionLogs); JSONL by default.
+    """
     options = PipelineOptions(list(pipeline_args))
     node = handler.model_id
     with beam.Pipeline(options=options) as pipeline:
@@ -58,14 +70,19 @@ def run_jsonl(
             parsed["examples"] | RunInference(handler, keyed=keyed).with_exception_handling()
         )
         every_failure = (parsed[FAILURES], failures) | "AllFailures" >> beam.Flatten()
-        _ = (
-            predictions
-            | "FormatPredictions" >> beam.ParDo(_Format(key_field, node, "predictions"))
-            | "WritePredictions" >> beam.io.WriteToText(output_path, shard_name_template="")
-        )
+        counted = predictions | "CountPredictions" >> beam.ParDo(_Count(node, "predictions"))
+        if predictions_sink is not None:
+            _ = counted | "WritePredictions" >> predictions_sink(output_path)
+        else:
+            _ = (
+                counted
+                | "FormatPredictions" >> beam.Map(_json_line, key_field)
+                | "WritePredictions" >> beam.io.WriteToText(output_path, shard_name_template="")
+            )
         _ = (
             every_failure
-            | "FormatFailures" >> beam.ParDo(_Format(key_field, node, "failures"))
+            | "CountFailures" >> beam.ParDo(_Count(node, "failures"))
+            | "FormatFailures" >> beam.Map(_json_line, key_field)
             | "WriteFailures" >> beam.io.WriteToText(failures_path, shard_name_template="")
         )
     result = pipeline.result
@@ -104,11 +121,14 @@ class _ParseLine(beam.DoFn):
         yield (key, example) if self.key_field is not None else example
 
 
-class _Format(beam.DoFn):
-    """Writes one JSON line per result, counts them, and logs progress every 30 seconds."""
+def _json_line(result: Result, key_field: str | None) -> str:
+    return json.dumps(result_record(result, key_field))
 
-    def __init__(self, key_field: str | None, node: str, what: str) -> None:
-        self.key_field = key_field
+
+class _Count(beam.DoFn):
+    """Counts results as they pass and logs progress every 30 seconds."""
+
+    def __init__(self, node: str, what: str) -> None:
         self.node = node
         self.what = what
 
@@ -117,12 +137,12 @@ class _Format(beam.DoFn):
         self._seen = 0
         self._start = self._last = time.monotonic()
 
-    def process(self, result: Result) -> Iterator[str]:
+    def process(self, result: Result) -> Iterator[Result]:
         self._counter.inc()
         self._seen += 1
         now = time.monotonic()
         if now - self._last >= 30:
             self._last = now
             rate = self._seen / (now - self._start)
-            logger.info("%s: %d %s written (%.0f/s)", self.node, self._seen, self.what, rate)
-        yield json.dumps(result_record(result, self.key_field))
+            logger.info("%s: %d %s (%.0f/s)", self.node, self._seen, self.what, rate)
+        yield result

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.util import BatchElements
 from apache_beam.utils import shared
@@ -66,7 +67,9 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
             "max_batch_size": config.batch_size_limit,
             "element_size_fn": _rows,
         }
-        if config.max_batch_duration_s is not None:
+        if config.max_batch_duration_s is not None and _streaming(pcoll):
+            # Only streaming pipelines wait for batches to fill; bounded bundles flush anyway.
+            # (Stateful batching in a batch pipeline also trips a DirectRunner assertion.)
             batching["max_batch_duration_secs"] = config.max_batch_duration_s
         results = (
             pcoll
@@ -80,6 +83,10 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
             return results[PREDICTIONS], results[FAILURES]
         _ = results[FAILURES] | "RaiseOnFailure" >> beam.Map(_raise)
         return results[PREDICTIONS]
+
+
+def _streaming(pcoll: PCollection[Any]) -> bool:
+    return bool(pcoll.pipeline.options.view_as(StandardOptions).streaming)
 
 
 def _rows(element: Any) -> int:

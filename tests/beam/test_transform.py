@@ -7,6 +7,7 @@ import infergraph as ig
 import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
 from infergraph.testing import outputs_equal, run_on_beam
 
 from tests.core.handlers import ScaleHandler
@@ -88,7 +89,23 @@ def test_keyed_true_routes_unpaired_elements_to_failures() -> None:
     assert failures[0].stage == "input"
 
 
-def test_max_batch_duration_uses_beams_stateful_batching() -> None:
+def test_max_batch_duration_applies_to_streaming_pipelines_only() -> None:
     handler = ScaleHandler(max_batch_duration_s=0.5, max_batch_size=4)
     results = run_on_beam(handler, [(i, float(i)) for i in range(10)])
     assert sorted((r.key, float(r.output)) for r in results) == [(i, 2.0 * i) for i in range(10)]
+
+    streaming = beam.Pipeline(options=PipelineOptions(streaming=True))
+    batch = beam.Pipeline()
+    for pipeline, stateful in ((streaming, True), (batch, False)):
+        _ = pipeline | beam.Create([1.0]) | ig.RunInference(handler)
+        labels = []
+        pipeline.visit(_Labels(labels))
+        assert any("Stateful" in label for label in labels) is stateful, labels
+
+
+class _Labels(beam.pipeline.PipelineVisitor):
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+
+    def visit_transform(self, node: beam.pipeline.AppliedPTransform) -> None:
+        self.labels.append(node.full_label)
