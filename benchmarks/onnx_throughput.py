@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import infergraph as ig
 import numpy as np
 import onnxruntime as ort
 from apache_beam.ml.inference.base import RunInference
 
+import infergraph as ig
 from tests.onnx_models import mlp
 
 WIDTH = 32

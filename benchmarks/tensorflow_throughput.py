@@ -28,10 +28,11 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # Beam's handler loads with t
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import apache_beam as beam
-import infergraph as ig
 import numpy as np
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
+
+import infergraph as ig
 
 
 def build_mlp(path: Path) -> Path:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from infergraph.cli import main as infergraph
 from onnx import TensorProto, helper, numpy_helper
+
+from infergraph.cli import main as infergraph
 
 INPUTS = {"a": 105, "b": 108, "c": 1000, "d": 1013}
 

@@ -3,13 +3,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import apache_beam as beam
-import infergraph as ig
 import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
-from infergraph.testing import outputs_equal, run_on_beam
 
+import infergraph as ig
+from infergraph.testing import outputs_equal, run_on_beam
 from tests.core.handlers import ScaleHandler
 
 

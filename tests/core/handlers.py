@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
-from infergraph import Block, HandlerConfig, ModelHandler
 from pydantic import Field
+
+from infergraph import Block, HandlerConfig, ModelHandler
 
 
 class ScaleConfig(HandlerConfig):

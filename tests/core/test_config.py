@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pickle
 
-import infergraph as ig
 import pytest
 
+import infergraph as ig
 from tests.core.handlers import ScaleConfig, ScaleHandler
 
 

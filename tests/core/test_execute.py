@@ -4,13 +4,13 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import infergraph as ig
 import numpy as np
 import pytest
+
+import infergraph as ig
 from infergraph.core.execute import BatchRunner, Item, plan_calls, to_item
 from infergraph.core.metrics import RunStats
 from infergraph.core.sharing import SHARED_MODELS
-
 from tests.core.handlers import ScaleHandler
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import infergraph as ig
 import numpy as np
 import pytest
+
+import infergraph as ig
 from infergraph.core.metrics import RunStats
 from infergraph.testing import check_handler, outputs_equal, run_on_beam
 

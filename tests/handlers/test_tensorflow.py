@@ -5,12 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import infergraph as ig
 import numpy as np
 import pytest
+
+import infergraph as ig
 from infergraph.handlers.tensorflow import TensorFlowConfig, TensorFlowHandler
 from infergraph.testing import check_handler, run_on_beam
-
 from tests.handlers import tf_models
 from tests.handlers.tf_models import example_proto, serialized_example
 

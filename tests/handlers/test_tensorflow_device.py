@@ -3,8 +3,9 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-import infergraph as ig
 import pytest
+
+import infergraph as ig
 from infergraph.handlers.tf_device import Choice, choose_device, worker_slot
 
 GPUS = ["/physical_device:GPU:0", "/physical_device:GPU:1", "/physical_device:GPU:2"]

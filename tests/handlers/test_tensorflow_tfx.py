@@ -3,9 +3,10 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import infergraph as ig
 import numpy as np
 import pytest
+
+import infergraph as ig
 from infergraph.handlers.inspect import describe_model
 from infergraph.handlers.tfx import (
     prediction_log_sink,
@@ -14,7 +15,6 @@ from infergraph.handlers.tfx import (
     write_prediction_logs,
 )
 from infergraph.handlers.tfx_protos import prediction_log_types
-
 from tests.handlers import tf_models
 from tests.handlers.tf_models import serialized_example
 

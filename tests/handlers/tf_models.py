@@ -136,9 +136,10 @@ def report_placement(path: str) -> None:
     Run it in a fresh process (device setup is fixed once TensorFlow initializes) on the linear
     model; it prints ``name=value`` lines.
     """
-    import infergraph as ig
     import numpy as np
     import tensorflow as tf
+
+    import infergraph as ig
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from importlib.metadata import EntryPoint
 
-import infergraph as ig
 import pytest
+
+import infergraph as ig
 from infergraph.plugins import DISABLE_ENV, get_plugin_manager
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-import infergraph as ig
 import numpy as np
 import pytest
+
+import infergraph as ig
 from infergraph.testing import check_handler, run_on_beam
 
 
