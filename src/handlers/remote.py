@@ -133,7 +133,13 @@ class RemoteConfig(HandlerConfig):
         "by this factor over the window before the client holds requests back.",
     )
     throttle_window_s: float = Field(
-        default=60.0, gt=0, description="Adaptive throttling window (seconds)."
+        default=10.0, gt=0, description="Adaptive throttling window (seconds)."
+    )
+    throttle_min_rejects: int = Field(
+        default=5,
+        ge=1,
+        description="Overload answers (429/503) the window must hold before the client holds "
+        "any request back.",
     )
     throttle_delay_s: float = Field(
         default=1.0, gt=0, description="Wait of a request the throttler holds back (seconds)."

@@ -94,7 +94,11 @@ class RemoteClient:
         self.url = protocol.url
         self.stats = RemoteStats()
         self.throttler = AdaptiveThrottler(
-            config.throttle_window_s, config.throttle_k, clock=clock, random=random
+            config.throttle_window_s,
+            config.throttle_k,
+            clock=clock,
+            random=random,
+            min_rejects=config.throttle_min_rejects,
         )
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self._clock, self._sleep, self._random = clock, sleep, random

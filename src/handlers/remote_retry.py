@@ -76,24 +76,31 @@ class AdaptiveThrottler:
     Over a sliding window the client counts requests it meant to send and requests the server
     accepted (anything but an overload answer). A new request is held back with probability
     ``max(0, (requests - k * accepts) / (requests + 1))``: under sustained 429s the client
-    backs off on its own, and it recovers as soon as the server accepts again.
+    backs off on its own, and it recovers as soon as the server accepts again. Held-back
+    requests count as requests (as in the formula); so that a couple of stray 429s at low
+    traffic cannot feed that loop, nothing is held back until the window holds at least
+    ``min_rejects`` overload answers.
 
     Args:
         window_s: Length of the sliding window in seconds.
         k: The overload ratio; requests may exceed accepts by this factor before throttling.
         clock: Monotonic clock in seconds.
         random: Uniform random numbers in ``[0, 1)``.
+        min_rejects: Overload answers the window needs before any request is held back.
     """
 
-    def __init__(self, window_s: float, k: float, *, clock: Clock, random: Random) -> None:
+    def __init__(
+        self, window_s: float, k: float, *, clock: Clock, random: Random, min_rejects: int = 5
+    ) -> None:
         self.window_s = window_s
         self.k = k
+        self.min_rejects = min_rejects
         self._clock = clock
         self._random = random
         self._lock = threading.Lock()
-        self._events: collections.deque[tuple[float, bool]] = collections.deque()
-        self._requests = 0
-        self._accepts = 0
+        # (time, outcome): outcome is "accepted", "rejected" or "held" (held back here).
+        self._events: collections.deque[tuple[float, str]] = collections.deque()
+        self._counts: collections.Counter[str] = collections.Counter()
 
     def probability(self) -> float:
         """The current probability of holding a request back."""
@@ -106,9 +113,11 @@ class AdaptiveThrottler:
         with self._lock:
             now = self._clock()
             self._prune(now)
+            if self._counts["rejected"] < self.min_rejects:
+                return False
             throttle = self._random() < self._probability()
             if throttle:
-                self._add(now, accepted=False)
+                self._add(now, "held")
             return throttle
 
     def record(self, *, accepted: bool) -> None:
@@ -116,19 +125,18 @@ class AdaptiveThrottler:
         with self._lock:
             now = self._clock()
             self._prune(now)
-            self._add(now, accepted=accepted)
+            self._add(now, "accepted" if accepted else "rejected")
 
     def _probability(self) -> float:
-        return max(0.0, (self._requests - self.k * self._accepts) / (self._requests + 1))
+        requests = self._counts.total()
+        return max(0.0, (requests - self.k * self._counts["accepted"]) / (requests + 1))
 
-    def _add(self, now: float, *, accepted: bool) -> None:
-        self._events.append((now, accepted))
-        self._requests += 1
-        self._accepts += accepted
+    def _add(self, now: float, outcome: str) -> None:
+        self._events.append((now, outcome))
+        self._counts[outcome] += 1
 
     def _prune(self, now: float) -> None:
         horizon = now - self.window_s
         while self._events and self._events[0][0] < horizon:
-            _, accepted = self._events.popleft()
-            self._requests -= 1
-            self._accepts -= accepted
+            _, outcome = self._events.popleft()
+            self._counts[outcome] -= 1

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import infergraph as ig
 import pytest
+
+import infergraph as ig
 from infergraph.core.errors import ConfigError
 from infergraph.handlers.remote import RemoteHandler
-
 from tests.handlers.remote_server import Action, PredictionServer, status
 
 

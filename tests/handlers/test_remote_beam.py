@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import apache_beam as beam
-import infergraph as ig
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
+
+import infergraph as ig
 from infergraph.handlers.remote import RemoteHandler
 from infergraph.testing import run_on_beam
-
 from tests.handlers.remote_server import Action, PredictionServer, status
 
 pytestmark = pytest.mark.slow

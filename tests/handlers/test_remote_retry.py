@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from infergraph.handlers.remote_retry import AdaptiveThrottler, Backoff, parse_retry_after
 
 
@@ -55,7 +56,9 @@ def test_throttler_follows_the_formula_over_its_window() -> None:
 
 def test_held_back_requests_count_as_requests() -> None:
     clock = Clock()
-    throttler = AdaptiveThrottler(window_s=60, k=2, clock=clock, random=lambda: 0.0)
+    throttler = AdaptiveThrottler(
+        window_s=60, k=2, clock=clock, random=lambda: 0.0, min_rejects=1
+    )
     assert not throttler.should_throttle()  # nothing seen yet: probability 0
     throttler.record(accepted=False)
     before = throttler.probability()
@@ -68,3 +71,14 @@ def test_accepted_traffic_is_never_throttled() -> None:
     for _ in range(100):
         throttler.record(accepted=True)
     assert throttler.probability() == 0.0 and not throttler.should_throttle()
+
+
+def test_a_few_stray_rejects_do_not_throttle() -> None:
+    clock = Clock()
+    throttler = AdaptiveThrottler(window_s=60, k=2, clock=clock, random=lambda: 0.0)
+    for _ in range(4):
+        throttler.record(accepted=False)
+    assert throttler.probability() == pytest.approx(4 / 5)
+    assert not throttler.should_throttle()
+    throttler.record(accepted=False)
+    assert throttler.should_throttle()
