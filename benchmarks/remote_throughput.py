@@ -33,7 +33,6 @@ from apache_beam.ml.inference.base import RunInference as BeamRunInference
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import infergraph as ig
-
 from tests.handlers.remote_server import PredictionServer
 
 PATH = "/v1/projects/p/locations/l/endpoints/e:predict"
