@@ -17,6 +17,7 @@ from .core.errors import (
     ConfigError,
     DeviceError,
     DuplicateHandlerError,
+    EndpointUnavailableError,
     HandlerNotFoundError,
     InferenceError,
     InferenceFailedError,
@@ -26,6 +27,7 @@ from .core.errors import (
     ModelLoadError,
     PluginError,
     PostprocessError,
+    RequestRejectedError,
 )
 from .core.handler import ModelHandler
 from .core.metrics import RunStats
@@ -46,6 +48,7 @@ __all__ = [
     "ConfigError",
     "DeviceError",
     "DuplicateHandlerError",
+    "EndpointUnavailableError",
     "Failure",
     "HandlerConfig",
     "HandlerNotFoundError",
@@ -60,6 +63,7 @@ __all__ = [
     "Plugins",
     "PostprocessError",
     "Prediction",
+    "RequestRejectedError",
     "RunInference",
     "RunStats",
     "__version__",

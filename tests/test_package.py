@@ -37,3 +37,17 @@ def test_run_inference_is_lazy() -> None:
     from infergraph.beam import RunInference
 
     assert ig.RunInference is RunInference
+
+
+def test_every_error_is_exported() -> None:
+    from infergraph.core import errors
+
+    classes = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, Exception)
+        and value.__module__ == errors.__name__
+    ]
+    assert len(classes) > 10
+    assert not [name for name in classes if name not in ig.__all__]
