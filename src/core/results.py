@@ -8,9 +8,12 @@ from typing import Any, Generic, TypeVar
 OutputT = TypeVar("OutputT")
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class Prediction(Generic[OutputT]):
-    """A successful inference on one input element.
+    """A successful inference on one input element. Treat it as read-only.
+
+    (Not a frozen dataclass: one is made per element, and a frozen one costs about three times
+    as much to build.)
 
     Attributes:
         example: The input example as given (a :class:`Block` for block inputs).
