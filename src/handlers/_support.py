@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ..core.errors import MissingDependencyError
+from ..core.errors import InputError, MissingDependencyError
 
 logger = logging.getLogger("infergraph")
 
@@ -31,3 +32,33 @@ def warn_once(key: str, message: str, *args: Any) -> None:
             return
         _warned.add(key)
     logger.warning(message, *args)
+
+
+def single_input(example: Any, name: str, owner: str = "model") -> Any:
+    """The value for a one-input ``owner``: the example, its field ``name``, or its only field."""
+    if isinstance(example, Mapping):
+        if name in example:
+            return example[name]
+        if len(example) == 1:
+            return next(iter(example.values()))
+        raise InputError(
+            f"the {owner} has one input {name!r}; the example has fields "
+            f"{sorted(example)}: pass an array, or a dict with {name!r} or a single field"
+        )
+    return example
+
+
+def named_input(example: Any, name: str, inputs: Mapping[str, Any], owner: str = "model") -> Any:
+    """The field ``name`` of a dict example for a multi-input ``owner``."""
+    if not isinstance(example, Mapping):
+        raise InputError(
+            f"the {owner} has inputs {sorted(inputs)}: pass a dict of arrays by input name, "
+            f"got {type(example).__name__}"
+        )
+    try:
+        return example[name]
+    except KeyError:
+        raise InputError(
+            f"the example lacks input {name!r}; the {owner}'s inputs are {sorted(inputs)}, "
+            f"the example has {sorted(example)}"
+        ) from None

@@ -19,7 +19,7 @@ from ..core.config import HandlerConfig
 from ..core.errors import DeviceError, InputError, ModelLoadError
 from ..core.handler import ModelHandler
 from ..plugins.hookspecs import Register, hookimpl
-from ._support import require, warn_once
+from ._support import named_input, require, single_input, warn_once
 
 Feed = dict[str, np.ndarray[Any, Any]]
 Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
@@ -89,9 +89,9 @@ class OnnxModel:
         """The session's input feed for collated columns, cast to the model's dtypes."""
         if len(self.inputs) == 1:
             ((name, dtype),) = self.inputs.items()
-            return {name: np.asarray(_single(columns, name), dtype=dtype)}
+            return {name: np.asarray(single_input(columns, name), dtype=dtype)}
         return {
-            name: np.asarray(_named(columns, name, self.inputs), dtype=dtype)
+            name: np.asarray(named_input(columns, name, self.inputs), dtype=dtype)
             for name, dtype in self.inputs.items()
         }
 
@@ -196,34 +196,6 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
             raise DeviceError(message)
         self.fell_back_to_cpu = True
         warn_once(f"onnx-fallback:{self.config.path}", "%s; falling back to the CPU", message)
-
-
-def _single(example: Any, name: str) -> Any:
-    if isinstance(example, Mapping):
-        if name in example:
-            return example[name]
-        if len(example) == 1:
-            return next(iter(example.values()))
-        raise InputError(
-            f"the model has one input {name!r}; the example has fields "
-            f"{sorted(example)}: pass an array, or a dict with {name!r} or a single field"
-        )
-    return example
-
-
-def _named(example: Any, name: str, inputs: Mapping[str, Any]) -> Any:
-    if not isinstance(example, Mapping):
-        raise InputError(
-            f"the model has inputs {sorted(inputs)}: pass a dict of arrays by input name, "
-            f"got {type(example).__name__}"
-        )
-    try:
-        return example[name]
-    except KeyError:
-        raise InputError(
-            f"the example lacks input {name!r}; the model's inputs are {sorted(inputs)}, "
-            f"the example has {sorted(example)}"
-        ) from None
 
 
 @hookimpl

@@ -21,7 +21,7 @@ from ..core.config import HandlerConfig
 from ..core.errors import BatchError, InputError, ModelLoadError
 from ..core.handler import ModelHandler
 from ..plugins.hookspecs import Register, hookimpl
-from ._support import require
+from ._support import named_input, require, single_input
 from .tf_device import Settings, place
 
 Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
@@ -34,9 +34,7 @@ class TensorFlowConfig(HandlerConfig):
     default_max_batch_size = 1024
 
     path: str = Field(description="Directory of the SavedModel (the one holding saved_model.pb).")
-    signature: str = Field(
-        default="serving_default", description="Name of the signature to call."
-    )
+    signature: str = Field(default="serving_default", description="Name of the signature to call.")
     tags: list[str] | None = Field(
         default=None,
         description="MetaGraph tags to load (e.g. ['serve']); by default the only MetaGraph.",
@@ -108,9 +106,9 @@ class TFModel:
         """The signature's keyword arguments for collated columns, cast to its dtypes."""
         if len(self.inputs) == 1:
             ((name, spec),) = self.inputs.items()
-            return {name: self._tensor(name, spec, _single(columns, name))}
+            return {name: self._tensor(name, spec, single_input(columns, name, "signature"))}
         return {
-            name: self._tensor(name, spec, _named(columns, name, self.inputs))
+            name: self._tensor(name, spec, named_input(columns, name, self.inputs, "signature"))
             for name, spec in self.inputs.items()
         }
 
@@ -126,8 +124,7 @@ class TFModel:
             array = np.asarray(value, dtype=want)
         except (TypeError, ValueError) as exc:
             raise InputError(
-                f"input {name!r} expects {spec.dtype.name}; the batch could not be converted: "
-                f"{exc}"
+                f"input {name!r} expects {spec.dtype.name}; the batch could not be converted: {exc}"
             ) from exc
         if not spec.shape.is_compatible_with(array.shape):
             raise InputError(
@@ -280,34 +277,6 @@ def _check_rows(outputs: Outputs, rows: int) -> None:
                 f"({rows}); use a signature whose outputs are batched, or select batched "
                 "outputs with output_names"
             )
-
-
-def _single(example: Any, name: str) -> Any:
-    if isinstance(example, Mapping):
-        if name in example:
-            return example[name]
-        if len(example) == 1:
-            return next(iter(example.values()))
-        raise InputError(
-            f"the signature has one input {name!r}; the example has fields "
-            f"{sorted(example)}: pass an array, or a dict with {name!r} or a single field"
-        )
-    return example
-
-
-def _named(example: Any, name: str, inputs: Mapping[str, Any]) -> Any:
-    if not isinstance(example, Mapping):
-        raise InputError(
-            f"the signature has inputs {sorted(inputs)}: pass a dict of arrays by input name, "
-            f"got {type(example).__name__}"
-        )
-    try:
-        return example[name]
-    except KeyError:
-        raise InputError(
-            f"the example lacks input {name!r}; the signature's inputs are {sorted(inputs)}, "
-            f"the example has {sorted(example)}"
-        ) from None
 
 
 def _shape(shape: Any) -> list[int | None]:
