@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -62,3 +62,19 @@ def named_input(example: Any, name: str, inputs: Mapping[str, Any], owner: str =
             f"the example lacks input {name!r}; the {owner}'s inputs are {sorted(inputs)}, "
             f"the example has {sorted(example)}"
         ) from None
+
+
+def shared_fields(examples: Sequence[Any]) -> list[str]:
+    """The field names every dict example of a batch has, in the first example's order.
+
+    Raises:
+        InputError: an example is not a dict, or has other fields (order does not matter).
+    """
+    names = examples[0].keys()
+    for example in examples:
+        if not isinstance(example, Mapping) or example.keys() != names:
+            got = sorted(example) if isinstance(example, Mapping) else type(example).__name__
+            raise InputError(
+                f"every example in a batch needs the fields {sorted(names)}; got {got}"
+            )
+    return list(names)

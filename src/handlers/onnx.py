@@ -16,10 +16,10 @@ from pydantic import Field
 
 from ..core.blocks import Block
 from ..core.config import HandlerConfig
-from ..core.errors import DeviceError, InputError, ModelLoadError
+from ..core.errors import DeviceError, ModelLoadError
 from ..core.handler import ModelHandler
 from ..plugins.hookspecs import Register, hookimpl
-from ._support import named_input, require, single_input, warn_once
+from ._support import named_input, require, shared_fields, single_input, warn_once
 
 Feed = dict[str, np.ndarray[Any, Any]]
 Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
@@ -129,13 +129,7 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
 
     def batch(self, examples: Sequence[Any]) -> Columns:
         if isinstance(examples[0], Mapping):
-            names = examples[0].keys()
-            for example in examples:
-                if not isinstance(example, Mapping) or example.keys() != names:
-                    got = sorted(example) if isinstance(example, Mapping) else type(example)
-                    raise InputError(
-                        f"every example in a batch needs the fields {sorted(names)}; got {got}"
-                    )
+            names = shared_fields(examples)
             return {name: np.asarray([e[name] for e in examples]) for name in names}
         return np.asarray(examples)
 

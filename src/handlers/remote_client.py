@@ -243,9 +243,8 @@ class RemoteClient:
         if status == 400 and len(instances) > 1 and self.config.split_on_400:
             self.stats.add("splits")
             middle = len(instances) // 2
-            return (
-                self._send(instances[:middle], deadline)
-                + self._send(instances[middle:], deadline)
+            return self._send(instances[:middle], deadline) + self._send(
+                instances[middle:], deadline
             )
         self.stats.add("rejected", len(instances))
         error = RequestRejectedError(

@@ -188,7 +188,12 @@ class OpenInferenceProtocol(Protocol):
     """
 
     _DATATYPES: ClassVar[dict[str, str]] = {
-        "b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP32", "U": "BYTES", "S": "BYTES",
+        "b": "BOOL",
+        "i": "INT64",
+        "u": "UINT64",
+        "f": "FP32",
+        "U": "BYTES",
+        "S": "BYTES",
         "O": "BYTES",
     }
 
@@ -217,8 +222,12 @@ class OpenInferenceProtocol(Protocol):
             if datatype is None:
                 raise InputError(f"input {name!r} has unsupported dtype {column.dtype}")
             inputs.append(
-                {"name": name, "shape": list(column.shape), "datatype": datatype,
-                 "data": column.ravel().tolist()}
+                {
+                    "name": name,
+                    "shape": list(column.shape),
+                    "datatype": datatype,
+                    "data": column.ravel().tolist(),
+                }
             )
         body: dict[str, Any] = {"inputs": inputs}
         if self.config.output_names:

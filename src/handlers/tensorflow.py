@@ -21,7 +21,7 @@ from ..core.config import HandlerConfig
 from ..core.errors import BatchError, InputError, ModelLoadError
 from ..core.handler import ModelHandler
 from ..plugins.hookspecs import Register, hookimpl
-from ._support import named_input, require, single_input
+from ._support import named_input, require, shared_fields, single_input
 from .tf_device import Settings, place
 
 Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
@@ -168,15 +168,7 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         if isinstance(first, bytes | bytearray) or hasattr(first, "SerializeToString"):
             return _serialized(examples)
         if isinstance(first, Mapping):
-            names = list(first)
-            for example in examples:
-                if not isinstance(example, Mapping) or list(example) != names:
-                    got = (
-                        sorted(example) if isinstance(example, Mapping) else type(example).__name__
-                    )
-                    raise InputError(
-                        f"every example in a batch needs the fields {names}; got {got}"
-                    )
+            names = shared_fields(examples)
             return {name: _stack([e[name] for e in examples], name) for name in names}
         return _stack(examples, None)
 

@@ -150,8 +150,12 @@ def place(tf: Any, settings: Settings, *, label: str) -> Placement:
     )
     if choice.gpu is None:
         if choice.fallback_reason:
-            warn_once(f"tf-fallback:{label}", "%s; %s falls back to the CPU",
-                      choice.fallback_reason, label)
+            warn_once(
+                f"tf-fallback:{label}",
+                "%s; %s falls back to the CPU",
+                choice.fallback_reason,
+                label,
+            )
         return Placement("/CPU:0", choice.fallback_reason)
     return Placement(_pin_gpu(tf, gpus[choice.gpu], settings, label))
 
@@ -206,10 +210,16 @@ def _check_logical(tf: Any, name: str) -> str:
 def _set_threads(tf: Any, settings: Settings, label: str) -> None:
     threading = tf.config.threading
     for wanted, getter, setter in (
-        (settings.intra_op_threads, threading.get_intra_op_parallelism_threads,
-         threading.set_intra_op_parallelism_threads),
-        (settings.inter_op_threads, threading.get_inter_op_parallelism_threads,
-         threading.set_inter_op_parallelism_threads),
+        (
+            settings.intra_op_threads,
+            threading.get_intra_op_parallelism_threads,
+            threading.set_intra_op_parallelism_threads,
+        ),
+        (
+            settings.inter_op_threads,
+            threading.get_inter_op_parallelism_threads,
+            threading.set_inter_op_parallelism_threads,
+        ),
     ):
         if not wanted or getter() == wanted:
             continue

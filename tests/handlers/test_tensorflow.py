@@ -315,3 +315,15 @@ def test_beam_routes_failures_with_keys(models: dict[str, Path]) -> None:
     np.testing.assert_allclose(results["blk"].output, np.full((3, 2), 10.0))
     failure = results["bad"]
     assert isinstance(failure, ig.Failure) and "lacks input 'b'" in failure.message
+
+
+def test_dict_examples_may_list_their_fields_in_any_order(models: dict[str, Path]) -> None:
+    data = [("ab", {"a": [1.0, 2.0], "b": [1, 1]}), ("ba", {"b": [2, 2], "a": [0.0, 1.0]})]
+    stats = ig.RunStats()
+    handler = tf_handler(models["two_inputs"], max_batch_size=2)
+    results = list(ig.predict(handler, data, metrics=stats))
+    assert stats.counters["model_calls"] == 1, "one batch, not one call per example"
+    assert [r.key for r in results] == ["ab", "ba"]
+    assert all(isinstance(r, ig.Prediction) for r in results), results
+    np.testing.assert_allclose(results[0].output, [11.0, 12.0])
+    np.testing.assert_allclose(results[1].output, [20.0, 21.0])
