@@ -66,6 +66,19 @@ def to_json_value(value: Any) -> Any:  # noqa: PLR0911 (one return per kind of v
     )
 
 
+def answer_object(payload: Any) -> Mapping[str, Any]:
+    """A 200 response's JSON object; an error body (AI Platform answers 200 with one) raises.
+
+    Raises:
+        ResponseError: the body is not a JSON object, or it carries an ``error``.
+    """
+    if not isinstance(payload, Mapping):
+        raise ResponseError(f"expected a JSON object, got {type(payload).__name__}")
+    if "error" in payload:
+        raise ResponseError(server_message(payload, ""))
+    return payload
+
+
 def server_message(payload: Any, text: str) -> str:
     """The endpoint's error message from a JSON error body, else the start of the raw text."""
     if isinstance(payload, Mapping) and "error" in payload:
@@ -124,10 +137,7 @@ class _InstancesProtocol(Protocol):
         return body
 
     def parse(self, payload: Any, count: int) -> list[Any]:
-        if not isinstance(payload, Mapping):
-            raise ResponseError(f"expected a JSON object, got {type(payload).__name__}")
-        if "error" in payload:
-            raise ResponseError(server_message(payload, ""))
+        payload = answer_object(payload)
         predictions = payload.get("predictions")
         if not isinstance(predictions, list):
             raise ResponseError(f"the response has no 'predictions' list (keys: {sorted(payload)})")
@@ -237,10 +247,7 @@ class OpenInferenceProtocol(Protocol):
         return body
 
     def parse(self, payload: Any, count: int) -> list[Any]:
-        if not isinstance(payload, Mapping):
-            raise ResponseError(f"expected a JSON object, got {type(payload).__name__}")
-        if "error" in payload:
-            raise ResponseError(server_message(payload, ""))
+        payload = answer_object(payload)
         outputs = payload.get("outputs")
         if not isinstance(outputs, list) or not outputs:
             raise ResponseError(f"the response has no 'outputs' list (keys: {sorted(payload)})")
