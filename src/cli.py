@@ -134,7 +134,7 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 def _sink(output_format: str) -> Any:
     if output_format == "jsonl":
         return None
-    from .handlers.tfx import prediction_log_sink
+    from .handlers.tensorflow.tfx import prediction_log_sink
 
     return prediction_log_sink
 

@@ -114,7 +114,7 @@ def test_the_five_times_table_example(tmp_path: Path) -> None:
 def test_predict_writes_prediction_logs(five_onnx: Path, tmp_path: Path) -> None:
     import tensorflow as tf
 
-    from infergraph.handlers.tfx_protos import prediction_log_types
+    from infergraph.handlers.tensorflow.tfx_protos import prediction_log_types
 
     source = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a", "x": [2]}', '{"id": "b", "x": [3]}'])
     prefix = tmp_path / "logs"

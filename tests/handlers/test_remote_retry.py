@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infergraph.handlers.remote_retry import AdaptiveThrottler, Backoff, parse_retry_after
+from infergraph.handlers.remote.retry import AdaptiveThrottler, Backoff, parse_retry_after
 
 
 def test_backoff_is_full_jitter_under_a_growing_capped_ceiling() -> None:

@@ -199,7 +199,8 @@ def test_every_config_field_is_described() -> None:
 
 def test_importing_infergraph_does_not_import_tensorflow() -> None:
     code = (
-        "import sys, infergraph, infergraph.handlers.tensorflow, infergraph.handlers.tfx, "
+        "import sys, infergraph, infergraph.handlers.tensorflow, "
+        "infergraph.handlers.tensorflow.tfx, "
         "infergraph.handlers.inspect; ig = infergraph.handler('tensorflow', path='m'); "
         "print('tensorflow' in sys.modules)"
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import infergraph as ig
-from infergraph.handlers.tf_device import Choice, choose_device, worker_slot
+from infergraph.handlers.tensorflow.device import Choice, choose_device, worker_slot
 
 GPUS = ["/physical_device:GPU:0", "/physical_device:GPU:1", "/physical_device:GPU:2"]
 

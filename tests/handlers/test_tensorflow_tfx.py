@@ -8,13 +8,13 @@ import pytest
 
 import infergraph as ig
 from infergraph.handlers.inspect import describe_model
-from infergraph.handlers.tfx import (
+from infergraph.handlers.tensorflow.tfx import (
     prediction_log_sink,
     to_prediction_log,
     to_prediction_logs,
     write_prediction_logs,
 )
-from infergraph.handlers.tfx_protos import prediction_log_types
+from infergraph.handlers.tensorflow.tfx_protos import prediction_log_types
 from tests.handlers import tf_models
 from tests.handlers.tf_models import serialized_example
 

@@ -17,11 +17,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import EndpointUnavailableError, InferenceError, RequestRejectedError
-from ._support import require
-from .remote_auth import Auth
-from .remote_protocols import Protocol, ResponseError, encoded_size, server_message
-from .remote_retry import (
+from ...core.errors import EndpointUnavailableError, InferenceError, RequestRejectedError
+from .._support import require
+from .auth import Auth
+from .protocols import Protocol, ResponseError, encoded_size, server_message
+from .retry import (
     OVERLOAD_STATUSES,
     RETRYABLE_STATUSES,
     AdaptiveThrottler,
@@ -32,7 +32,7 @@ from .remote_retry import (
 )
 
 if TYPE_CHECKING:
-    from .remote import RemoteConfig
+    from .config import RemoteConfig
 
 logger = logging.getLogger("infergraph")
 

@@ -6,7 +6,7 @@ import ipaddress
 import threading
 from typing import Any, Protocol
 
-from ._support import require
+from .._support import require
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 

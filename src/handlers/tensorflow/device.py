@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import DeviceError
-from ._support import warn_once
+from ...core.errors import DeviceError
+from .._support import warn_once
 
 _slot_cache: dict[int, int] = {}
 

@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..core.errors import InputError
+from ...core.errors import InputError
 
 if TYPE_CHECKING:
-    from .remote import RemoteConfig
+    from .config import RemoteConfig
 
 _PAYLOAD_TOO_LARGE = re.compile(r"(payload|request|body)[^.]{0,60}(too large|exceed)", re.I)
 

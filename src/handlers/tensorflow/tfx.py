@@ -7,7 +7,7 @@ with a leading dimension of 1), the response holds every output as a tensor of s
 ``[1, ...]``, and both carry the signature name. Failures have no log and are skipped.
 
 The message classes come from tensorflow-serving-api when it is installed, otherwise from
-wire-compatible definitions (see :mod:`infergraph.handlers.tfx_protos`).
+wire-compatible definitions (see :mod:`infergraph.handlers.tensorflow.tfx_protos`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.blocks import Block
-from ..core.errors import InputError
-from ..core.results import Prediction
-from ._support import require
+from ...core.blocks import Block
+from ...core.errors import InputError
+from ...core.results import Prediction
+from .._support import require
 from .tfx_protos import prediction_log_types
 
 
