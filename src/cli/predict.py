@@ -1,50 +1,19 @@
-"""The ``infergraph`` command: list handlers, inspect models, run a model over JSONL on Beam."""
+"""``infergraph predict``: one model over a JSONL file, on Beam (the DirectRunner by default)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .core.errors import ConfigError, InfergraphError
-from .plugins.manager import Plugins, get_plugin_manager
+from ..core.errors import ConfigError
+from ..plugins.manager import Plugins, get_plugin_manager
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``infergraph`` command; returns the exit status."""
-    parser = _parser()
-    args, extra = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * args.verbose, format="%(message)s")
-    if extra and args.command != "predict":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    try:
-        if args.command == "handlers":
-            return _handlers(args)
-        if args.command == "inspect":
-            return _inspect(args)
-        return _predict(args, extra)
-    except InfergraphError as exc:
-        print(f"infergraph: error: {exc}", file=sys.stderr)
-        return 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="infergraph", description="Run ML models over data, in-process or on Apache Beam."
-    )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    handlers = commands.add_parser("handlers", help="list registered handlers")
-    handlers.add_argument("--schema", metavar="NAME", help="print the JSON schema of a config")
-
-    inspect = commands.add_parser("inspect", help="show a model's signatures, inputs and outputs")
-    inspect.add_argument("path", help="a SavedModel directory or an .onnx file")
-
+def add_parser(commands: Any) -> None:
+    """Add the ``predict`` subcommand."""
     predict = commands.add_parser(
         "predict",
         help="run a model over a JSONL file on Beam (DirectRunner by default)",
@@ -72,35 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="a handler config field (VALUE is JSON, or a string); repeatable",
     )
-    return parser
-
-
-def _handlers(args: argparse.Namespace) -> int:
-    plugins = get_plugin_manager()
-    if args.schema:
-        schema = plugins.get(args.schema).handler_cls.Config.model_json_schema()
-        print(json.dumps(schema, indent=2))
-        return 0
-    rows = [(e.name, e.plugin, e.package) for e in sorted(plugins.handlers.values(), key=_name)]
-    widths = [max(len(r[i]) for r in [("NAME", "PLUGIN", "PACKAGE"), *rows]) for i in range(3)]
-    for row in [("NAME", "PLUGIN", "PACKAGE"), *rows]:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-    for error in plugins.errors:
-        print(f"warning: {error}", file=sys.stderr)
-    return 0
-
-
-def _name(entry: Any) -> str:
-    return str(entry.name)
-
-
-def _inspect(args: argparse.Namespace) -> int:
-    from .handlers.inspect import describe_model
-
-    print(describe_model(args.path))
-    return 0
+    predict.set_defaults(run=_predict)
 
 
 def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
@@ -113,7 +54,7 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
         raise ConfigError(f"input file {args.input!r} not found")
     failures = args.failures or _failures_path(args.output)
 
-    from .beam.jsonl import run_jsonl
+    from ..beam.jsonl import run_jsonl
 
     summary = run_jsonl(
         handler,
@@ -134,7 +75,7 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 def _sink(output_format: str) -> Any:
     if output_format == "jsonl":
         return None
-    from .handlers.tensorflow.tfx import prediction_log_sink
+    from ..handlers.tensorflow.tfx import prediction_log_sink
 
     return prediction_log_sink
 
@@ -162,7 +103,3 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
 def _failures_path(output: str) -> str:
     stem = output[: -len(".jsonl")] if output.endswith(".jsonl") else output
     return stem + ".failures.jsonl"
-
-
-if __name__ == "__main__":
-    sys.exit(main())
