@@ -18,6 +18,7 @@ from .core.errors import (
     DeviceError,
     DuplicateHandlerError,
     EndpointUnavailableError,
+    GraphError,
     HandlerNotFoundError,
     InferenceError,
     InferenceFailedError,
@@ -28,7 +29,9 @@ from .core.errors import (
     PluginError,
     PostprocessError,
     RequestRejectedError,
+    SpecError,
 )
+from .core.graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
 from .core.handler import ModelHandler
 from .core.metrics import RunStats
 from .core.predict import predict
@@ -37,6 +40,7 @@ from .plugins.hookspecs import PROJECT_NAME, hookimpl
 from .plugins.manager import Plugins, get_plugin_manager
 
 if TYPE_CHECKING:
+    from .beam.graph import RunGraph
     from .beam.transform import RunInference
 
 __version__ = "0.1.0"
@@ -50,12 +54,17 @@ __all__ = [
     "DuplicateHandlerError",
     "EndpointUnavailableError",
     "Failure",
+    "Graph",
+    "GraphError",
+    "GraphResult",
+    "GraphStats",
     "HandlerConfig",
     "HandlerNotFoundError",
     "InferenceError",
     "InferenceFailedError",
     "InfergraphError",
     "InputError",
+    "Lineage",
     "MissingDependencyError",
     "ModelHandler",
     "ModelLoadError",
@@ -64,13 +73,17 @@ __all__ = [
     "PostprocessError",
     "Prediction",
     "RequestRejectedError",
+    "RunGraph",
     "RunInference",
     "RunStats",
+    "SpecError",
     "__version__",
     "get_plugin_manager",
     "handler",
     "hookimpl",
+    "load_graph",
     "predict",
+    "when",
 ]
 
 
@@ -97,4 +110,8 @@ def __getattr__(name: str) -> Any:
         from .beam.transform import RunInference
 
         return RunInference
+    if name == "RunGraph":
+        from .beam.graph import RunGraph
+
+        return RunGraph
     raise AttributeError(f"module 'infergraph' has no attribute {name!r}")

@@ -19,6 +19,11 @@ def five_onnx(onnx_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ten_onnx(onnx_dir: Path) -> Path:
+    return onnx_models.linear(onnx_dir / "ten.onnx", 10.0)
+
+
+@pytest.fixture(scope="session")
 def two_inputs_onnx(onnx_dir: Path) -> Path:
     return onnx_models.two_inputs(onnx_dir / "two_inputs.onnx")
 

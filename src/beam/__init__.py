@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from .graph import RunGraph
 from .metrics import BeamMetrics
 from .transform import FAILURES, PREDICTIONS, RunInference
 
-__all__ = ["FAILURES", "PREDICTIONS", "BeamMetrics", "RunInference"]
+__all__ = ["FAILURES", "PREDICTIONS", "BeamMetrics", "RunGraph", "RunInference"]

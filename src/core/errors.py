@@ -4,6 +4,8 @@
 
     InfergraphError
     ├── ConfigError                 a handler config (or option) is invalid; names the field
+    │   └── GraphError              a graph is invalid (cycle, dangling node, ...); names the node
+    │       └── SpecError           a graph spec file is invalid; names the file, line and field
     ├── HandlerNotFoundError        no handler registered under a name; lists the registered ones
     ├── PluginError                 a plugin failed to import, register or declare its hooks
     │   └── DuplicateHandlerError   two plugins register the same handler name; names both
@@ -31,6 +33,22 @@ class InfergraphError(Exception):
 
 class ConfigError(InfergraphError, ValueError):
     """A handler config or option is invalid."""
+
+
+class GraphError(ConfigError):
+    """A graph is invalid: a cycle, a node with no input, an unknown name, a bad condition.
+
+    Attributes:
+        node: The node the problem is about, when there is one.
+    """
+
+    def __init__(self, message: str, *, node: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+class SpecError(GraphError):
+    """A graph spec file is invalid; the message starts with ``file:line:``."""
 
 
 class HandlerNotFoundError(InfergraphError, LookupError):

@@ -37,11 +37,15 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
         name: The name the handler is registered under (set by the plugin registry).
         Config: The handler's config class; the handler is constructed as ``Handler(config)``.
         accepts_blocks: Whether :meth:`batch_block` is implemented (see :class:`Block`).
+        input_names: Fields the handler takes from a record read from a file (JSONL, CSV) or
+            passed by a graph: it receives a dict of exactly these. ``None`` (the default): a
+            record with one field gives that field's value (see :mod:`infergraph.core.fields`).
     """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[HandlerConfig]] = HandlerConfig
     accepts_blocks: ClassVar[bool] = False
+    input_names: ClassVar[tuple[str, ...] | None] = None
     #: Set by ``load`` when a requested GPU was missing and the config allowed the CPU instead;
     #: the execution paths count it in the ``cpu_fallback`` metric.
     fell_back_to_cpu: bool = False

@@ -1,0 +1,323 @@
+"""Reading a spec file into a :class:`Graph`, with errors that name the file, line and field."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ..errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
+from .graph import Graph
+from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
+from .spec import GraphSpec, ModelSpec, NodeSpec
+from .state import INPUT
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A spec file read and checked, with the graph it describes.
+
+    Attributes:
+        path: The spec file.
+        spec: Its validated content.
+        graph: The graph, validated.
+    """
+
+    path: Path
+    spec: GraphSpec
+    graph: Graph
+
+    def resolve(self, path: str) -> str:
+        """A path from the spec, relative to the spec file unless absolute or a URL."""
+        return resolve_path(path, self.path.parent)
+
+
+def load_graph(path: str | Path, *, plugins: Any = None) -> Graph:
+    """Read a YAML or JSON graph spec and return its graph, checked.
+
+    Raises:
+        SpecError: the file cannot be read or is invalid; the message starts with
+            ``file:line:`` and names the field (with a "did you mean" for misspelled names).
+    """
+    return load_spec(path, plugins=plugins).graph
+
+
+def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
+    """Read a spec file: its content and its graph (see :func:`load_graph`)."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{file}: cannot read the spec: {exc}") from exc
+    data, lines = parse(text, str(file))
+    try:
+        spec = GraphSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_first_problem(exc, str(file), lines)) from None
+    return LoadedSpec(file, spec, build(spec, file, lines, plugins))
+
+
+def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
+    """YAML (or JSON) text as data, and the line of every mapping key and list item."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{name}{line}: not valid YAML or JSON: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{name}:1: a spec is a mapping with nodes, models, inputs, outputs")
+    lines: dict[Loc, int] = {}
+    _walk(root, (), lines)
+    return data, lines
+
+
+def _walk(node: Any, loc: Loc, lines: dict[Loc, int]) -> None:
+    lines.setdefault(loc, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines[(*loc, key.value)] = key.start_mark.line + 1
+            _walk(value, (*loc, key.value), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, (*loc, index), lines)
+
+
+def line_of(lines: Mapping[Loc, int], loc: Loc) -> int:
+    """The line of ``loc``, or of its nearest parent that has one."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def dotted(loc: Loc) -> str:
+    """``("nodes", 2, "model")`` as ``nodes[2].model``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def resolve_path(path: str, base: Path) -> str:
+    """``path`` relative to ``base`` unless it is absolute or a URL (``gs://...``)."""
+    if "://" in path or Path(path).is_absolute():
+        return path
+    return str(base / path)
+
+
+# -- pydantic errors ----------------------------------------------------------------------------
+
+_CONDITION_KINDS = {"Compare", "All", "AnyOf", "Not"}
+
+
+def _first_problem(exc: ValidationError, name: str, lines: Mapping[Loc, int]) -> str:
+    errors = exc.errors()
+    error = errors[0]
+    loc: Loc = tuple(error["loc"])
+    if any(part in _CONDITION_KINDS for part in loc):
+        loc = loc[: next(i for i, p in enumerate(loc) if p in _CONDITION_KINDS)]
+        problem = (
+            "not a valid condition: write {field: PATH, op: eq|ne|lt|le|gt|ge|in|exists, "
+            "value: V}, or {and: [...]}, {or: [...]}, {not: {...}}"
+        )
+    elif error["type"] == "extra_forbidden":
+        problem = "unknown field" + _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+    else:
+        problem = error["msg"].removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 and not _union(loc) else ""
+    return f"{name}:{line_of(lines, loc)}: {dotted(loc) or '(spec)'}: {problem}{more}"
+
+
+def _union(loc: Loc) -> bool:
+    return bool(loc) and "when" in loc
+
+
+def _fields_at(loc: Loc) -> list[str]:
+    """The field names the spec allows at ``loc`` (for suggestions)."""
+    model: Any = GraphSpec
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _inner(field.annotation)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _inner(annotation: Any) -> Any:
+    while get_origin(annotation) is not None:
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        annotation = args[-1] if args else annotation
+        if not get_args(annotation):
+            break
+    return annotation
+
+
+def _did_you_mean(name: str, choices: Sequence[str]) -> str:
+    hint = difflib.get_close_matches(name, list(choices), n=1)
+    if hint:
+        return f"; did you mean {hint[0]!r}?"
+    return f"; valid fields: {', '.join(choices)}" if choices else ""
+
+
+# -- building the graph -------------------------------------------------------------------------
+
+
+def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -> Graph:
+    """The graph a validated spec describes, checked; errors located in ``file``."""
+
+    def fail(loc: Loc, message: str) -> SpecError:
+        return SpecError(f"{file}:{line_of(lines, loc)}: {dotted(loc)}: {message}")
+
+    base = file.parent
+    if plugins is None:
+        from ...plugins.manager import get_plugin_manager
+
+        plugins = get_plugin_manager()
+    handlers = {name: _handler(name, e, base, plugins, fail) for name, e in spec.models.items()}
+    used = {node.model for node in spec.nodes if node.model}
+    for name in spec.models:
+        if name not in used:
+            raise fail(("models", name), f"model {name!r} is not used by any node; remove it")
+    sources = _targets(spec, fail)
+    nodes: dict[str, Node] = {}
+    positions: dict[str, int] = {}
+    for index, entry in enumerate(spec.nodes):
+        loc: Loc = ("nodes", index)
+        if entry.name in nodes:
+            raise fail((*loc, "name"), f"there is already a node named {entry.name!r}")
+        try:
+            nodes[entry.name] = _NodeMaker(spec, handlers, sources, base, fail).make(entry, loc)
+        except (ConfigError, HandlerNotFoundError) as exc:
+            raise fail(loc, str(exc)) from exc
+        positions[entry.name] = index
+    outputs = [name for out in spec.outputs for name in (out.nodes or [])]
+    graph = Graph.from_nodes(
+        nodes.values(),
+        name=spec.name,
+        plugins=plugins,
+        input_fields=spec.inputs[0].fields if len(spec.inputs) == 1 else None,
+    )
+    if outputs:
+        for index, out in enumerate(spec.outputs):
+            for name in out.nodes or []:
+                if name not in nodes:
+                    known = list(nodes)
+                    raise fail(
+                        ("outputs", index, "nodes"),
+                        f"{name!r} is not a node{_did_you_mean(name, known)}",
+                    )
+        graph.outputs(*dict.fromkeys(outputs))
+    try:
+        graph.validate()
+    except GraphError as exc:
+        where: Loc = ("nodes", positions[exc.node]) if exc.node in positions else ("nodes",)
+        raise fail(where, str(exc)) from exc
+    return graph
+
+
+def _handler(name: str, entry: ModelSpec, base: Path, plugins: Any, fail: Any) -> Any:
+    options = entry.options
+    if isinstance(options.get("path"), str):
+        options["path"] = resolve_path(options["path"], base)
+    options.setdefault("model_id", name)
+    try:
+        return plugins.create(entry.handler, **options)
+    except HandlerNotFoundError as exc:
+        raise fail(("models", name, "handler"), str(exc)) from exc
+    except ConfigError as exc:
+        cause = exc.__cause__
+        field: Loc = ("models", name)
+        hint = ""
+        if isinstance(cause, ValidationError) and cause.errors():
+            first = cause.errors()[0]
+            field = (*field, *first["loc"][:1])
+            if first["type"] == "extra_forbidden":
+                config = plugins.get(entry.handler).handler_cls.Config
+                hint = _did_you_mean(str(first["loc"][0]), list(config.model_fields))
+        raise fail(field, f"{exc}{hint}") from exc
+
+
+def _targets(spec: GraphSpec, fail: Any) -> dict[str, str]:
+    """Target node -> the route or split that sends to it."""
+    sources: dict[str, str] = {}
+    for index, entry in enumerate(spec.nodes):
+        targets: list[str] = []
+        if entry.route is not None:
+            targets = [case.to for case in entry.route.cases]
+            targets += [entry.route.default] if entry.route.default else []
+        elif entry.split is not None:
+            targets = list(entry.split)
+        for target in dict.fromkeys(targets):
+            if target in sources and sources[target] != entry.name:
+                raise fail(
+                    ("nodes", index),
+                    f"{target!r} is already a target of {sources[target]!r}; a node takes its "
+                    "input from one route or split (join arms with a merge node)",
+                )
+            sources[target] = entry.name
+    return sources
+
+
+@dataclass(frozen=True)
+class _NodeMaker:
+    spec: GraphSpec
+    handlers: Mapping[str, Any]
+    sources: Mapping[str, str]
+    base: Path
+    fail: Any
+
+    def make(self, entry: NodeSpec, loc: Loc) -> Node:
+        """The node ``entry`` describes (at ``loc`` in the file)."""
+        name = entry.name
+        routed_from = self.sources.get(name)
+        if routed_from is not None and entry.input not in (None, routed_from):
+            raise self.fail(
+                (*loc, "input"),
+                f"node {name!r} is a target of {routed_from!r}, so it takes its input from it; "
+                f"remove `input: {entry.input}`",
+            )
+        source = entry.input or routed_from or INPUT
+        if entry.model is not None:
+            if entry.model not in self.handlers:
+                raise self.fail(
+                    (*loc, "model"),
+                    f"no model named {entry.model!r} in `models`"
+                    f"{_did_you_mean(entry.model, list(self.handlers))}",
+                )
+            return ModelNode(name, self.handlers[entry.model], source, entry.input_field)
+        if entry.function is not None:
+            module = entry.function.partition(":")[0]
+            if not any(module == m or module.startswith(m + ".") for m in self.spec.imports):
+                raise self.fail(
+                    (*loc, "function"),
+                    f"module {module!r} is not in the spec's `imports` allow-list "
+                    f"({', '.join(self.spec.imports) or 'empty'}); add it there if you trust it",
+                )
+            inputs = entry.inputs if entry.inputs is not None else [source]
+            try:
+                return FunctionNode.of(
+                    name, entry.function, inputs, search_path=str(self.base.resolve())
+                )
+            except ConfigError as exc:
+                raise self.fail((*loc, "function"), str(exc)) from exc
+        if entry.route is not None:
+            cases = tuple((case.when, case.to) for case in entry.route.cases)
+            return RouteNode(name, cases, entry.route.default, source)
+        if entry.split is not None:
+            return SplitNode(name, tuple(entry.split.items()), entry.salt or "", source)
+        assert entry.merge is not None
+        return MergeNode(name, tuple(entry.merge))

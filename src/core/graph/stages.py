@@ -1,0 +1,255 @@
+"""Applying one node to a list of records: the code both execution paths share.
+
+A :class:`Step` is a node compiled against its graph (which of its inputs are routes or splits).
+``Step.apply(records, ...)`` fills in, for every record, the node's value, failure or skip, and
+is the only place node semantics live: the in-process path calls it on chunks of records, the
+Beam path on the batches of a ``ParDo``, so both give identical results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..errors import InputError
+from ..execute import BatchRunner, Item
+from ..fields import select_input
+from ..metrics import MetricsSink
+from ..results import Failure, Prediction, short_repr
+from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, kind
+from .state import INPUT, KEY, Record
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A node and what its graph says about it.
+
+    Attributes:
+        node: The node.
+        gates: Inputs that are routes or splits: the node runs on an element only when the
+            route or split sent it here.
+    """
+
+    node: Node
+    gates: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """The node's name."""
+        return self.node.name
+
+    @property
+    def is_model(self) -> bool:
+        """Whether the node runs a handler (and so needs a loaded model)."""
+        return isinstance(self.node, ModelNode)
+
+    def apply(
+        self,
+        records: Sequence[Record],
+        metrics: MetricsSink,
+        runner: BatchRunner | None = None,
+        *,
+        clock: Clock = time.perf_counter,
+    ) -> None:
+        """Give every record this node's value, failure or skip (in place)."""
+        start = clock()
+        active: list[tuple[Record, list[Any]]] = []
+        skipped = 0
+        for record in records:
+            state = self._gate(record)
+            if state is None:
+                skipped += 1
+            elif isinstance(state, Failure):
+                record.failures[self.name] = state
+            else:
+                record.path.append(self.name)
+                active.append((record, state))
+        if skipped:
+            metrics.counter("skipped", skipped)
+        if not active:
+            return
+        metrics.counter("elements", len(active))
+        node = self.node
+        if isinstance(node, ModelNode):
+            assert runner is not None, f"model node {node.name!r} needs its runner"
+            _apply_model(node, runner, active, metrics)
+        elif isinstance(node, FunctionNode):
+            _apply_function(node, active, metrics)
+        elif isinstance(node, RouteNode):
+            _apply_route(node, active, metrics)
+        elif isinstance(node, SplitNode):
+            _apply_split(node, active, metrics)
+        else:
+            _apply_merge(node, active)
+        metrics.distribution("node_latency_us", int((clock() - start) * 1_000_000))
+
+    def _gate(self, record: Record) -> list[Any] | Failure | None:
+        """The input values when the node runs on ``record``; its upstream failure; or None
+        (skipped)."""
+        if INPUT in record.failures:  # the element could not be read: every node fails
+            return record.failures[INPUT]
+        for gate in self.gates:
+            if record.routes.get(gate) != self.name and gate not in record.failures:
+                return None
+        if isinstance(self.node, MergeNode):
+            return _merge_inputs(self.node, record)
+        values = []
+        for name in self.node.inputs:
+            if name == KEY:
+                values.append(record.key)
+            elif name in record.values:
+                values.append(record.values[name])
+            elif name in record.failures:
+                return record.failures[name]
+            else:
+                return None
+        return values
+
+
+def _merge_inputs(node: MergeNode, record: Record) -> list[Any] | Failure | None:
+    failure = None
+    for name in node.inputs:
+        if name in record.values:
+            return [record.values[name]]
+        failure = failure or record.failures.get(name)
+    return failure
+
+
+# -- the node kinds ------------------------------------------------------------------------------
+
+
+def _apply_model(
+    node: ModelNode, runner: BatchRunner, active: list[tuple[Record, list[Any]]], metrics: Any
+) -> None:
+    handler = runner.handler
+    items: list[Item] = []
+    owners: list[Record] = []
+    for record, (value,) in active:
+        try:
+            example = select_input(
+                value, input_field=node.input_field, input_names=handler.input_names
+            )
+        except InputError as exc:
+            record.failures[node.name] = _failure(node, record, "input", exc, metrics)
+            continue
+        items.append(Item(record.key, example))
+        owners.append(record)
+    if not items:
+        return
+    for record, result in zip(owners, runner.process_batch(items), strict=True):
+        if isinstance(result, Prediction):
+            record.values[node.name] = result.output
+        elif result.node != node.name:
+            record.failures[node.name] = replace(result, node=node.name)
+        else:
+            record.failures[node.name] = result
+
+
+def _apply_function(
+    node: FunctionNode, active: list[tuple[Record, list[Any]]], metrics: MetricsSink
+) -> None:
+    fn = node.function
+    for record, values in active:
+        try:
+            record.values[node.name] = fn(*values)
+        except Exception as exc:
+            record.failures[node.name] = _failure(node, record, "function", exc, metrics)
+
+
+def _apply_route(
+    node: RouteNode, active: list[tuple[Record, list[Any]]], metrics: MetricsSink
+) -> None:
+    for record, (value,) in active:
+        try:
+            target = next(
+                (target for condition, target in node.cases if condition.evaluate(record.lookup)),
+                node.default,
+            )
+        except Exception as exc:
+            record.failures[node.name] = _failure(node, record, "route", exc, metrics)
+            continue
+        record.values[node.name] = value
+        record.routes[node.name] = target
+        if target is None:
+            metrics.counter("unrouted")
+
+
+def _apply_split(
+    node: SplitNode, active: list[tuple[Record, list[Any]]], metrics: MetricsSink
+) -> None:
+    total = sum(weight for _, weight in node.arms)
+    for record, (value,) in active:
+        if record.key is None:
+            error = InputError(
+                f"split {node.name!r} assigns arms by key, and this element has none; "
+                "pass (key, example) pairs (or a key field when reading files)"
+            )
+            record.failures[node.name] = _failure(node, record, "split", error, metrics)
+            continue
+        point = stable_fraction(record.key, node.salt or node.name) * total
+        arm = node.arms[-1][0]
+        for name, weight in node.arms:
+            if point < weight:
+                arm = name
+                break
+            point -= weight
+        record.values[node.name] = value
+        record.routes[node.name] = arm
+
+
+def _apply_merge(node: MergeNode, active: list[tuple[Record, list[Any]]]) -> None:
+    for record, (value,) in active:
+        record.values[node.name] = value
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def stable_fraction(key: Any, salt: str) -> float:
+    """A number in ``[0, 1)`` from ``key`` and ``salt``: the same on every run and machine.
+
+    Example:
+        >>> stable_fraction("user-1", "ab") == stable_fraction("user-1", "ab")
+        True
+    """
+    seed = salt.encode("utf-8")
+    data = len(seed).to_bytes(4, "big") + seed + canonical_key(key)
+    digest = hashlib.blake2b(data, digest_size=8, person=b"infergraph.split").digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def canonical_key(key: Any) -> bytes:
+    """Bytes that identify ``key`` by value and type (``1`` and ``"1"`` differ)."""
+    if isinstance(key, bytes | bytearray):
+        return b"b:" + bytes(key)
+    if isinstance(key, str):
+        return b"s:" + key.encode("utf-8")
+    if isinstance(key, bool):
+        return b"o:" + str(key).encode()
+    if isinstance(key, int):
+        return b"i:" + str(key).encode()
+    return b"j:" + json.dumps(key, sort_keys=True, default=repr).encode("utf-8")
+
+
+def _failure(
+    node: Node, record: Record, stage: str, exc: BaseException, metrics: MetricsSink
+) -> Failure:
+    metrics.counter("failures")
+    where = f"key {record.key!r}" if record.key is not None else short_repr(record.example, 60)
+    return Failure(
+        example=record.example,
+        key=record.key,
+        stage=stage,
+        node=node.name,
+        error_type=type(exc).__name__,
+        message=f"{stage} failed in {kind(node)} node {node.name!r} for {where}: {exc}",
+    )
+
+
+__all__ = ["INPUT", "Step", "canonical_key", "stable_fraction"]

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from infergraph import InputError, when
+from infergraph.core.graph.conditions import All, AnyOf, Compare, Not, as_condition
+
+
+def lookup(values: dict[str, Any]) -> Any:
+    return lambda root: (True, values[root]) if root in values else (False, None)
+
+
+ELEMENT = lookup({"input": {"x": 600, "tag": "b", "v": np.array([7.5])}, "key": "k1"})
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        (when("input.x", "gt", 500), True),
+        (when("input.x", "le", 500), False),
+        (when("input.x", "eq", 600), True),
+        (when("input.x", "ne", 600), False),
+        (when("input.x", "lt", 601), True),
+        (when("input.x", "ge", 600), True),
+        (when("input.tag", "in", ["a", "b"]), True),
+        (when("key", "eq", "k1"), True),
+        (when("input.v", "gt", 7), True),  # a one-element array compares as its element
+        (when("input.v.0", "eq", 7.5), True),
+        (when("input.missing", "exists"), False),
+        (when("input.tag", "exists"), True),
+        (when("input.missing", "gt", 1), False),  # unresolved: every comparison is false
+        (when("input.missing", "ne", 1), False),
+        (when("nowhere", "eq", 1), False),
+    ],
+)
+def test_operators(condition: Compare, expected: bool) -> None:
+    assert condition.evaluate(ELEMENT) is expected
+
+
+def test_combinators_and_their_plain_data_form() -> None:
+    combined = when("input.x", "gt", 500) & ~when("input.tag", "in", ["a"])
+    assert combined.evaluate(ELEMENT)
+    assert (when("input.x", "lt", 0) | when("key", "eq", "k1")).evaluate(ELEMENT)
+    data = {
+        "and": [
+            {"field": "input.x", "op": "gt", "value": 500},
+            {"not": {"field": "input.tag", "op": "in", "value": ["a"]}},
+        ]
+    }
+    parsed = as_condition(data)
+    assert isinstance(parsed, All) and isinstance(parsed.all_of[1], Not)
+    assert parsed.evaluate(ELEMENT)
+    assert parsed.fields() == {"input.x", "input.tag"}
+    assert isinstance(as_condition({"or": [data]}), AnyOf)
+    assert parsed.describe() == "(input.x gt 500 and not input.tag in ['a'])"
+
+
+def test_conditions_are_data_never_code() -> None:
+    with pytest.raises(ValidationError):
+        as_condition({"field": "input.x", "op": "__import__('os')", "value": 1})
+    with pytest.raises(ValidationError):
+        as_condition({"field": "input.x", "op": "gt", "value": 1, "extra": True})
+    with pytest.raises(TypeError, match="a condition must be"):
+        as_condition("input.x > 1")
+
+
+def test_incomparable_values_name_the_field() -> None:
+    with pytest.raises(InputError, match=r"cannot compare field 'input.tag' \(str 'b'\) gt 5"):
+        when("input.tag", "gt", 5).evaluate(ELEMENT)
