@@ -201,6 +201,8 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
             raise fail((*loc, "name"), f"there is already a node named {entry.name!r}")
         try:
             nodes[entry.name] = _NodeMaker(spec, handlers, sources, base, fail).make(entry, loc)
+        except SpecError:
+            raise
         except (ConfigError, HandlerNotFoundError) as exc:
             raise fail(loc, str(exc)) from exc
         positions[entry.name] = index

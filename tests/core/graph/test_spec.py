@@ -1,0 +1,183 @@
+"""Spec files: YAML and JSON, validated, with errors that name the file, the line and the field."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import infergraph as ig
+from infergraph import SpecError
+from infergraph.core.graph.load import load_spec
+
+
+@pytest.fixture
+def models(tmp_path: Path, five_onnx: Path, ten_onnx: Path) -> Path:
+    (tmp_path / "models").mkdir()
+    for source in (five_onnx, ten_onnx):
+        (tmp_path / "models" / source.name).write_bytes(source.read_bytes())
+    (tmp_path / "adapters.py").write_text(
+        "import numpy as np\n\n"
+        "def to_x(y):\n    return np.asarray(y, dtype=np.float32).reshape(1)\n\n"
+        "def both(a, b):\n    return float(a[0]) + float(b[0])\n"
+    )
+    return tmp_path
+
+
+VALID = """\
+name: times
+imports: [adapters]
+models:
+  five: {handler: onnx, path: models/five.onnx}
+  ten:
+    handler: onnx
+    path: models/ten.onnx
+    max_batch_size: 2
+nodes:
+  - {name: five, model: five}
+  - {name: to_x, function: "adapters:to_x", input: five}
+  - {name: fifty, model: ten, input: to_x}
+  - name: by_size
+    route:
+      cases:
+        - when: {field: input.0, op: gt, value: 500}
+          to: big
+      default: small
+  - {name: big, model: ten}
+  - {name: small, model: five}
+  - {name: total, function: "adapters:both", inputs: [fifty, five]}
+  - {name: either, merge: [big, small]}
+outputs:
+  - {format: jsonl, path: out/results.jsonl, nodes: [fifty, total, either]}
+"""
+
+
+def write(directory: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = directory / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_a_valid_spec_runs(models: Path) -> None:
+    graph = ig.load_graph(write(models, VALID))
+    assert graph.name == "times"
+    assert graph.output_names == ["fifty", "total", "either"]
+    assert graph.handlers()["fifty"].model_id == "ten"  # the model's name, shared by nodes
+    assert graph.handlers()["fifty"].config.max_batch_size == 2
+    (small, big) = graph.run([("a", [105.0]), ("b", [1000.0])])
+    assert float(np.asarray(small["fifty"])[0]) == 5250.0
+    assert small["total"] == 5250.0 + 525.0
+    assert float(np.asarray(small["either"])[0]) == 525.0
+    assert float(np.asarray(big["either"])[0]) == 10000.0
+    assert big.lineage.routes == {"by_size": "big"}
+
+
+def test_json_specs_and_relative_paths(models: Path) -> None:
+    import yaml
+
+    path = models / "sub"
+    path.mkdir()
+    data = yaml.safe_load(VALID)
+    data["models"]["five"]["path"] = "../models/five.onnx"
+    data["models"]["ten"]["path"] = str(models / "models" / "ten.onnx")  # absolute stays
+    data["imports"] = []
+    data["nodes"] = [n for n in data["nodes"] if "function" not in n]
+    data["nodes"][1]["input"] = "five"
+    data["outputs"][0]["nodes"] = ["fifty", "either"]
+    spec = path / "spec.json"
+    spec.write_text(json.dumps(data, indent=2))
+    loaded = load_spec(spec)
+    assert loaded.graph.handlers()["five"].config.path == str(path / "../models/five.onnx")
+    assert loaded.resolve("out/x.jsonl") == str(path / "out/x.jsonl")
+    assert loaded.resolve("gs://bucket/x") == "gs://bucket/x"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # unknown top-level key, with a suggestion
+        ((VALID.replace("outputs:", "outptus:"),
+          ":23: outptus: unknown field; did you mean 'outputs'")),
+        # unknown node field
+        ((VALID.replace("{name: five, model: five}", "{name: five, modle: five}"),
+          ":10: nodes[0].modle: unknown field; did you mean 'model'")),
+        # a node with two kinds
+        ((VALID.replace("{name: big, model: ten}", "{name: big, model: ten, merge: [a, b]}"),
+          ":19: nodes[4]: a node needs exactly one of model, function, route, split or merge")),
+        # an unknown model
+        ((VALID.replace("{name: fifty, model: ten,", "{name: fifty, model: tne,"),
+          ":12: nodes[2].model: no model named 'tne' in `models`; did you mean 'ten'")),
+        # an unknown handler
+        ((VALID.replace("handler: onnx\n", "handler: onyx\n"),
+          ":6: models.ten.handler: no handler named 'onyx'")),
+        # a bad handler config field
+        ((VALID.replace("max_batch_size: 2", "max_batch_sise: 2"),
+          ":8: models.ten.max_batch_sise: invalid config for handler 'onnx'")),
+        # an input that is not a node
+        ((VALID.replace("input: five}", "input: fiv}"),
+          ":11: nodes[1]: node 'to_x' takes input from 'fiv', which is not a node")),
+        # a function from a module outside the allow-list
+        ((VALID.replace("function: \"adapters:both\"", "function: \"os:system\""),
+          ":21: nodes[6].function: module 'os' is not in the spec's `imports` allow-list")),
+        # a function with the wrong arity
+        ((VALID.replace("inputs: [fifty, five]", "inputs: [fifty]"),
+          ":21: nodes[6].function: node 'total': function 'both'")),
+        # a condition that is code
+        ((VALID.replace("{field: input.0, op: gt, value: 500}", "\"input[0] > 500\""),
+          ":16: nodes[3].route.cases[0].when: not a valid condition")),
+        # a bad operator
+        ((VALID.replace("op: gt", "op: greater"),
+          ":16: nodes[3].route.cases[0].when: not a valid condition")),
+        # a condition on a downstream node
+        ((VALID.replace("field: input.0", "field: big.0"),
+          ":13: nodes[3]: route 'by_size', case for 'big': the condition reads 'big.0'")),
+        # an unused model
+        ((VALID.replace("models:\n", "models:\n  spare: {handler: onnx, path: x.onnx}\n"),
+          ":4: models.spare: model 'spare' is not used by any node")),
+        # an output that is not a node
+        ((VALID.replace("nodes: [fifty, total, either]", "nodes: [fifty, totl, either]"),
+          ":24: outputs[0].nodes: 'totl' is not a node; did you mean 'total'")),
+        # a node that feeds no output
+        ((VALID.replace("nodes: [fifty, total, either]", "nodes: [fifty, either]"),
+          ":21: nodes[6]: node 'total' feeds no output")),
+        # not YAML at all
+        (("nodes: [unclosed", ":1: not valid YAML or JSON")),
+        # not a mapping
+        (("- a\n- b\n", ":1: a spec is a mapping")),
+    ],
+)
+def test_invalid_specs_name_file_line_and_field(models: Path, change: str, expected: str) -> None:
+    path = write(models, change)
+    with pytest.raises(SpecError) as info:
+        ig.load_graph(path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    assert expected in message, message
+
+
+def test_a_cycle_in_a_spec(models: Path) -> None:
+    text = """\
+    imports: [adapters]
+    nodes:
+      - {name: a, function: "adapters:to_x", input: b}
+      - {name: b, function: "adapters:to_x", input: a}
+      - {name: out, function: "adapters:to_x"}
+    """
+    with pytest.raises(SpecError, match=r"spec.yaml:\d: nodes\[\d\]: the graph has a cycle"):
+        ig.load_graph(write(models, text))
+
+
+def test_schema_lists_every_section() -> None:
+    from infergraph.core.graph.spec import GraphSpec
+
+    schema = GraphSpec.model_json_schema()
+    assert {"models", "nodes", "inputs", "outputs", "runner"} <= set(schema["properties"])
+    assert schema["additionalProperties"] is False
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="cannot read the spec"):
+        ig.load_graph(tmp_path / "nope.yaml")
