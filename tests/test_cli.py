@@ -66,7 +66,10 @@ def test_predict_keyed_jsonl_with_failures(five_onnx: Path, tmp_path: Path) -> N
     assert "not valid JSON" in by_input['"not json"']["message"]
     assert by_input['{"x": "text"}']["id"] == "c"
     assert by_input['{"x": "text"}']["stage"] == "run"
-    assert "no key field 'id'" in by_input['"{\\"x\\": [1]}"']["message"]
+    assert by_input['"not json"']["message"].endswith(
+        "in.jsonl, line 3: not valid JSON (Expecting value, column 1)"
+    )
+    assert "in.jsonl, line 5: no key field 'id'" in by_input['{"x": [1]}']["message"]
 
 
 def test_predict_unkeyed_carries_the_input(five_onnx: Path, tmp_path: Path) -> None:

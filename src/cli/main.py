@@ -8,12 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from ..core.errors import InfergraphError
-from . import handlers, predict
+from . import handlers, predict, run
 
-# Each subcommand module has ``add_parser(commands)`` and ``run(args, extra) -> int``.
-COMMANDS = {"handlers": handlers, "inspect": handlers, "predict": predict}
+# Each subcommand module has ``add_parser(commands)``, which sets ``run(args, extra) -> int``.
+COMMANDS = {
+    "handlers": handlers,
+    "inspect": handlers,
+    "predict": predict,
+    "run": run,
+    "schema": run,
+}
 # Subcommands that pass the arguments they do not know on to Beam.
-PASS_THROUGH = frozenset({"predict"})
+PASS_THROUGH = frozenset({"predict", "run"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

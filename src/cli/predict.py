@@ -1,32 +1,57 @@
-"""``infergraph predict``: one model over a JSONL file, on Beam (the DirectRunner by default)."""
+"""``infergraph predict``: one model over a file of records, on Beam (the DirectRunner by default).
+
+It is a graph of one model node, run by the same code as ``infergraph run``: the same readers
+(line numbers on every input failure), progress bar, summary and exit statuses.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ..core.errors import ConfigError
+from ..core.records import failure_record, to_jsonable
+from ..core.sources import Source
 from ..plugins.manager import Plugins, get_plugin_manager
+from .display import count_records, local_files, print_summary, progress
+from .pipeline import check_paths, exit_status, failures_path, runs_locally
 
 
 def add_parser(commands: Any) -> None:
     """Add the ``predict`` subcommand."""
     predict = commands.add_parser(
         "predict",
-        help="run a model over a JSONL file on Beam (DirectRunner by default)",
+        help="run a model over a file of records on Beam (DirectRunner by default)",
+        description="Run one model over JSONL, CSV or TFRecord records. Writes one prediction "
+        "per record, failures to their own file, and prints a summary. Exit status: 0 when "
+        "done, 1 when every input failed (or any did, with --fail-on-failures), 2 for a bad "
+        "option, handler, config or model.",
         epilog="Arguments it does not know (--runner, --direct_num_workers, ...) go to Beam.",
     )
     predict.add_argument("--handler", required=True, help="a registered handler name")
-    predict.add_argument("--model", help="the model path (sets the config field 'path')")
-    predict.add_argument("--input", required=True, help="JSONL input, one object per line")
-    predict.add_argument("--output", required=True, help="JSONL output of predictions")
+    predict.add_argument(
+        "--model", help="the model file or directory (the handler's config field 'path')"
+    )
+    predict.add_argument("--input", required=True, help="the input file, or a glob of files")
+    predict.add_argument(
+        "--input-format",
+        choices=["jsonl", "csv", "tfrecord"],
+        help="jsonl, csv or tfrecord (of tf.train.Example); default: from the extension, "
+        "else jsonl",
+    )
+    predict.add_argument("--output", required=True, help="where predictions go")
     predict.add_argument(
         "--failures", help="JSONL output of failures (default: OUTPUT's name + .failures.jsonl)"
     )
-    predict.add_argument("--key-field", help="the field of each object that holds its key")
+    predict.add_argument("--key-field", help="the field of each record that holds its key")
+    predict.add_argument(
+        "--input-field",
+        help="pass this field's value to the model (default: the record's only field besides "
+        "the key, or the whole record)",
+    )
     predict.add_argument(
         "--output-format",
         choices=["jsonl", "predictionlog"],
@@ -41,49 +66,110 @@ def add_parser(commands: Any) -> None:
         metavar="NAME=VALUE",
         help="a handler config field (VALUE is JSON, or a string); repeatable",
     )
+    predict.add_argument(
+        "--fail-on-failures",
+        action="store_true",
+        help="exit with status 1 if any input failed",
+    )
+    predict.add_argument(
+        "--no-progress", action="store_true", help="do not show the live progress bar"
+    )
     predict.set_defaults(run=_predict)
 
 
 def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+    from ..core.graph.graph import Graph
+
     plugins = get_plugin_manager()
     options = _options(args.set)
     if args.model is not None:
         options["path"] = args.model
     handler = _create(plugins, args.handler, options)
-    if not Path(args.input).exists() and "://" not in args.input:
-        raise ConfigError(f"input file {args.input!r} not found")
-    failures = args.failures or _failures_path(args.output)
+    if local_files(args.input) == []:
+        raise ConfigError(f"input file {args.input!r} not found (no file matches it)")
+    failures = args.failures or failures_path(args.output)
+    check_paths([args.input], [args.output], failures)
+    source = Source(_format(args), args.key_field, args.input_field)
+    node = _node_name(args.handler)
+    graph = Graph("predict", plugins=plugins)
+    graph.model(node, handler)
+    graph.chain(node)
 
-    from ..beam.jsonl import run_jsonl
+    from ..beam.files import JsonlSink, PredictionLogSink
+    from ..beam.run_files import PROGRESS, run_graph_files
 
-    summary = run_jsonl(
-        handler,
-        input_path=args.input,
-        output_path=args.output,
-        failures_path=failures,
-        key_field=args.key_field,
-        pipeline_args=pipeline_args,
-        predictions_sink=_sink(args.output_format),
-    )
-    print(
-        f"{summary.predictions} predictions -> {summary.output}\n"
-        f"{summary.failures} failures -> {summary.failures_output}"
-    )
-    return 0
+    sink: Any
+    if args.output_format == "jsonl":
+        sink = JsonlSink(args.output, _PredictRecord(node, args.key_field))
+    else:
+        sink = PredictionLogSink(args.output, [node])
+    inputs = [(source, args.input)]
+    show = not args.no_progress and runs_locally(pipeline_args)
+    with progress(PROGRESS, count_records(inputs) if show else None, show):
+        summary = run_graph_files(
+            graph,
+            inputs=inputs,
+            sinks=[sink],
+            failures_path=failures,
+            failure_record=_PredictFailure(node, handler.model_id, args.key_field),
+            pipeline_args=pipeline_args,
+        )
+    print_summary(summary, [args.output], failures)
+    return exit_status(summary.elements, summary.failed, summary.failed, args)
 
 
-def _sink(output_format: str) -> Any:
-    if output_format == "jsonl":
-        return None
-    from ..handlers.tensorflow.tfx import prediction_log_sink
+class _PredictRecord:
+    """A prediction as ``{key_field: key, "output": ...}`` (``{"input": ...}`` unkeyed)."""
 
-    return prediction_log_sink
+    def __init__(self, node: str, key_field: str | None) -> None:
+        self.node, self.key_field = node, key_field
+
+    def __call__(self, result: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        if self.key_field is None:
+            record["input"] = to_jsonable(result.example)
+        else:
+            record[self.key_field] = to_jsonable(result.key)
+        record["output"] = to_jsonable(result.values[self.node])
+        return record
+
+
+class _PredictFailure:
+    """A failure as the predict command writes it, naming the model by its id."""
+
+    def __init__(self, node: str, model_id: str, key_field: str | None) -> None:
+        self.node, self.model_id, self.key_field = node, model_id, key_field
+
+    def __call__(self, failure: Any) -> dict[str, Any]:
+        record = failure_record(failure, self.key_field)
+        if record["node"] == self.node:
+            record["node"] = self.model_id
+        return record
+
+
+def _format(args: argparse.Namespace) -> Any:
+    if args.input_format:
+        return args.input_format
+    lowered = args.input.lower()
+    if lowered.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if lowered.endswith((".tfrecord", ".tfrecords", ".tfrecord.gz")):
+        return "tfrecord"
+    return "jsonl"
+
+
+def _node_name(handler: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_\-]", "_", handler)
+    return name if re.match(r"^[A-Za-z_]", name) and name not in ("input", "key") else "model"
 
 
 def _create(plugins: Plugins, name: str, options: dict[str, Any]) -> Any:
     entry = plugins.get(name)
-    if "path" in options and "path" not in entry.handler_cls.Config.model_fields:
+    fields = entry.handler_cls.Config.model_fields
+    if "path" in options and "path" not in fields:
         raise ConfigError(f"handler {name!r} takes no model path: drop --model")
+    if "path" in fields and fields["path"].is_required() and "path" not in options:
+        raise ConfigError(f"handler {name!r} needs a model: pass --model PATH")
     return plugins.create(name, **options)
 
 
@@ -98,8 +184,3 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[name] = raw
     return options
-
-
-def _failures_path(output: str) -> str:
-    stem = output[: -len(".jsonl")] if output.endswith(".jsonl") else output
-    return stem + ".failures.jsonl"

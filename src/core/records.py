@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from typing import Any
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .blocks import Block
 from .errors import InputError
 from .results import Failure, Prediction, Result
+
+if TYPE_CHECKING:
+    from .graph.state import GraphResult
+
+RESERVED_FIELDS = frozenset({"key", "input", "status", "failures", "skipped", "lineage"})
+"""Fields of a graph's JSON record besides one per output node; nodes cannot use these names."""
 
 
 def to_jsonable(value: Any) -> Any:  # noqa: PLR0911 (one return per kind of value)
@@ -82,3 +89,65 @@ def failure_record(failure: Failure, key_field: str | None) -> dict[str, Any]:
         input=to_jsonable(failure.example),
     )
     return record
+
+
+def dumps(value: Any) -> str:
+    """JSON text of ``value`` (see :func:`to_jsonable`), always valid JSON.
+
+    NaN becomes ``null`` and infinities the strings ``"Infinity"`` and ``"-Infinity"`` (JSON has
+    no such numbers); a value JSON cannot hold is written as its ``repr``.
+    """
+    data = to_jsonable(value)
+    try:
+        return json.dumps(data, allow_nan=False, default=repr)
+    except ValueError:
+        return json.dumps(_finite(data), allow_nan=False, default=repr)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def graph_record(result: GraphResult, nodes: Sequence[str]) -> dict[str, Any]:
+    """The JSON object of one graph result: the key, one field per output node (``null`` when
+    it failed or was skipped), the status, the failures, the skipped outputs and the lineage.
+
+    Unkeyed results also hold their ``input``.
+    """
+    record: dict[str, Any] = {"key": to_jsonable(result.key)}
+    if result.key is None:
+        record["input"] = to_jsonable(result.example)
+    for name in nodes:
+        record[name] = to_jsonable(result.values.get(name))
+    record["status"] = result.status
+    record["failures"] = {
+        name: {
+            "node": failure.node,
+            "stage": failure.stage,
+            "error_type": failure.error_type,
+            "message": failure.message,
+        }
+        for name, failure in result.failures.items()
+        if name in nodes
+    }
+    record["skipped"] = [name for name in result.skipped if name in nodes]
+    record["lineage"] = result.lineage.as_dict()
+    return record
+
+
+def graph_failure_record(failure: Failure) -> dict[str, Any]:
+    """The JSON object of an element no output of a graph could be made for."""
+    return {
+        "key": to_jsonable(failure.key),
+        "node": failure.node,
+        "stage": failure.stage,
+        "error_type": failure.error_type,
+        "message": failure.message,
+        "input": to_jsonable(failure.example),
+    }

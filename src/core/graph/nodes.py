@@ -9,11 +9,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from ..errors import ConfigError
@@ -184,10 +188,8 @@ def import_function(ref: str, search_path: str | None, node: str) -> Callable[..
     module_name, sep, qualname = ref.partition(":")
     if not sep or not module_name or not qualname:
         raise ConfigError(f"node {node!r}: function {ref!r} must be written 'module:function'")
-    if search_path and search_path not in sys.path:
-        sys.path.insert(0, search_path)
     try:
-        target: Any = importlib.import_module(module_name)
+        target: Any = _import_module(module_name, search_path)
     except ImportError as exc:
         raise ConfigError(
             f"node {node!r}: cannot import module {module_name!r} for function {ref!r}: {exc}"
@@ -204,6 +206,50 @@ def import_function(ref: str, search_path: str | None, node: str) -> Callable[..
     if not callable(target):
         raise ConfigError(f"node {node!r}: {ref!r} is a {type(target).__name__}, not a function")
     return target  # type: ignore[no-any-return]
+
+
+def _import_module(name: str, search_path: str | None) -> ModuleType:
+    """Import ``name``, from ``search_path`` first.
+
+    Two specs in different directories may each have an ``adapters.py``: a module of the same
+    name already imported from elsewhere is not reused; the file in ``search_path`` is loaded
+    under a private name instead.
+    """
+    location = _module_file(Path(search_path), name) if search_path else None
+    if location is None:
+        return importlib.import_module(name)
+    existing = sys.modules.get(name)
+    if existing is None:
+        if search_path not in sys.path:
+            sys.path.insert(0, str(search_path))
+        module = importlib.import_module(name)
+        if _file_of(module) == location:
+            return module
+    elif _file_of(existing) == location:
+        return existing
+    alias = f"_infergraph_spec_{hashlib.sha1(str(location).encode()).hexdigest()[:12]}_{name}"
+    if alias in sys.modules:
+        return sys.modules[alias]
+    spec = importlib.util.spec_from_file_location(alias, location)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {location}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _module_file(base: Path, name: str) -> Path | None:
+    path = base.joinpath(*name.split("."))
+    for candidate in (path.with_suffix(".py"), path / "__init__.py"):
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
+
+
+def _file_of(module: ModuleType) -> Path | None:
+    file = getattr(module, "__file__", None)
+    return Path(file).resolve() if file else None
 
 
 def check_arity(node: str, fn: Callable[..., Any], count: int) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..execute import BatchRunner, Item, to_item
 from ..metrics import RunStats
+from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
 from .nodes import ModelNode
 from .stages import Step
@@ -85,7 +86,13 @@ def run_graph(
 
 
 def to_record(element: Any, keyed: bool | None) -> Record:
-    """An input element as a record (an unreadable one as a record failed at the input)."""
+    """An input element as a record (an unreadable one as a record failed at the input).
+
+    A :class:`~infergraph.Failure` element (a reader's, for a line it could not read) stands for
+    an element that failed before the graph: it comes out as a failed result.
+    """
+    if isinstance(element, Failure):
+        return Record.failed(element)
     entry = to_item(element, keyed, INPUT)
     if isinstance(entry, Item):
         return Record(entry.key, entry.example)

@@ -116,10 +116,12 @@ def _check_outputs(nodes: Mapping[str, Node], outputs: Sequence[str]) -> None:
             feeding.add(name)
     unused = [name for name in nodes if name not in feeding]
     if unused:
+        many = len(unused) > 1
+        them = "them" if many else "it"
         raise GraphError(
-            f"node{'s' if len(unused) > 1 else ''} {', '.join(map(repr, unused))} "
-            f"feed{'s' if len(unused) == 1 else ''} no output (outputs: {', '.join(outputs)}); "
-            "remove them or add them to the outputs",
+            f"node{'s' if many else ''} {', '.join(map(repr, unused))} "
+            f"feed{'' if many else 's'} no output (outputs: {', '.join(outputs)}); "
+            f"remove {them} or add {them} to the outputs",
             node=unused[0],
         )
 

@@ -181,3 +181,18 @@ def test_schema_lists_every_section() -> None:
 def test_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="cannot read the spec"):
         ig.load_graph(tmp_path / "nope.yaml")
+
+
+def test_two_specs_with_same_named_adapter_modules(tmp_path: Path) -> None:
+    graphs = []
+    for factor in (2, 3):
+        directory = tmp_path / f"project{factor}"
+        directory.mkdir()
+        (directory / "adapters.py").write_text(f"def scale(x):\n    return x * {factor}\n")
+        text = """\
+        imports: [adapters]
+        nodes:
+          - {name: scaled, function: "adapters:scale"}
+        """
+        graphs.append(ig.load_graph(write(directory, text)))
+    assert [next(g.run([("k", 5)]))["scaled"] for g in graphs] == [10, 15]

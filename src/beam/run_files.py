@@ -1,0 +1,168 @@
+"""Running a graph from files to files on Beam, with live progress and a summary at the end."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from ..core.graph.graph import Graph
+from ..core.results import Failure
+from ..core.sources import Source
+from .files import JsonlSink, PredictionLogSink, ReadRecords, write_failures
+from .graph import RunGraph, namespace
+
+Sink = JsonlSink | PredictionLogSink
+
+
+@dataclass(frozen=True)
+class NodeSummary:
+    """What one node did in a run.
+
+    Attributes:
+        elements: Elements it ran on.
+        failures: Elements it failed (failures of upstream nodes are not counted here).
+        skipped: Elements that did not reach it.
+        model_calls: Calls of the model (model nodes).
+        latency_us: Mean microseconds per element it ran on (its whole step, batching included).
+    """
+
+    name: str
+    elements: int
+    failures: int
+    skipped: int
+    model_calls: int
+    latency_us: float
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: elements by result status, wall time, and each node's counts."""
+
+    ok: int
+    partial: int
+    failed: int
+    skipped: int
+    wall_s: float
+    nodes: tuple[NodeSummary, ...]
+
+    @property
+    def elements(self) -> int:
+        """Every input element (each ends in exactly one status)."""
+        return self.ok + self.partial + self.failed + self.skipped
+
+    @property
+    def predictions(self) -> int:
+        """Elements with at least one output value (``ok`` and ``partial``)."""
+        return self.ok + self.partial
+
+
+class Counter:
+    """A thread-safe count of finished elements that a progress display reads.
+
+    Only runners that execute in this process (the DirectRunner, in-process modes) update it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+
+    def add(self, n: int = 1) -> None:
+        """Count ``n`` more elements."""
+        with self._lock:
+            self.value += n
+
+
+PROGRESS = Counter()
+"""Finished elements of the run in progress in this process."""
+
+
+def run_graph_files(
+    graph: Graph,
+    *,
+    inputs: Sequence[tuple[Source, str]],
+    sinks: Sequence[Sink],
+    failures_path: str,
+    failure_record: Callable[[Failure], dict[str, Any]],
+    pipeline_args: Sequence[str] = (),
+) -> RunSummary:
+    """Read ``inputs``, run ``graph`` on Beam, write results to ``sinks`` and failures as JSONL.
+
+    Args:
+        graph: The graph (validated before the pipeline is built).
+        inputs: ``(source, path or glob)`` pairs, read and flattened.
+        sinks: Where results go.
+        failures_path: The JSON lines file of failed elements.
+        failure_record: The JSON object written per failure.
+        pipeline_args: Beam pipeline options (``--runner`` and the rest).
+    """
+    graph.validate()
+    start = time.monotonic()
+    options = PipelineOptions(list(pipeline_args))
+    with beam.Pipeline(options=options) as pipeline:
+        read = [
+            pipeline | f"Read[{i}]" >> ReadRecords(source, path)
+            for i, (source, path) in enumerate(inputs)
+        ]
+        elements = read[0] if len(read) == 1 else tuple(read) | "Inputs" >> beam.Flatten()
+        results, failures = elements | RunGraph(graph).with_exception_handling()
+        results = results | "CountResults" >> beam.ParDo(_Tick())
+        failures = failures | "CountFailures" >> beam.ParDo(_Tick())
+        for i, sink in enumerate(sinks):
+            _ = results | f"Write[{i}]" >> sink.transform()
+        _ = failures | "WriteFailures" >> write_failures(failures_path, failure_record)
+    return summarize(pipeline.result, graph, time.monotonic() - start)
+
+
+class _Tick(beam.DoFn):
+    def process(self, element: Any) -> Iterator[Any]:
+        PROGRESS.add()
+        yield element
+
+
+def summarize(result: Any, graph: Graph, wall_s: float) -> RunSummary:
+    """The run's summary from its Beam metrics."""
+    statuses = _counters(result, namespace(graph.name))
+    nodes = []
+    for name in graph.nodes:
+        counters = _counters(result, namespace(graph.name, name))
+        latency = _distribution_sum(result, namespace(graph.name, name), "node_latency_us")
+        elements = counters.get("elements", 0)
+        nodes.append(
+            NodeSummary(
+                name,
+                elements,
+                counters.get("failures", 0),
+                counters.get("skipped", 0),
+                counters.get("model_calls", 0),
+                latency / elements if elements else 0.0,
+            )
+        )
+    return RunSummary(
+        statuses.get("ok", 0),
+        statuses.get("partial", 0),
+        statuses.get("failed", 0),
+        statuses.get("skipped", 0),
+        wall_s,
+        tuple(nodes),
+    )
+
+
+def _counters(result: Any, namespace: str) -> dict[str, int]:
+    query = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    return {c.key.metric.name: _value(c) for c in query["counters"]}
+
+
+def _distribution_sum(result: Any, namespace: str, name: str) -> float:
+    query = result.metrics().query(MetricsFilter().with_namespace(namespace).with_name(name))
+    return float(sum(_value(d).sum for d in query["distributions"]))
+
+
+def _value(metric: Any) -> Any:
+    return metric.committed if metric.committed is not None else metric.attempted

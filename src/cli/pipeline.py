@@ -1,0 +1,79 @@
+"""What the pipeline commands (``run``, ``predict``) share: paths, runner options, exit status."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.errors import ConfigError
+from .display import local_files
+
+
+def runner_args(name: str, options: dict[str, Any]) -> list[str]:
+    """Beam command-line options for a runner and its pipeline options."""
+    args = [f"--runner={name}"]
+    for key, value in options.items():
+        if value is True:
+            args.append(f"--{key}")
+        elif isinstance(value, list):
+            args += [f"--{key}={item}" for item in value]
+        elif value is not None and value is not False:
+            args.append(f"--{key}={value}")
+    return args
+
+
+def failures_path(output: str) -> str:
+    """The default failures file for an output: its name with ``.failures.jsonl``."""
+    for suffix in (".jsonl", ".json", ".tfrecord"):
+        if output.endswith(suffix):
+            return output[: -len(suffix)] + ".failures.jsonl"
+    return output + ".failures.jsonl"
+
+
+def check_paths(inputs: Sequence[str], outputs: Sequence[str], failures: str) -> None:
+    """Refuse a run that would overwrite its input or write two outputs to one file.
+
+    Raises:
+        ConfigError: naming the paths.
+    """
+    seen: dict[str, str] = {}
+    for role, path in [*(("output", p) for p in outputs), ("failures", failures)]:
+        real = _real(path)
+        if real in seen:
+            raise ConfigError(
+                f"the {role} file {path!r} is also the {seen[real]} file; give each its own path"
+            )
+        seen[real] = role
+        for pattern in inputs:
+            matched = local_files(pattern) or [pattern]
+            if real in {_real(p) for p in matched}:
+                raise ConfigError(
+                    f"the {role} file {path!r} is an input file: writing it would overwrite the "
+                    "input; choose another path"
+                )
+
+
+def exit_status(elements: int, failed: int, any_failed: int, args: argparse.Namespace) -> int:
+    """1 when every input failed, or any did with ``--fail-on-failures``; else 0."""
+    if elements and failed == elements:
+        return 1
+    if args.fail_on_failures and any_failed:
+        return 1
+    return 0
+
+
+def _real(path: str) -> str:
+    return path if "://" in path else os.path.realpath(path)
+
+
+def runs_locally(pipeline_args: Sequence[str]) -> bool:
+    """Whether the run executes in this process, where the progress counter is seen."""
+    runner = "DirectRunner"
+    for arg in pipeline_args:
+        if arg.startswith("--runner="):
+            runner = arg.split("=", 1)[1]
+        if arg.startswith("--direct_running_mode=") and arg.endswith("multi_processing"):
+            return False
+    return runner in ("DirectRunner", "direct", "BundleBasedDirectRunner", "FnApiRunner")

@@ -1,0 +1,149 @@
+"""``infergraph run SPEC`` and ``infergraph schema``: run a graph spec on Beam; print its schema."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.errors import ConfigError, SpecError
+from ..core.records import RESERVED_FIELDS, graph_failure_record, graph_record
+from ..core.sources import Source
+from .display import count_records, local_files, print_summary, progress
+from .pipeline import check_paths, exit_status, failures_path, runner_args, runs_locally
+
+
+def add_parser(commands: Any) -> None:
+    """Add the ``run`` and ``schema`` subcommands."""
+    run = commands.add_parser(
+        "run",
+        help="run a graph spec (YAML or JSON) on Beam (DirectRunner by default)",
+        description="Run a graph spec: read its inputs, run the graph on Beam, write results "
+        "and failures, and print a summary. Exit status: 0 when done, 1 when every input "
+        "failed (or any did, with --fail-on-failures), 2 for an invalid spec or option.",
+        epilog="Arguments it does not know (--direct_num_workers=2, --project=...) go to Beam "
+        "as pipeline options, after the spec's runner options.",
+    )
+    run.add_argument("spec", help="the graph spec file (.yaml, .yml or .json)")
+    run.add_argument("--input", help="read this file (or glob) instead of the spec's one input")
+    run.add_argument("--output", help="write results here instead of the spec's one output")
+    run.add_argument(
+        "--failures",
+        help="write failures here (default: the spec's, or the output's name + .failures.jsonl)",
+    )
+    run.add_argument("--runner", help="the Beam runner (default: the spec's, else DirectRunner)")
+    run.add_argument(
+        "--fail-on-failures",
+        action="store_true",
+        help="exit with status 1 if any input failed (in any output)",
+    )
+    run.add_argument(
+        "--no-progress", action="store_true", help="do not show the live progress bar"
+    )
+    run.set_defaults(run=run_spec)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON schema of graph spec files",
+        description="Print the JSON schema of graph spec files (for editors and validators).",
+    )
+    schema.set_defaults(run=_schema)
+
+
+def _schema(args: argparse.Namespace, extra: list[str]) -> int:
+    from ..core.graph.spec import GraphSpec
+
+    print(json.dumps(GraphSpec.model_json_schema(), indent=2))
+    return 0
+
+
+def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
+    """Run the spec ``args.spec``; the exit status (see the subcommand's description)."""
+    from ..core.graph.load import load_spec
+
+    loaded = load_spec(args.spec)
+    spec, graph = loaded.spec, loaded.graph
+    inputs = _inputs(loaded, args.input)
+    nodes = graph.output_names
+    outputs = _outputs(loaded, args.output, nodes)
+    failures = args.failures or (
+        loaded.resolve(spec.failures) if spec.failures else failures_path(outputs[0][1])
+    )
+    check_paths([path for _, path in inputs], [path for _, path, _ in outputs], failures)
+    pipeline_args = runner_args(spec.runner.name, spec.runner.options) + list(extra)
+    if args.runner:
+        pipeline_args.append(f"--runner={args.runner}")
+
+    from ..beam.files import JsonlSink, PredictionLogSink
+    from ..beam.run_files import PROGRESS, run_graph_files
+
+    sinks: list[Any] = []
+    for kind, path, chosen in outputs:
+        if kind == "jsonl":
+            sinks.append(JsonlSink(path, _GraphRecord(tuple(chosen))))
+        else:
+            sinks.append(PredictionLogSink(path, chosen))
+    show = not args.no_progress and runs_locally(pipeline_args)
+    with progress(PROGRESS, count_records(inputs) if show else None, show):
+        summary = run_graph_files(
+            graph,
+            inputs=inputs,
+            sinks=sinks,
+            failures_path=failures,
+            failure_record=graph_failure_record,
+            pipeline_args=pipeline_args,
+        )
+    print_summary(summary, [path for _, path, _ in outputs], failures)
+    return exit_status(summary.elements, summary.failed, summary.failed + summary.partial, args)
+
+
+class _GraphRecord:
+    """The JSON record of a result with the chosen output nodes (picklable for Beam)."""
+
+    def __init__(self, nodes: tuple[str, ...]) -> None:
+        self.nodes = nodes
+
+    def __call__(self, result: Any) -> dict[str, Any]:
+        return graph_record(result, self.nodes)
+
+
+def _inputs(loaded: Any, override: str | None) -> list[tuple[Source, str]]:
+    specs = loaded.spec.inputs
+    if override is not None and len(specs) > 1:
+        raise ConfigError(f"--input replaces the spec's one input, but it has {len(specs)}")
+    if not specs:
+        raise SpecError(f"{loaded.path}: the spec has no inputs; add one, or pass --input")
+    found = []
+    for entry in specs:
+        source = Source(entry.format, entry.key_field, entry.input_field, entry.example)
+        path = override if override is not None else loaded.resolve(entry.path)
+        files = local_files(path)
+        if files == []:
+            raise ConfigError(f"input {path!r} not found (no file matches it)")
+        found.append((source, path))
+    return found
+
+
+def _outputs(
+    loaded: Any, override: str | None, nodes: Sequence[str]
+) -> list[tuple[str, str, list[str]]]:
+    specs = loaded.spec.outputs
+    if override is not None and len(specs) > 1:
+        raise ConfigError(f"--output replaces the spec's one output, but it has {len(specs)}")
+    if not specs:
+        if override is None:
+            raise SpecError(f"{loaded.path}: the spec has no outputs; add one, or pass --output")
+        return [("jsonl", override, list(nodes))]
+    found = []
+    for entry in specs:
+        chosen = list(entry.nodes or nodes)
+        clash = sorted(RESERVED_FIELDS & set(chosen))
+        if clash and entry.format == "jsonl":
+            raise SpecError(
+                f"{loaded.path}: output nodes {clash} clash with the fields of a result record "
+                f"({', '.join(sorted(RESERVED_FIELDS))}); rename them"
+            )
+        path = override if override is not None else loaded.resolve(entry.path)
+        found.append((entry.format, path, chosen))
+    return found

@@ -1,0 +1,210 @@
+"""``infergraph run``: a spec from files to files on the DirectRunner, with its exit statuses."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infergraph.cli import main
+from infergraph.core.tfexample import make_example
+from infergraph.core.tfrecord import write_record
+
+SPEC = """\
+name: times
+imports: [adapters]
+models:
+  five: {handler: onnx, path: models/five.onnx}
+  ten: {handler: onnx, path: models/ten.onnx}
+nodes:
+  - {name: five, model: five}
+  - {name: to_x, function: "adapters:to_x", input: five}
+  - {name: fifty, model: ten, input: to_x}
+  - {name: ten, model: ten}
+inputs:
+  - {format: jsonl, path: data/in.jsonl, key_field: id}
+outputs:
+  - {format: jsonl, path: out/results.jsonl}
+"""
+
+LINES = [
+    b'{"id": "a", "x": [105]}',
+    b'{"id": "b", "x": [108]}',
+    b"not json",
+    b'{"id": "c", "x": "text"}',
+    b"\xff\xfe",
+    b'{"id": "d", "x": [1000]}',
+]
+
+
+@pytest.fixture
+def project(tmp_path: Path, five_onnx: Path, ten_onnx: Path) -> Path:
+    (tmp_path / "models").mkdir()
+    (tmp_path / "data").mkdir()
+    for model in (five_onnx, ten_onnx):
+        (tmp_path / "models" / model.name).write_bytes(model.read_bytes())
+    (tmp_path / "adapters.py").write_text(
+        "import numpy as np\n\ndef to_x(y):\n"
+        "    return np.asarray(y, dtype=np.float32).reshape(1)\n"
+    )
+    (tmp_path / "data" / "in.jsonl").write_bytes(b"\n".join(LINES) + b"\n")
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    return tmp_path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def by_key(records: list[dict]) -> dict:
+    return {r["key"]: r for r in records}
+
+
+def test_run_writes_results_failures_and_a_summary(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(project / "spec.yaml")]) == 0
+    results = by_key(read_jsonl(project / "out" / "results.jsonl"))
+    assert sorted(results) == ["a", "b", "d"]
+    assert results["a"] == {
+        "key": "a",
+        "fifty": [5250.0],
+        "ten": [1050.0],
+        "status": "ok",
+        "failures": {},
+        "skipped": [],
+        "lineage": {"nodes": ["five", "to_x", "fifty", "ten"], "routes": {}},
+    }
+    failures = read_jsonl(project / "out" / "results.failures.jsonl")
+    assert sorted(f["message"].split(":")[0] for f in failures if f["stage"] == "input") == [
+        f"{project / 'data' / 'in.jsonl'}, line 3",
+        f"{project / 'data' / 'in.jsonl'}, line 5",
+    ]
+    (text,) = [f for f in failures if f["key"] == "c"]
+    assert (text["node"], text["stage"], text["input"]) == ("five", "run", {"x": "text"})
+    out = capsys.readouterr().out
+    assert "6 elements in" in out
+    assert "3 ok, 0 partial, 3 failed, 0 skipped" in out
+    assert f"results  -> {project / 'out' / 'results.jsonl'}" in out
+    node_rows = {line.split()[0]: line.split()[1:5] for line in out.splitlines()[4:]}
+    assert node_rows["five"] == ["4", "1", "0", "3"] or node_rows["five"][:3] == ["4", "1", "0"]
+    assert node_rows["fifty"][:3] == ["3", "0", "0"]
+
+
+def test_csv_and_tfrecord_inputs_give_the_jsonl_results(project: Path) -> None:
+    assert main(["run", str(project / "spec.yaml")]) == 0
+    expected = by_key(read_jsonl(project / "out" / "results.jsonl"))
+    csv = project / "data" / "in.csv"
+    csv.write_text("id,x\na,105\nb,108\nd,1000\n")
+    spec = project / "csv.yaml"
+    # A CSV cell is a scalar and the ONNX model takes rows of one value: reshape it first.
+    spec.write_text(
+        SPEC.replace(
+            "{format: jsonl, path: data/in.jsonl, key_field: id}",
+            "{format: csv, path: data/in.csv, key_field: id, input_field: x}",
+        )
+        .replace(
+            "  - {name: five, model: five}",
+            '  - {name: row, function: "adapters:to_x"}\n  - {name: five, model: five, input: row}',
+        )
+        .replace("  - {name: ten, model: ten}", "  - {name: ten, model: ten, input: row}")
+    )
+    assert main(["run", str(spec), "--output", str(project / "csv.jsonl")]) == 0
+    from_csv = by_key(read_jsonl(project / "csv.jsonl"))
+    for key in ("a", "b", "d"):
+        assert from_csv[key]["fifty"] == expected[key]["fifty"]
+        assert from_csv[key]["ten"] == expected[key]["ten"]
+
+    stream = io.BytesIO()
+    for key, x in (("a", 105.0), ("b", 108.0), ("d", 1000.0)):
+        write_record(stream, make_example({"id": key, "x": [x]}))
+    (project / "data" / "in.tfrecord").write_bytes(stream.getvalue())
+    spec = project / "tfrecord.yaml"
+    spec.write_text(
+        SPEC.replace(
+            "{format: jsonl, path: data/in.jsonl, key_field: id}",
+            "{format: tfrecord, path: data/in.tfrecord, key_field: id, example: features}",
+        )
+    )
+    assert main(["run", str(spec), "--output", str(project / "tf.jsonl")]) == 0
+    from_tfrecord = by_key(read_jsonl(project / "tf.jsonl"))
+    for key in ("a", "b", "d"):
+        assert from_tfrecord[key]["fifty"] == expected[key]["fifty"]
+
+
+def test_prediction_logs_output(project: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    from infergraph.handlers.tensorflow.tfx_protos import prediction_log_types
+
+    spec = project / "logs.yaml"
+    spec.write_text(
+        SPEC.replace(
+            "  - {format: jsonl, path: out/results.jsonl}",
+            "  - {format: predictionlog, path: out/logs, nodes: [fifty, ten]}\n"
+            "failures: out/failures.jsonl",
+        )
+    )
+    assert main(["run", str(spec)]) == 0
+    files = sorted((project / "out").glob("logs*"))
+    log_cls = prediction_log_types().PredictionLog
+    logs = [log_cls.FromString(r.numpy()) for r in tf.data.TFRecordDataset([str(f) for f in files])]
+    values = sorted(
+        (
+            log.predict_log.request.model_spec.name,
+            float(tf.make_ndarray(log.predict_log.response.outputs["output_0"]).ravel()[0]),
+        )
+        for log in logs
+    )
+    assert values == [
+        ("fifty", 5250.0),
+        ("fifty", 5400.0),
+        ("fifty", 50000.0),
+        ("ten", 1050.0),
+        ("ten", 1080.0),
+        ("ten", 10000.0),
+    ]
+    assert len(read_jsonl(project / "out" / "failures.jsonl")) == 3
+
+
+def test_exit_status_when_every_input_fails_or_any_with_the_flag(project: Path) -> None:
+    (project / "data" / "bad.jsonl").write_text('{"id": "x", "x": "no"}\nnope\n')
+    spec = str(project / "spec.yaml")
+    assert main(["run", spec, "--input", str(project / "data" / "bad.jsonl")]) == 1
+    assert main(["run", spec, "--fail-on-failures"]) == 1
+
+
+def test_refuses_to_overwrite_its_input(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = str(project / "spec.yaml")
+    data = str(project / "data" / "in.jsonl")
+    assert main(["run", spec, "--output", data]) == 2
+    assert "is an input file: writing it would overwrite the input" in capsys.readouterr().err
+    out = str(project / "o.jsonl")
+    assert main(["run", spec, "--output", out, "--failures", out]) == 2
+    assert "the failures file" in capsys.readouterr().err
+    assert (project / "data" / "in.jsonl").read_bytes().startswith(LINES[0])
+
+
+def test_an_invalid_spec_is_one_line_and_exit_2(project: Path) -> None:
+    spec = project / "bad.yaml"
+    spec.write_text(SPEC.replace("model: ten, input: to_x", "model: tne, input: to_x"))
+    done = subprocess.run(
+        [sys.executable, "-m", "infergraph.cli", "run", str(spec)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"infergraph: error: {spec}:9: nodes[2].model: no model named 'tne' in `models`; "
+        "did you mean 'ten'?"
+    ]
+
+
+def test_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert {"models", "nodes", "inputs", "outputs", "runner"} <= set(schema["properties"])
