@@ -12,7 +12,7 @@ import pytest
 
 DOCS = Path(__file__).parents[1] / "docs"
 # Pages whose python blocks run top to bottom in one namespace, as a reader would paste them.
-RUNNABLE = ["concepts.md", "plugins.md"]
+RUNNABLE = ["concepts.md", "graph.md", "plugins.md"]
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -43,3 +43,12 @@ def test_every_page_in_the_nav_exists() -> None:
     nav = (DOCS.parent / "mkdocs.yml").read_text()
     for page in re.findall(r":\s*([\w/]+\.md)", nav):
         assert (DOCS / page).is_file(), f"mkdocs.yml lists {page}, which does not exist"
+
+
+def test_graph_pictures_are_drawn_from_the_pages_graphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    namespace = run_page("graph.md", monkeypatch)
+    text = (DOCS / "graph.md").read_text()
+    pictures = re.findall(r"<!-- picture: (\w+) -->\n```mermaid\n(.*?)```", text, flags=re.DOTALL)
+    assert len(pictures) == 4
+    for name, picture in pictures:
+        assert picture == namespace[name].to_mermaid(), f"docs/graph.md picture of {name!r}"

@@ -39,7 +39,7 @@ def _shape(node: Node, is_output: bool) -> str:
     if isinstance(node, MergeNode):
         return f"(({_quote(node.name)}))"
     assert isinstance(node, FunctionNode)
-    text = f"{node.name}<br/>{node.ref}"
+    text = f"{node.name}<br/>{node.ref.rpartition(':')[2]}()"
     return f"[/{_quote(text + (' ⇒' if is_output else ''))}/]"
 
 
