@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from ..errors import InputError
 from ..execute import BatchRunner, Item
@@ -40,6 +42,17 @@ class Step:
     gates: tuple[str, ...] = ()
 
     @property
+    def simple(self) -> bool:
+        """One input that is not the key, no gate, not a merge: the common case, made fast."""
+        inputs = self.node.inputs
+        return (
+            not self.gates
+            and not isinstance(self.node, MergeNode)
+            and len(inputs) == 1
+            and inputs[0] != KEY
+        )
+
+    @property
     def name(self) -> str:
         """The node's name."""
         return self.node.name
@@ -59,17 +72,7 @@ class Step:
     ) -> None:
         """Give every record this node's value, failure or skip (in place)."""
         start = clock()
-        active: list[tuple[Record, list[Any]]] = []
-        skipped = 0
-        for record in records:
-            state = self._gate(record)
-            if state is None:
-                skipped += 1
-            elif isinstance(state, Failure):
-                record.failures[self.name] = state
-            else:
-                record.path.append(self.name)
-                active.append((record, state))
+        active, skipped = self._gather_simple(records) if self.simple else self._gather(records)
         if skipped:
             metrics.counter("skipped", skipped)
         if not active:
@@ -88,6 +91,40 @@ class Step:
         else:
             _apply_merge(node, active)
         metrics.distribution("node_latency_us", int((clock() - start) * 1_000_000))
+
+    def _gather_simple(
+        self, records: Sequence[Record]
+    ) -> tuple[list[tuple[Record, list[Any]]], int]:
+        name, source = self.name, self.node.inputs[0]
+        active = []
+        skipped = 0
+        for record in records:
+            values = record.values
+            if source in values:
+                record.path.append(name)
+                active.append((record, [values[source]]))
+                continue
+            failures = record.failures
+            failure = failures.get(source) or failures.get(INPUT)
+            if failure is None:
+                skipped += 1
+            else:
+                failures[name] = failure
+        return active, skipped
+
+    def _gather(self, records: Sequence[Record]) -> tuple[list[tuple[Record, list[Any]]], int]:
+        active = []
+        skipped = 0
+        for record in records:
+            state = self._gate(record)
+            if state is None:
+                skipped += 1
+            elif isinstance(state, Failure):
+                record.failures[self.name] = state
+            else:
+                record.path.append(self.name)
+                active.append((record, state))
+        return active, skipped
 
     def _gate(self, record: Record) -> list[Any] | Failure | None:
         """The input values when the node runs on ``record``; its upstream failure; or None
@@ -130,15 +167,15 @@ def _apply_model(
     handler = runner.handler
     items: list[Item] = []
     owners: list[Record] = []
+    field, names = node.input_field, handler.input_names
     for record, (value,) in active:
-        try:
-            example = select_input(
-                value, input_field=node.input_field, input_names=handler.input_names
-            )
-        except InputError as exc:
-            record.failures[node.name] = _failure(node, record, "input", exc, metrics)
-            continue
-        items.append(Item(record.key, example))
+        if field is not None or (type(value) is not np.ndarray and isinstance(value, Mapping)):
+            try:
+                value = select_input(value, input_field=field, input_names=names)  # noqa: PLW2901
+            except InputError as exc:
+                record.failures[node.name] = _failure(node, record, "input", exc, metrics)
+                continue
+        items.append(Item(record.key, value))
         owners.append(record)
     if not items:
         return
