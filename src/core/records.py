@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .blocks import Block
-from .errors import InputError
-from .results import Failure, Prediction, Result
+from .results import Failure
 
 if TYPE_CHECKING:
     from .graph.state import GraphResult
@@ -38,42 +37,6 @@ def to_jsonable(value: Any) -> Any:  # noqa: PLR0911 (one return per kind of val
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     return value
-
-
-def parse_line(line: str, key_field: str | None) -> tuple[Any, Any]:
-    """One JSONL input line as ``(key, example)``: the object less its key field.
-
-    Raises:
-        InputError: the line is not a JSON object, or lacks the key field.
-    """
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
-    if not isinstance(record, dict):
-        raise InputError(f"expected a JSON object, got {type(record).__name__}")
-    if key_field is None:
-        return None, record
-    if key_field not in record:
-        raise InputError(
-            f"no key field {key_field!r}; the object has {sorted(record)}. "
-            "Fix the line or pass another --key-field"
-        )
-    key = record.pop(key_field)
-    return key, record
-
-
-def result_record(result: Result, key_field: str | None) -> dict[str, Any]:
-    """The JSON object written for one result."""
-    if isinstance(result, Prediction):
-        record: dict[str, Any] = {}
-        if key_field is None:
-            record["input"] = to_jsonable(result.example)
-        else:
-            record[key_field] = to_jsonable(result.key)
-        record["output"] = to_jsonable(result.output)
-        return record
-    return failure_record(result, key_field)
 
 
 def failure_record(failure: Failure, key_field: str | None) -> dict[str, Any]:
