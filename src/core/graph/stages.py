@@ -8,8 +8,6 @@ Beam path on the batches of a ``ParDo``, so both give identical results.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +20,7 @@ from ..execute import BatchRunner, Item
 from ..fields import select_input
 from ..metrics import MetricsSink
 from ..results import Failure, Prediction, short_repr
+from .hashing import stable_fraction
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, kind
 from .state import INPUT, KEY, Record
 
@@ -248,32 +247,6 @@ def _apply_merge(node: MergeNode, active: list[tuple[Record, list[Any]]]) -> Non
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def stable_fraction(key: Any, salt: str) -> float:
-    """A number in ``[0, 1)`` from ``key`` and ``salt``: the same on every run and machine.
-
-    Example:
-        >>> stable_fraction("user-1", "ab") == stable_fraction("user-1", "ab")
-        True
-    """
-    seed = salt.encode("utf-8")
-    data = len(seed).to_bytes(4, "big") + seed + canonical_key(key)
-    digest = hashlib.blake2b(data, digest_size=8, person=b"infergraph.split").digest()
-    return int.from_bytes(digest, "big") / 2**64
-
-
-def canonical_key(key: Any) -> bytes:
-    """Bytes that identify ``key`` by value and type (``1`` and ``"1"`` differ)."""
-    if isinstance(key, bytes | bytearray):
-        return b"b:" + bytes(key)
-    if isinstance(key, str):
-        return b"s:" + key.encode("utf-8")
-    if isinstance(key, bool):
-        return b"o:" + str(key).encode()
-    if isinstance(key, int):
-        return b"i:" + str(key).encode()
-    return b"j:" + json.dumps(key, sort_keys=True, default=repr).encode("utf-8")
-
-
 def _failure(
     node: Node, record: Record, stage: str, exc: BaseException, metrics: MetricsSink
 ) -> Failure:
@@ -289,4 +262,4 @@ def _failure(
     )
 
 
-__all__ = ["INPUT", "Step", "canonical_key", "stable_fraction"]
+__all__ = ["INPUT", "Step"]

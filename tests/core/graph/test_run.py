@@ -89,10 +89,10 @@ def test_split_assignment_is_stable_across_processes() -> None:
     import subprocess
     import sys
 
-    from infergraph.core.graph.stages import stable_fraction
+    from infergraph.core.graph.hashing import stable_fraction
 
     code = (
-        "from infergraph.core.graph.stages import stable_fraction;"
+        "from infergraph.core.graph.hashing import stable_fraction;"
         "print([stable_fraction(k, 'ab') for k in ['user-1', 2, b'x']])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -190,3 +190,25 @@ def test_chunks_bound_what_is_held(five_onnx: Path) -> None:
     first = next(results)
     assert first.key == 0 and len(pulled) == 3
     assert [r.key for r in results] == list(range(1, 10))
+
+
+def test_a_column_of_keys_hashes_like_each_key() -> None:
+    import numpy as np
+
+    from infergraph.core.graph.hashing import stable_fraction, stable_fractions
+
+    for keys in (
+        np.array([f"user-{i}" for i in range(50)] + ["ünïcode", ""]),
+        np.array([b"a", b"bb", b"ccc"]),
+        np.arange(-5, 40, dtype=np.int64),
+        np.array([True, False]),
+        [("tuple", 1), None, 2.5, "x", 3],
+    ):
+        column = stable_fractions(keys, "salt")
+        each = [stable_fraction(key, "salt") for key in list(keys)]
+        assert column.tolist() == each
+        assert ((column >= 0) & (column < 1)).all()
+    assert stable_fraction("1", "s") != stable_fraction(1, "s") != stable_fraction(b"1", "s")
+    assert stable_fraction("k", "a") != stable_fraction("k", "b")
+    spread = stable_fractions(np.array([f"user-{i}" for i in range(10_000)]), "ab")
+    assert abs(float(np.mean(spread < 0.1)) - 0.1) < 0.01  # uniform enough for weights
