@@ -40,6 +40,19 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 Lookup = Callable[[str], tuple[bool, Any]]
 """Resolves a field path root (``input``, ``key``, a node) to ``(found, value)``."""
 
+ColumnLookup = Callable[[str], tuple[Any, "np.ndarray[Any, Any] | None"]]
+"""For a block: a root's column (an array or a dict of arrays; ``None`` if absent) and the
+mask of rows that have a value (``None``: every row)."""
+
+_COLUMN_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+}
+
 _MISSING = object()
 
 
@@ -84,6 +97,32 @@ class Compare(_Base):
                 f"{self.op} {self.value!r}: {exc}"
             ) from None
 
+    def evaluate_column(self, lookup: ColumnLookup, rows: int) -> np.ndarray[Any, Any]:
+        """Whether the condition holds, for each of ``rows`` rows of a block (vectorized)."""
+        root, *rest = self.field.split(".")
+        column, valid = lookup(root)
+        for part in rest:
+            column = _column_step(column, part)
+        if column is None:
+            return np.zeros(rows, dtype=bool)
+        present = np.ones(rows, dtype=bool) if valid is None else valid.copy()
+        if self.op == "exists":
+            return present
+        values = _column_scalar(column, self.field)
+        try:
+            if self.op == "in":
+                held = np.isin(
+                    values, np.asarray(self.value, dtype=object if values.dtype == object else None)
+                )
+            else:
+                held = np.asarray(_COLUMN_COMPARE[self.op](values, self.value), dtype=bool)
+        except (TypeError, np.exceptions.DTypePromotionError) as exc:
+            raise InputError(
+                f"cannot compare field {self.field!r} ({values.dtype} column) {self.op} "
+                f"{self.value!r}: {exc}"
+            ) from None
+        return held & present
+
     def fields(self) -> set[str]:
         """The field paths the condition reads."""
         return {self.field}
@@ -106,6 +145,13 @@ class All(_Base):
         """Whether every condition holds."""
         return all(c.evaluate(lookup) for c in self.all_of)
 
+    def evaluate_column(self, lookup: ColumnLookup, rows: int) -> np.ndarray[Any, Any]:
+        """Whether every condition holds, per row."""
+        held = np.ones(rows, dtype=bool)
+        for condition in self.all_of:
+            held &= condition.evaluate_column(lookup, rows)
+        return held
+
     def fields(self) -> set[str]:
         """The field paths the conditions read."""
         return set().union(*(c.fields() for c in self.all_of))
@@ -124,6 +170,13 @@ class AnyOf(_Base):
         """Whether some condition holds."""
         return any(c.evaluate(lookup) for c in self.any_of)
 
+    def evaluate_column(self, lookup: ColumnLookup, rows: int) -> np.ndarray[Any, Any]:
+        """Whether some condition holds, per row."""
+        held = np.zeros(rows, dtype=bool)
+        for condition in self.any_of:
+            held |= condition.evaluate_column(lookup, rows)
+        return held
+
     def fields(self) -> set[str]:
         """The field paths the conditions read."""
         return set().union(*(c.fields() for c in self.any_of))
@@ -141,6 +194,10 @@ class Not(_Base):
     def evaluate(self, lookup: Lookup) -> bool:
         """Whether the condition does not hold."""
         return not self.not_.evaluate(lookup)
+
+    def evaluate_column(self, lookup: ColumnLookup, rows: int) -> np.ndarray[Any, Any]:
+        """Whether the condition does not hold, per row."""
+        return ~self.not_.evaluate_column(lookup, rows)
 
     def fields(self) -> set[str]:
         """The field paths the condition reads."""
@@ -220,6 +277,31 @@ def scalar(value: Any) -> Any:
     if isinstance(value, list | tuple) and len(value) == 1:
         return scalar(value[0])
     return value
+
+
+def _column_step(column: Any, part: str) -> Any:
+    if column is None:
+        return None
+    if isinstance(column, Mapping):
+        return column.get(part)
+    array = np.asarray(column)
+    if part.lstrip("-").isdigit() and array.ndim >= 2:
+        index = int(part)
+        return array[:, index] if -array.shape[1] <= index < array.shape[1] else None
+    return None
+
+
+def _column_scalar(column: Any, field: str) -> np.ndarray[Any, Any]:
+    """A column of one value per row (a column of one-element rows as their elements)."""
+    array = np.asarray(column)
+    if array.ndim > 1 and int(np.prod(array.shape[1:])) == 1:
+        return array.reshape(len(array))
+    if array.ndim > 1:
+        raise InputError(
+            f"field {field!r} holds {list(array.shape[1:])} values per row; compare one: "
+            f"index it, e.g. {field}.0"
+        )
+    return array
 
 
 def root_of(path: str) -> str:

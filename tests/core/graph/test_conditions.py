@@ -71,3 +71,42 @@ def test_conditions_are_data_never_code() -> None:
 def test_incomparable_values_name_the_field() -> None:
     with pytest.raises(InputError, match=r"cannot compare field 'input.tag' \(str 'b'\) gt 5"):
         when("input.tag", "gt", 5).evaluate(ELEMENT)
+
+
+def test_a_column_gives_what_each_row_gives() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 1000, 200).astype(np.float32)
+    tags = rng.choice(["a", "b", "c"], 200)
+    five = (x * 5).reshape(-1, 1)
+    valid = rng.random(200) > 0.2  # rows where 'five' has a value
+    keys = np.array([f"k{i}" for i in range(200)])
+    conditions = [
+        when("input.x", "gt", 500),
+        when("input.tag", "in", ["a", "c"]) & ~when("input.x", "le", 100),
+        when("five", "ge", 2500) | when("key", "eq", "k7"),
+        when("five.0", "lt", 1000),
+        when("five", "exists"),
+        when("input.missing", "exists"),
+        when("input.missing", "eq", 1),
+    ]
+
+    def column(root: str) -> Any:
+        return {
+            "input": ({"x": x, "tag": tags}, None),
+            "five": (five, valid),
+            "key": (keys, None),
+        }.get(root, (None, None))
+
+    for condition in conditions:
+        columnar = condition.evaluate_column(column, 200)
+        for i in range(200):
+            values = {"input": {"x": x[i], "tag": tags[i]}, "key": keys[i]}
+            if valid[i]:
+                values["five"] = five[i]
+            assert columnar[i] == condition.evaluate(lookup(values)), (condition, i)
+
+
+def test_a_column_of_several_values_per_row_must_be_indexed() -> None:
+    wide = np.ones((3, 2))
+    with pytest.raises(InputError, match=r"holds \[2\] values per row; compare one"):
+        when("five", "gt", 0).evaluate_column(lambda root: (wide, None), 3)
