@@ -19,20 +19,33 @@ class Block:
 
     A block goes through a handler without per-row Python work: it is sliced into model calls
     of at most ``max_batch_size`` rows and its prediction is one output block (an array, or a
-    dict of arrays) with the same number of rows. Keys apply to the block as a whole.
+    dict of arrays) with the same number of rows.
+
+    ``keys`` optionally gives each row its own key (a column beside the data): then a row the
+    model fails on becomes a failure with its key, and the block's other rows still get their
+    predictions. Without row keys, the element's key (if any) applies to the block as a whole.
 
     Example:
         >>> import numpy as np
-        >>> Block(np.zeros((3, 2))).rows
+        >>> Block(np.zeros((3, 2)), keys=["a", "b", "c"]).rows
         3
     """
 
     data: ArrayOrDict
+    keys: np.ndarray[Any, Any] | None = None
 
     def __post_init__(self) -> None:
         rows = _row_counts(self.data)
         if len(set(rows)) != 1:
             raise InputError(f"every array of a block must have the same rows; got {rows}")
+        if self.keys is not None:
+            keys = np.asarray(self.keys)
+            if keys.ndim != 1 or len(keys) != rows[0]:
+                raise InputError(
+                    f"a block's keys must be one per row: {rows[0]} rows, keys of shape "
+                    f"{list(keys.shape)}"
+                )
+            object.__setattr__(self, "keys", keys)
 
     @property
     def rows(self) -> int:
@@ -48,9 +61,23 @@ class Block:
 
     def slice(self, start: int, stop: int) -> Block:
         """Rows ``start:stop`` as a block (numpy views, no copy)."""
+        keys = None if self.keys is None else self.keys[start:stop]
         if isinstance(self.data, Mapping):
-            return Block({name: value[start:stop] for name, value in self.data.items()})
-        return Block(self.data[start:stop])
+            return Block({name: value[start:stop] for name, value in self.data.items()}, keys)
+        return Block(self.data[start:stop], keys)
+
+    def take(self, rows: np.ndarray[Any, Any]) -> Block:
+        """The rows at ``rows`` (indexes or a boolean mask) as a new block."""
+        keys = None if self.keys is None else self.keys[rows]
+        if isinstance(self.data, Mapping):
+            return Block({name: np.asarray(v)[rows] for name, v in self.data.items()}, keys)
+        return Block(np.asarray(self.data)[rows], keys)
+
+    def row(self, index: int) -> Any:
+        """Row ``index`` as an example: an array row, or a dict of them."""
+        if isinstance(self.data, Mapping):
+            return {name: np.asarray(value)[index] for name, value in self.data.items()}
+        return np.asarray(self.data)[index]
 
     def chunks(self, rows: int) -> Iterator[Block]:
         """Consecutive slices of at most ``rows`` rows."""
@@ -62,10 +89,11 @@ class Block:
             yield self.slice(start, min(start + rows, total))
 
     def __repr__(self) -> str:
+        keyed = "" if self.keys is None else ", keyed"
         if isinstance(self.data, Mapping):
             inner = ", ".join(f"{k}: {_describe(v)}" for k, v in self.data.items())
-            return f"Block({{{inner}}})"
-        return f"Block({_describe(self.data)})"
+            return f"Block({{{inner}}}{keyed})"
+        return f"Block({_describe(self.data)}{keyed})"
 
 
 def concat_outputs(parts: list[Any]) -> Any:

@@ -183,3 +183,13 @@ def test_runner_returns_one_result_per_item() -> None:
     items = [Item(i, float(i)) for i in range(5)] + [Item("b", ig.Block(np.ones(3)))]
     results = runner.process_batch(items)
     assert [r.key for r in results] == [0, 1, 2, 3, 4, "b"]
+
+
+def test_block_row_keys_travel_with_slices_and_takes() -> None:
+    block = ig.Block({"x": np.arange(6.0).reshape(3, 2)}, keys=["a", "b", "c"])
+    assert block.slice(1, 3).keys.tolist() == ["b", "c"]
+    taken = block.take(np.array([True, False, True]))
+    assert taken.keys.tolist() == ["a", "c"] and taken.data["x"].tolist() == [[0, 1], [4, 5]]
+    assert block.row(1)["x"].tolist() == [2.0, 3.0]
+    with pytest.raises(ig.InputError, match="keys must be one per row"):
+        ig.Block(np.zeros((3, 2)), keys=["a"])
