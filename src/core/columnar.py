@@ -1,0 +1,236 @@
+"""Reading files as blocks: Parquet, Arrow, CSV, TFRecords of tf.Example and numpy arrays.
+
+A columnar source yields :class:`~infergraph.Block` elements of at most ``block_rows`` rows, each
+holding its rows' keys (from ``key_field``) beside their data, so keys survive every node
+without per-row Python work. The data is a dict of columns (a fixed-size list column, or a
+tf.Example feature of fixed length, becomes a 2-D array), or the one column ``input_field``
+names. Memory stays bounded by the block size: files are read a block at a time.
+
+Rows that cannot be read (a CSV row with the wrong number of values, a corrupt TFRecord) become
+:class:`~infergraph.Failure` records naming the file and line or record, as the row readers do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Literal
+
+import numpy as np
+
+from .blocks import Block
+from .errors import InputError
+from .results import Failure
+from .tfexample import parse_example
+from .tfrecord import read_records
+
+ColumnarFormat = Literal["parquet", "arrow", "csv", "tfrecord", "numpy"]
+COLUMNAR_FORMATS: tuple[str, ...] = ("parquet", "arrow", "csv", "tfrecord", "numpy")
+
+
+@dataclass(frozen=True)
+class BlockSource:
+    """How to read one format into blocks.
+
+    Attributes:
+        format: parquet, arrow (IPC file or stream), csv, tfrecord or numpy (.npy or .npz).
+        key_field: The column (feature, npz array) holding each row's key.
+        input_field: Pass this column as the block's data instead of a dict of the others.
+        block_rows: The most rows in one block.
+    """
+
+    format: ColumnarFormat
+    key_field: str | None = None
+    input_field: str | None = None
+    block_rows: int = 10_000
+
+    def read(self, stream: BinaryIO, name: str) -> Iterator[Block | Failure]:
+        """The blocks (and unreadable rows, as failures) of one file opened as ``stream``."""
+        if self.format == "tfrecord":
+            yield from self._tfrecord(stream, name)
+        elif self.format == "numpy":
+            yield from self._numpy(stream, name)
+        else:
+            for table in _rebatch(self._arrow_batches(stream, name), self.block_rows):
+                if isinstance(table, Failure):
+                    yield table
+                else:
+                    yield self._block(_table_columns(table), table.num_rows, name)
+
+    # -- formats -------------------------------------------------------------------------------
+
+    def _arrow_batches(self, stream: BinaryIO, name: str) -> Iterator[Any]:
+        import pyarrow as pa
+
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            yield from pq.ParquetFile(stream).iter_batches(batch_size=self.block_rows)
+        elif self.format == "arrow":
+            data = stream.read()
+            try:
+                reader: Any = pa.ipc.open_file(pa.py_buffer(data))
+                for index in range(reader.num_record_batches):
+                    yield reader.get_batch(index)
+            except pa.ArrowInvalid:
+                yield from pa.ipc.open_stream(pa.py_buffer(data))
+        else:
+            yield from _csv_batches(stream, name, self.block_rows)
+
+    def _tfrecord(self, stream: BinaryIO, name: str) -> Iterator[Block | Failure]:
+        rows: list[dict[str, Any]] = []
+        for number, data in read_records(stream):
+            if isinstance(data, InputError):
+                yield _failure(f"{name}: {data}")
+                continue
+            try:
+                rows.append(parse_example(data))
+            except InputError as exc:
+                yield _failure(f"{name}, record {number}: {exc}")
+                continue
+            if len(rows) == self.block_rows:
+                yield self._examples_block(rows, name)
+                rows = []
+        if rows:
+            yield self._examples_block(rows, name)
+
+    def _examples_block(self, rows: list[dict[str, Any]], name: str) -> Block:
+        columns = {
+            feature: _feature_column([row.get(feature, []) for row in rows]) for feature in rows[0]
+        }
+        return self._block(columns, len(rows), name)
+
+    def _numpy(self, stream: BinaryIO, name: str) -> Iterator[Block]:
+        import io
+
+        data = io.BytesIO(stream.read())
+        loaded = np.load(data, allow_pickle=False)
+        columns = dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}
+        rows = len(next(iter(columns.values())))
+        for start in range(0, rows, self.block_rows):
+            stop = min(start + self.block_rows, rows)
+            yield self._block({k: v[start:stop] for k, v in columns.items()}, stop - start, name)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _block(self, columns: dict[str, Any], rows: int, name: str) -> Block:
+        keys = None
+        if self.key_field is not None:
+            if self.key_field not in columns:
+                raise InputError(
+                    f"{name}: no key column {self.key_field!r}; the columns are {sorted(columns)}"
+                )
+            keys = _keys(columns.pop(self.key_field))
+        if self.input_field is not None:
+            if self.input_field not in columns:
+                raise InputError(
+                    f"{name}: no column {self.input_field!r}; the columns are {sorted(columns)}"
+                )
+            return Block(columns[self.input_field], keys)
+        return Block(columns, keys)
+
+
+def _feature_column(values: list[Any]) -> np.ndarray[Any, Any]:
+    """One tf.Example feature of many rows: (rows, length) for fixed-length numeric lists, a
+    column of values for one bytes value per row, else an object column."""
+    if all(isinstance(v, list) for v in values):
+        if all(len(v) == 1 for v in values):
+            return np.array([v[0] for v in values])
+    elif len({len(v) for v in values}) == 1:
+        return np.stack(values)
+    column = np.empty(len(values), dtype=object)
+    column[:] = [np.asarray(v) if not isinstance(v, list) else v for v in values]
+    return column
+
+
+def _keys(column: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A key column as numpy: text as unicode, bytes decoded where they are UTF-8."""
+    if column.dtype.kind == "S":
+        try:
+            return np.char.decode(column, "utf-8")
+        except UnicodeDecodeError:
+            return column
+    if column.dtype.kind == "O" and len(column) and all(isinstance(k, str) for k in column):
+        return column.astype(str)
+    return column
+
+
+def _table_columns(table: Any) -> dict[str, Any]:
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        chunk = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        kind = chunk.type
+        if pa.types.is_fixed_size_list(kind) and chunk.null_count == 0:
+            flat = chunk.flatten().to_numpy(zero_copy_only=False)
+            columns[name] = flat.reshape(len(chunk), kind.list_size)
+        elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+            lengths = set(chunk.value_lengths().to_pylist())
+            if len(lengths) == 1 and chunk.null_count == 0:
+                flat = chunk.flatten().to_numpy(zero_copy_only=False)
+                columns[name] = flat.reshape(len(chunk), lengths.pop())
+            else:
+                columns[name] = np.array(chunk.to_pylist(), dtype=object)
+        else:
+            columns[name] = chunk.to_numpy(zero_copy_only=False)
+    return columns
+
+
+def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
+    """Record batches (and failures) as tables of ``rows`` rows (the last one smaller)."""
+    import pyarrow as pa
+
+    pending: list[Any] = []
+    held = 0
+    for batch in batches:
+        if isinstance(batch, Failure):
+            yield batch
+            continue
+        pending.append(batch)
+        held += batch.num_rows
+        while held >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
+def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
+    import pyarrow.csv as pcsv
+
+    bad: list[Failure] = []
+
+    def invalid(row: Any) -> str:
+        bad.append(
+            _failure(
+                f"{name}, line {row.number}: {row.actual_columns} values for "
+                f"{row.expected_columns} columns",
+                row.text,
+            )
+        )
+        return "skip"
+
+    reader = pcsv.open_csv(
+        stream,
+        read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
+        parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+    )
+    for batch in reader:
+        yield from bad
+        bad.clear()
+        yield batch
+    yield from bad
+
+
+def _failure(message: str, example: Any = "") -> Failure:
+    return Failure(
+        example=example,
+        key=None,
+        stage="input",
+        node="input",
+        error_type=InputError.__name__,
+        message=message,
+    )

@@ -1,0 +1,104 @@
+"""Columnar readers: blocks with a key per row, bounded by the block size, bad rows as failures."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from infergraph import Block, Failure, InputError
+from infergraph.core.columnar import BlockSource
+from infergraph.core.tfexample import make_example
+from infergraph.core.tfrecord import write_record
+
+ROWS = 25
+KEYS = [f"k{i}" for i in range(ROWS)]
+X = np.arange(ROWS * 3, dtype=np.float32).reshape(ROWS, 3)
+
+
+def table() -> pa.Table:
+    x = pa.FixedSizeListArray.from_arrays(pa.array(X.ravel()), 3)
+    return pa.table({"key": KEYS, "x": x, "n": np.arange(ROWS)})
+
+
+def read(source: BlockSource, data: bytes) -> list[Any]:
+    return list(source.read(io.BytesIO(data), "in"))
+
+
+def blocks_of(results: list[Any]) -> list[Block]:
+    return [r for r in results if isinstance(r, Block)]
+
+
+def check(blocks: list[Block], field: str = "x") -> None:
+    assert [b.rows for b in blocks] == [10, 10, 5]  # block_rows bounds each block
+    keys = np.concatenate([b.keys for b in blocks])
+    assert keys.tolist() == KEYS
+    x = np.concatenate([b.data[field] if isinstance(b.data, dict) else b.data for b in blocks])
+    np.testing.assert_array_equal(x, X)
+
+
+def test_parquet() -> None:
+    sink = io.BytesIO()
+    pq.write_table(table(), sink, row_group_size=7)
+    results = read(BlockSource("parquet", key_field="key", block_rows=10), sink.getvalue())
+    check(blocks_of(results))
+    assert set(results[0].data) == {"x", "n"}
+    only_x = read(BlockSource("parquet", "key", input_field="x", block_rows=10), sink.getvalue())
+    check(blocks_of(only_x))
+
+
+@pytest.mark.parametrize("kind", ["file", "stream"])
+def test_arrow(kind: str) -> None:
+    sink = io.BytesIO()
+    t = table()
+    opener = pa.ipc.new_file if kind == "file" else pa.ipc.new_stream
+    with opener(sink, t.schema) as writer:
+        for batch in t.to_batches(max_chunksize=4):
+            writer.write_batch(batch)
+    check(blocks_of(read(BlockSource("arrow", key_field="key", block_rows=10), sink.getvalue())))
+
+
+def test_csv_with_a_bad_row() -> None:
+    lines = ["key,a,b,c"] + [f"{k},{r[0]},{r[1]},{r[2]}" for k, r in zip(KEYS, X, strict=True)]
+    lines.insert(5, "broken,1")
+    results = read(BlockSource("csv", key_field="key", block_rows=10), "\n".join(lines).encode())
+    failures = [r for r in results if isinstance(r, Failure)]
+    assert [f.message for f in failures] == ["in, line 6: 2 values for 4 columns"]
+    blocks = blocks_of(results)
+    stacked = [np.stack([b.data["a"], b.data["b"], b.data["c"]], axis=1) for b in blocks]
+    assert np.concatenate([b.keys for b in blocks]).tolist() == KEYS
+    np.testing.assert_array_equal(np.concatenate(stacked), X)
+
+
+def test_tfrecord_in_chunks() -> None:
+    stream = io.BytesIO()
+    for key, row in zip(KEYS, X, strict=True):
+        write_record(stream, make_example({"key": key, "x": row}))
+    write_record(stream, b"\x00 not an example")
+    results = read(BlockSource("tfrecord", key_field="key", block_rows=10), stream.getvalue())
+    check(blocks_of(results))
+    (failure,) = [r for r in results if isinstance(r, Failure)]
+    assert failure.message.startswith("in, record 26: not a serialized tf.train.Example")
+
+
+def test_numpy_npz_and_npy() -> None:
+    sink = io.BytesIO()
+    np.savez(sink, key=np.array(KEYS), x=X)
+    check(blocks_of(read(BlockSource("numpy", key_field="key", block_rows=10), sink.getvalue())))
+    sink = io.BytesIO()
+    np.save(sink, X)
+    blocks = blocks_of(read(BlockSource("numpy", block_rows=10), sink.getvalue()))
+    assert [b.keys for b in blocks] == [None, None, None]
+    np.testing.assert_array_equal(np.concatenate([b.data["x"] for b in blocks]), X)
+
+
+def test_a_missing_key_column_names_the_columns() -> None:
+    sink = io.BytesIO()
+    pq.write_table(table(), sink)
+    expected = r"no key column 'id'; the columns are \['key', 'n', 'x'\]"
+    with pytest.raises(InputError, match=expected):
+        read(BlockSource("parquet", key_field="id"), sink.getvalue())
