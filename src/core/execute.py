@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -92,6 +93,29 @@ def plan_calls(items: Sequence[Item], max_size: int, max_bytes: int | None) -> I
         yield call
 
 
+class BlockRun(NamedTuple):
+    """What :meth:`BatchRunner.run_block` made of a block.
+
+    Attributes:
+        ok: One flag per row: whether it got a prediction.
+        output: The outputs of the rows that did, in row order (``None`` if none did).
+        failures: ``(row, stage, exception)`` of each row that did not.
+    """
+
+    ok: np.ndarray[Any, Any]
+    output: Any
+    failures: list[tuple[int, str, Exception]]
+
+
+@dataclass
+class _Rows:
+    """What the model calls of one block made so far: outputs, their rows, failed rows."""
+
+    parts: list[Any] = field(default_factory=list)
+    good: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    failures: list[tuple[int, str, Exception]] = field(default_factory=list)
+
+
 class _StageFailed(Exception):
     def __init__(self, stage: str, cause: Exception) -> None:
         super().__init__(stage)
@@ -117,8 +141,13 @@ class BatchRunner:
         self.node = handler.model_id
 
     def process_batch(self, items: Sequence[Item]) -> list[Result]:
-        """Exactly one result per item, in the items' order."""
-        results: list[Result | None] = [None] * len(items)
+        """The results of ``items``, in order: one per item, except that a block whose rows
+        partly fail gives a prediction for its good rows and a failure per bad row."""
+        return [result for results in self.process_items(items) for result in results]
+
+    def process_items(self, items: Sequence[Item]) -> list[list[Result]]:
+        """The results of each item (see :meth:`process_batch`), grouped by item."""
+        results: list[list[Result]] = [[] for _ in items]
         plain = [i for i, item in enumerate(items) if not isinstance(item.example, Block)]
         config = self.handler.config
         slots = iter(plain)
@@ -126,13 +155,12 @@ class BatchRunner:
             [items[i] for i in plain], config.batch_size_limit, config.max_batch_bytes
         ):
             for result in self._run_isolated(call):
-                results[next(slots)] = result
+                results[next(slots)].append(result)
         for i, item in enumerate(items):
             if isinstance(item.example, Block):
                 results[i] = self._run_block(item)
-        done = [result for result in results if result is not None]
-        assert len(done) == len(items), "every item gets exactly one result"
-        return done
+        assert all(results), "every item gets a result"
+        return results
 
     # -- plain examples ----------------------------------------------------------------------
 
@@ -172,29 +200,74 @@ class BatchRunner:
 
     # -- blocks ------------------------------------------------------------------------------
 
-    def _run_block(self, item: Item) -> Result:
+    def _run_block(self, item: Item) -> list[Result]:
         block: Block = item.example
         if not self.handler.accepts_blocks:
-            return self._failure(
-                item,
-                "batch",
-                InputError(
-                    f"handler {self.node!r} does not accept blocks; pass one example per element"
-                ),
-            )
-        parts = []
+            return [
+                self._failure(
+                    item,
+                    "batch",
+                    InputError(
+                        f"handler {self.node!r} does not accept blocks; pass one example per "
+                        "element"
+                    ),
+                )
+            ]
+        run = self.run_block(block)
+        results: list[Result] = []
+        if run.ok.all():
+            results.append(Prediction(block, run.output, self.node, item.key))
+        elif run.ok.any():
+            results.append(Prediction(block.take(run.ok), run.output, self.node, item.key))
+        for row, stage, cause in run.failures:
+            results.append(self._row_failure(item, row, stage, cause))
+        return results
+
+    def run_block(self, block: Block) -> BlockRun:
+        """Run every row of ``block`` in model calls of at most ``max_batch_size`` rows.
+
+        A call that fails is bisected by rows, so that only the rows that cause the failure
+        fail (a :class:`BatchError` fails its rows without bisection); the good rows' outputs
+        come back as one output block, in row order.
+        """
+        done = _Rows()
+        limit = self.handler.config.batch_size_limit
+        for start in range(0, block.rows, limit):
+            self._run_rows(block, start, min(start + limit, block.rows), done)
+        ok = np.zeros(block.rows, dtype=bool)
+        output = None
+        failures = done.failures
+        if done.parts:
+            ok[np.concatenate(done.good)] = True
+            try:
+                output = concat_outputs(done.parts)
+            except Exception as exc:  # outputs of rows that do not stack: every row fails
+                ok[:] = False
+                failures = [(row, "postprocess", exc) for row in range(block.rows)]
+                output = None
+        if output is not None:
+            self.metrics.counter("inferences", int(ok.sum()))
+        return BlockRun(ok, output, failures)
+
+    def _run_rows(self, block: Block, start: int, stop: int, done: _Rows) -> None:
+        chunk = block.slice(start, stop) if (start, stop) != (0, block.rows) else block
+        begin = self.clock()
         try:
-            for chunk in block.chunks(self.handler.config.batch_size_limit):
-                start = self.clock()
-                native = self._stage("batch", self.handler.batch_block, chunk)
-                outputs = self._stage("run", self.handler.run, self.model, native)
-                parts.append(self._stage("postprocess", self.handler.block_output, chunk, outputs))
-                self._record_call(chunk.rows, start)
-            output = self._stage("postprocess", concat_outputs, parts)
+            native = self._stage("batch", self.handler.batch_block, chunk)
+            outputs = self._stage("run", self.handler.run, self.model, native)
+            done.parts.append(
+                self._stage("postprocess", self.handler.block_output, chunk, outputs)
+            )
         except _StageFailed as failed:
-            return self._failure(item, failed.stage, failed.cause)
-        self.metrics.counter("inferences", block.rows)
-        return Prediction(block, output, self.node, item.key)
+            if stop - start == 1 or isinstance(failed.cause, BatchError):
+                done.failures.extend((r, failed.stage, failed.cause) for r in range(start, stop))
+                return
+            middle = (start + stop) // 2
+            self._run_rows(block, start, middle, done)
+            self._run_rows(block, middle, stop, done)
+            return
+        self._record_call(stop - start, begin)
+        done.good.append(np.arange(start, stop))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -208,6 +281,22 @@ class BatchRunner:
         self.metrics.counter("model_calls")
         self.metrics.distribution("batch_size", rows)
         self.metrics.distribution("batch_latency_us", int((self.clock() - start) * 1_000_000))
+
+    def _row_failure(self, item: Item, row: int, stage: str, exc: BaseException) -> Failure:
+        block: Block = item.example
+        key = item.key if block.keys is None else block.keys[row]
+        key = key.item() if isinstance(key, np.generic) else key
+        where = f"key {key!r}" if key is not None else "its key-less element"
+        self.metrics.counter("failures")
+        return Failure(
+            example=block.row(row),
+            key=key,
+            stage=stage,
+            node=self.node,
+            error_type=type(exc).__name__,
+            message=f"{stage} failed in handler {self.node!r} for row {row} of a block "
+            f"({where}): {exc}",
+        )
 
     def _failure(self, item: Item, stage: str, exc: BaseException) -> Failure:
         self.metrics.counter("failures")

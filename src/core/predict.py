@@ -37,7 +37,8 @@ def predict(
         clock: Monotonic clock in seconds (a seam for tests).
 
     Yields:
-        A :class:`Prediction` or a :class:`Failure` per input element.
+        A :class:`Prediction` or a :class:`Failure` per input element; for a block whose rows
+        partly fail, a prediction of its good rows and then a failure per bad row.
 
     Raises:
         ModelLoadError: the model could not be loaded (before any result is yielded).
@@ -48,11 +49,11 @@ def predict(
     progress = _Progress(handler.model_id, progress_every_s, clock)
     for group in _groups(data, handler, keyed, clock):
         items = [entry for entry in group if isinstance(entry, Item)]
-        done = iter(runner.process_batch(items)) if items else iter(())
+        done = iter(runner.process_items(items)) if items else iter(())
         for entry in group:
-            result = entry if isinstance(entry, Failure) else next(done)
-            progress.record(result)
-            yield result
+            for result in [entry] if isinstance(entry, Failure) else next(done):
+                progress.record(result)
+                yield result
     progress.finish()
 
 

@@ -193,3 +193,52 @@ def test_block_row_keys_travel_with_slices_and_takes() -> None:
     assert block.row(1)["x"].tolist() == [2.0, 3.0]
     with pytest.raises(ig.InputError, match="keys must be one per row"):
         ig.Block(np.zeros((3, 2)), keys=["a"])
+
+
+def test_a_failing_block_is_bisected_by_rows_and_only_bad_rows_fail() -> None:
+    handler = ScaleHandler(reject=7.0, max_batch_size=8)
+    values = np.arange(20.0) + 100
+    values[[3, 11, 12]] = 7.0
+    keys = [f"r{i}" for i in range(20)]
+    stats = RunStats()
+    results = list(ig.predict(handler, [ig.Block(values, keys=keys)], metrics=stats))
+    prediction, *failures = results
+    assert isinstance(prediction, ig.Prediction)
+    good = [k for i, k in enumerate(keys) if i not in (3, 11, 12)]
+    assert prediction.example.keys.tolist() == good  # the good rows stay one block
+    np.testing.assert_array_equal(prediction.output, np.delete(values, [3, 11, 12]) * 2)
+    assert [(f.key, f.stage, f.example) for f in failures] == [
+        ("r3", "run", 7.0),
+        ("r11", "run", 7.0),
+        ("r12", "run", 7.0),
+    ]
+    assert "row 11 of a block (key 'r11'): the model refuses 7.0" in failures[1].message
+    assert stats.counters["inferences"] == 17 and stats.counters["failures"] == 3
+
+
+def test_a_block_of_batch_errors_fails_every_row_without_bisection() -> None:
+    class Down(ScaleHandler):
+        def run(self, model: float, batch: np.ndarray) -> np.ndarray:
+            type(self).calls.append(len(batch))
+            raise ig.BatchError("the endpoint is down")
+
+    Down.calls = []
+    results = list(ig.predict(Down(max_batch_size=4), [("blk", ig.Block(np.ones(6)))]))
+    assert [r.key for r in results] == ["blk"] * 6  # no row keys: the element's key
+    assert all(isinstance(r, ig.Failure) and r.stage == "run" for r in results)
+    assert Down.calls == [4, 2]  # one call per chunk, no bisection
+
+
+def test_block_rows_on_beam_match_in_process() -> None:
+    from infergraph.testing import run_on_beam
+
+    handler = ScaleHandler(reject=7.0, max_batch_size=8)
+    values = np.arange(30.0) + 100
+    values[[0, 17]] = 7.0
+    data = [ig.Block(values, keys=np.array([f"r{i}" for i in range(30)]))]
+    local = list(ig.predict(handler, data))
+    remote = run_on_beam(handler, data)
+    assert sorted(str(r.key) for r in remote if isinstance(r, ig.Failure)) == ["r0", "r17"]
+    (block,) = [r for r in remote if isinstance(r, ig.Prediction)]
+    np.testing.assert_array_equal(block.output, local[0].output)
+    assert block.example.keys.tolist() == local[0].example.keys.tolist()
