@@ -23,9 +23,10 @@ from apache_beam.utils import shared
 from ..core.blocks import Block
 from ..core.errors import InferenceFailedError
 from ..core.execute import BatchRunner
+from ..core.graph.columns import BlockRecord, BlockResult
 from ..core.graph.graph import Graph
 from ..core.graph.nodes import ModelNode
-from ..core.graph.run import finish, to_record
+from ..core.graph.run import Finish, to_record
 from ..core.graph.stages import Step
 from ..core.graph.state import Record
 from ..core.metrics import RunStats
@@ -75,7 +76,7 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
     def expand(self, pcoll: PCollection[Any]) -> Any:
         steps = self.graph.validate()
         segments = _segments(steps)
-        context = _Context(self.graph.name, self.keyed, tuple(self.graph.output_names))
+        context = _Context(self.graph.name, self.keyed, Finish.of(self.graph))
         current: Any = pcoll
         for index, segment in enumerate(segments):
             first, last = index == 0, index == len(segments) - 1
@@ -114,7 +115,7 @@ class Segment:
 class _Context:
     graph: str
     keyed: bool | None
-    outputs: tuple[str, ...]
+    finish: Finish
 
 
 def _segments(steps: Sequence[Step]) -> list[Segment]:
@@ -150,6 +151,8 @@ def _batching(segment: Segment, pcoll: PCollection[Any]) -> dict[str, Any]:
 
 
 def _rows(record: Any) -> int:
+    if isinstance(record, BlockRecord):
+        return record.rows
     example = record.example if isinstance(record, Record) else record
     if isinstance(example, tuple) and len(example) == 2:
         example = example[1]
@@ -204,7 +207,16 @@ class _SegmentDoFn(beam.DoFn):
             yield from records
             return
         for record in records:
-            result = finish(record, self.context.outputs)
+            result = self.context.finish(record)
+            if isinstance(result, BlockResult):
+                for status, rows in result.status_counts().items():
+                    self._results.counter(status, rows)
+                kept, failures = result.split(self.context.finish.order)
+                if kept is not None:
+                    yield kept
+                for failure in failures:
+                    yield TaggedOutput(FAILURES, failure)
+                continue
             status = result.status
             self._results.counter(status)
             yield TaggedOutput(FAILURES, result.to_failure()) if status == "failed" else result

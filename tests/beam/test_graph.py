@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 
@@ -121,3 +122,37 @@ def test_an_invalid_graph_fails_before_the_pipeline_is_built() -> None:
     g.model("double", ScaleHandler())
     with pytest.raises(ig.GraphError, match="takes no input"):
         ig.RunGraph(g)
+
+
+def test_blocks_on_beam_match_blocks_in_process(
+    five_onnx: Path, ten_onnx: Path, tmp_path: Path
+) -> None:
+    from tests.core.graph.test_blocks import as_block
+
+    cases = [make(five_onnx, ten_onnx) for make in topologies.ALL]
+    blocks = {}
+    for case in cases:
+        block, _ = as_block(case)
+        blocks[case.name] = block
+        case.data = [block]
+    on_beam = run_cases_on_beam(cases, tmp_path)
+    for case in cases:
+        (local,) = case.graph.run(case.data)
+        order = tuple(step.name for step in case.graph.validate())
+        expected_kept, expected_failures = local.split(order)
+        results, failures = on_beam[case.name]
+        assert sorted(str(f.key) for f in failures) == sorted(
+            str(f.key) for f in expected_failures
+        ), case.name
+        rows = sum(r.rows for r in results) + len(failures)
+        assert rows == blocks[case.name].rows, case.name  # conservation, in rows
+        if expected_kept is None:
+            assert not results
+            continue
+        (kept,) = results
+        assert kept.example.keys.tolist() == expected_kept.example.keys.tolist()
+        assert kept.status_counts() == expected_kept.status_counts()
+        for name, column in expected_kept.values.items():
+            assert outputs_equal(kept.valid[name], expected_kept.valid[name])
+            valid = expected_kept.valid[name]
+            assert outputs_equal(np.asarray(kept.values[name])[valid], np.asarray(column)[valid])

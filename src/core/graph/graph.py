@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, GraphError
 from ..handler import ModelHandler
+from .columns import BlockResult
 from .conditions import Condition, as_condition
 from .nodes import AnyHandler, FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
 from .run import GraphStats
@@ -135,6 +136,7 @@ class Graph:
         *,
         inputs: str | Sequence[str] | None = None,
         search_path: str | None = None,
+        columnar: bool = False,
     ) -> str:
         """Add a node that calls ``fn`` with the values of its inputs, in order.
 
@@ -144,10 +146,13 @@ class Graph:
             inputs: Node names, ``"input"`` or ``"key"``; one name or several. Leave it out
                 to wire the node with :meth:`chain`.
             search_path: A directory to import ``module`` from (spec files use their own).
+            columnar: ``fn`` takes and returns whole columns (one row per element), so it runs
+                once per block without per-row work (see :class:`FunctionNode`).
         """
         self._check_name(name)
         names = [inputs] if isinstance(inputs, str) else list(inputs or [])
-        return self._add(FunctionNode.of(name, fn, names, search_path=search_path))
+        node = FunctionNode.of(name, fn, names, search_path=search_path, columnar=columnar)
+        return self._add(node)
 
     def route(
         self,
@@ -294,8 +299,11 @@ class Graph:
         keyed: bool | None = None,
         metrics: GraphStats | None = None,
         chunk_size: int | None = None,
-    ) -> Iterator[GraphResult]:
-        """Run the graph in this process: one :class:`GraphResult` per element, in input order.
+    ) -> Iterator[GraphResult | BlockResult]:
+        """Run the graph in this process: one result per element, in input order.
+
+        Each element gives a :class:`GraphResult`; a block a :class:`BlockResult` (columns and
+        per-row statuses, every row's key kept).
 
         Args:
             data: Examples, ``(key, example)`` pairs, or blocks (see ``keyed``).

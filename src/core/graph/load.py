@@ -312,7 +312,11 @@ class _NodeMaker:
             inputs = entry.inputs if entry.inputs is not None else [source]
             try:
                 return FunctionNode.of(
-                    name, entry.function, inputs, search_path=str(self.base.resolve())
+                    name,
+                    entry.function,
+                    inputs,
+                    search_path=str(self.base.resolve()),
+                    columnar=entry.columnar,
                 )
             except ConfigError as exc:
                 raise self.fail((*loc, "function"), str(exc)) from exc

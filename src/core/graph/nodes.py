@@ -53,6 +53,10 @@ class FunctionNode:
 
     A node made from a ``module:function`` reference pickles as the reference and imports the
     function again where it runs, so specs work on workers that import the module themselves.
+
+    A ``columnar`` function takes and returns whole columns (numpy arrays with one row per
+    element, or dicts of them): on blocks it runs once per block, without per-row Python work;
+    on single elements it gets columns of one row. Other functions take one element's values.
     """
 
     name: str
@@ -60,6 +64,7 @@ class FunctionNode:
     inputs: tuple[str, ...] = ()
     search_path: str | None = None
     fn: Callable[..., Any] | None = field(default=None, repr=False)
+    columnar: bool = False
 
     @classmethod
     def of(
@@ -69,6 +74,7 @@ class FunctionNode:
         inputs: Sequence[str] = (),
         *,
         search_path: str | None = None,
+        columnar: bool = False,
     ) -> FunctionNode:
         """A function node from a callable or a ``module:function`` reference, checked now."""
         if isinstance(fn, str):
@@ -81,7 +87,7 @@ class FunctionNode:
                 f"node {name!r}: a function node needs a callable or 'module:function', "
                 f"got {type(fn).__name__}"
             )
-        node = cls(name, ref, tuple(inputs), search_path, resolved)
+        node = cls(name, ref, tuple(inputs), search_path, resolved, columnar)
         if inputs:
             check_arity(name, resolved, len(inputs))
         return node
@@ -89,7 +95,9 @@ class FunctionNode:
     def with_inputs(self, inputs: Sequence[str]) -> FunctionNode:
         """The same function on other inputs (arity checked)."""
         check_arity(self.name, self.function, len(inputs))
-        return FunctionNode(self.name, self.ref, tuple(inputs), self.search_path, self.fn)
+        return FunctionNode(
+            self.name, self.ref, tuple(inputs), self.search_path, self.fn, self.columnar
+        )
 
     @property
     def function(self) -> Callable[..., Any]:

@@ -8,11 +8,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from ..blocks import Block
 from ..execute import BatchRunner, Item, to_item
 from ..metrics import RunStats
 from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
-from .nodes import ModelNode
+from .columns import BlockRecord, BlockResult
+from .nodes import ModelNode, RouteNode, SplitNode
 from .stages import Step
 from .state import INPUT, GraphResult, Lineage, Record
 
@@ -52,10 +56,13 @@ def run_graph(
     metrics: GraphStats | None = None,
     chunk_size: int | None = None,
     clock: Clock = time.monotonic,
-) -> Iterator[GraphResult]:
-    """Validate ``graph``, load its models, and return an iterator of its results on ``data``."""
+) -> Iterator[GraphResult | BlockResult]:
+    """Validate ``graph``, load its models, and return an iterator of its results on ``data``.
+
+    A block element gives one :class:`BlockResult` (every row's status in it); any other
+    element one :class:`GraphResult`.
+    """
     steps = graph.validate()
-    outputs = graph.output_names
     stats = metrics if metrics is not None else GraphStats()
     boxes: list[ModelBox] = []
     runners: dict[str, BatchRunner] = {}
@@ -71,21 +78,23 @@ def run_graph(
     waits = [r.handler.config.max_batch_duration_s for r in runners.values()]
     wait = min((w for w in waits if w is not None), default=None)
 
-    def results() -> Iterator[GraphResult]:
+    done = Finish.of(graph)
+
+    def results() -> Iterator[GraphResult | BlockResult]:
         _ = boxes
         for chunk in _chunks(data, size, wait, clock):
             records = [to_record(element, keyed) for element in chunk]
             for step in steps:
                 step.apply(records, stats.node(step.name), runners.get(step.name))
             for record in records:
-                result = finish(record, outputs)
-                stats.results[result.status] += 1
+                result = done(record)
+                count(stats, result)
                 yield result
 
     return results()
 
 
-def to_record(element: Any, keyed: bool | None) -> Record:
+def to_record(element: Any, keyed: bool | None) -> Record | BlockRecord:
     """An input element as a record (an unreadable one as a record failed at the input).
 
     A :class:`~infergraph.Failure` element (a reader's, for a line it could not read) stands for
@@ -95,8 +104,55 @@ def to_record(element: Any, keyed: bool | None) -> Record:
         return Record.failed(element)
     entry = to_item(element, keyed, INPUT)
     if isinstance(entry, Item):
+        if isinstance(entry.example, Block):
+            return BlockRecord(entry.key, entry.example)
         return Record(entry.key, entry.example)
     return Record.failed(entry)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Turns a record that went through every step into its result.
+
+    Attributes:
+        outputs: The graph's output nodes.
+        order: Every node, in the order the steps run (lineage order).
+        targets: Route or split -> its targets (to name the arm a block row took).
+    """
+
+    outputs: tuple[str, ...]
+    order: tuple[str, ...]
+    targets: dict[str, tuple[str, ...]]
+
+    @classmethod
+    def of(cls, graph: Graph) -> Finish:
+        """The finisher of ``graph``'s records."""
+        steps = graph.validate()
+        targets = {
+            step.name: step.node.targets
+            for step in steps
+            if isinstance(step.node, RouteNode | SplitNode)
+        }
+        return cls(tuple(graph.output_names), tuple(s.name for s in steps), targets)
+
+    def __call__(self, record: Record | BlockRecord) -> GraphResult | BlockResult:
+        if isinstance(record, BlockRecord):
+            return self._block(record)
+        return finish(record, self.outputs)
+
+    def _block(self, record: BlockRecord) -> BlockResult:
+        rows = record.rows
+        empty = np.zeros(rows, dtype=bool)
+        return BlockResult(
+            record.key,
+            record.block,
+            {name: record.values[name] for name in self.outputs if name in record.values},
+            {name: record.valid.get(name, empty) for name in self.outputs},
+            {name: record.failures.get(name, {}) for name in self.outputs},
+            dict(record.ran),
+            dict(record.routes),
+            {name: self.targets[name] for name in record.routes},
+        )
 
 
 def finish(record: Record, outputs: Sequence[str]) -> GraphResult:
@@ -121,6 +177,14 @@ def finish(record: Record, outputs: Sequence[str]) -> GraphResult:
     )
 
 
+def count(stats: GraphStats, result: GraphResult | BlockResult) -> None:
+    """Add a result's statuses (a block's, row by row) to ``stats.results``."""
+    if isinstance(result, BlockResult):
+        stats.results.update(result.status_counts())
+    else:
+        stats.results[result.status] += 1
+
+
 def _chunks(
     data: Iterable[Any], size: int, wait: float | None, clock: Clock
 ) -> Iterator[list[Any]]:
@@ -137,4 +201,4 @@ def _chunks(
         yield chunk
 
 
-__all__ = ["GraphStats", "Step", "finish", "run_graph", "to_record"]
+__all__ = ["Finish", "GraphStats", "Step", "count", "finish", "run_graph", "to_record"]

@@ -99,6 +99,11 @@ class NodeSpec(_Strict):
         default=None,
         description="Model nodes: with a record (dict) as input, pass this field's value.",
     )
+    columnar: bool = Field(
+        default=False,
+        description="Function nodes: the function takes and returns whole columns (numpy "
+        "arrays, one row per element), so blocks run through it without per-row work.",
+    )
     salt: str | None = Field(
         default=None, description="Split nodes: changes the key -> arm assignment."
     )
@@ -119,6 +124,8 @@ class NodeSpec(_Strict):
             raise ValueError("only model nodes take `input_field`")
         if self.salt is not None and self.split is None:
             raise ValueError("only split nodes take `salt`")
+        if self.columnar and self.function is None:
+            raise ValueError("only function nodes take `columnar`")
         return self
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from ..execute import BatchRunner, Item
 from ..fields import select_input
 from ..metrics import MetricsSink
 from ..results import Failure, Prediction, short_repr
+from .columns import BlockRecord, apply_to_blocks
 from .hashing import stable_fraction
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, kind
 from .state import INPUT, KEY, Record
@@ -39,6 +40,7 @@ class Step:
 
     node: Node
     gates: tuple[str, ...] = ()
+    targets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def simple(self) -> bool:
@@ -63,7 +65,7 @@ class Step:
 
     def apply(
         self,
-        records: Sequence[Record],
+        records: Sequence[Record | BlockRecord],
         metrics: MetricsSink,
         runner: BatchRunner | None = None,
         *,
@@ -71,6 +73,17 @@ class Step:
     ) -> None:
         """Give every record this node's value, failure or skip (in place)."""
         start = clock()
+        rows = [r for r in records if isinstance(r, Record)]
+        if len(rows) < len(records):
+            blocks = [r for r in records if isinstance(r, BlockRecord)]
+            apply_to_blocks(self, blocks, metrics, runner)
+        if rows:
+            self._apply_rows(rows, metrics, runner)
+        metrics.distribution("node_latency_us", int((clock() - start) * 1_000_000))
+
+    def _apply_rows(
+        self, records: Sequence[Record], metrics: MetricsSink, runner: BatchRunner | None
+    ) -> None:
         active, skipped = self._gather_simple(records) if self.simple else self._gather(records)
         if skipped:
             metrics.counter("skipped", skipped)
@@ -89,7 +102,6 @@ class Step:
             _apply_split(node, active, metrics)
         else:
             _apply_merge(node, active)
-        metrics.distribution("node_latency_us", int((clock() - start) * 1_000_000))
 
     def _gather_simple(
         self, records: Sequence[Record]
@@ -193,7 +205,11 @@ def _apply_function(
     fn = node.function
     for record, values in active:
         try:
-            record.values[node.name] = fn(*values)
+            if node.columnar:  # one row as columns of one row
+                column = fn(*[_one_row(value) for value in values])
+                record.values[node.name] = _first_row(column, node.name)
+            else:
+                record.values[node.name] = fn(*values)
         except Exception as exc:
             record.failures[node.name] = _failure(node, record, "function", exc, metrics)
 
@@ -245,6 +261,24 @@ def _apply_merge(node: MergeNode, active: list[tuple[Record, list[Any]]]) -> Non
 
 
 # -- helpers -------------------------------------------------------------------------------------
+
+
+def _one_row(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {name: np.asarray([v]) for name, v in value.items()}
+    return np.asarray([value])
+
+
+def _first_row(column: Any, node: str) -> Any:
+    arrays = list(column.values()) if isinstance(column, Mapping) else [column]
+    if any(np.ndim(a) == 0 or len(a) != 1 for a in arrays):
+        raise InputError(
+            f"columnar function {node!r} returned {[np.shape(a) for a in arrays]} for 1 row; "
+            "it must return one row per input row"
+        )
+    if isinstance(column, Mapping):
+        return {name: value[0] for name, value in column.items()}
+    return column[0]
 
 
 def _failure(

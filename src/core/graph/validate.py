@@ -37,7 +37,15 @@ def compile_steps(
         name: tuple(i for i in node.inputs if isinstance(nodes.get(i), RouteNode | SplitNode))
         for name, node in nodes.items()
     }
-    return [Step(nodes[name], gates[name]) for name in order]
+    targets = {
+        name: node.targets
+        for name, node in nodes.items()
+        if isinstance(node, RouteNode | SplitNode)
+    }
+    return [
+        Step(nodes[name], gates[name], {gate: targets[gate] for gate in gates[name]})
+        for name in order
+    ]
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:
