@@ -7,24 +7,28 @@ in parallel. Any Beam filesystem works (local, ``gs://``, ``s3://`` with the rig
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from ..core.columnar import BlockSource
 from ..core.errors import ConfigError
-from ..core.graph.state import GraphResult
+from ..core.graph.columns import BlockResult
 from ..core.records import dumps
 from ..core.results import Failure, Prediction
 from ..core.sources import Source
+from ..core.tables import results_table
 
 
 class ReadRecords(beam.PTransform):  # type: ignore[type-arg]
-    """Elements (and input failures) from every file matching ``pattern``, read with ``source``."""
+    """Elements (and input failures) from every file matching ``pattern``, read with ``source``
+    (a row source, or a block source that yields keyed blocks)."""
 
-    def __init__(self, source: Source, pattern: str) -> None:
+    def __init__(self, source: Source | BlockSource, pattern: str) -> None:
         super().__init__()
         self.source = source
         self.pattern = pattern
@@ -53,7 +57,7 @@ def match_files(pattern: str) -> list[str]:
 
 
 class _ReadFile(beam.DoFn):
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source | BlockSource) -> None:
         self.source = source
 
     def process(self, path: str) -> Iterator[Any]:
@@ -63,14 +67,15 @@ class _ReadFile(beam.DoFn):
 
 @dataclass(frozen=True)
 class JsonlSink:
-    """Results as JSON lines, one object per element, made by ``record``."""
+    """Results as JSON lines: ``records`` makes the objects of one result (one per element,
+    one per row of a block)."""
 
     path: str
-    record: Callable[[GraphResult], dict[str, Any]]
+    records: Callable[[Any], Iterable[dict[str, Any]]]
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
-        return beam.Map(_json_line, self.record) | beam.io.WriteToText(
+        return beam.FlatMap(_json_lines, self.records) | beam.io.WriteToText(
             self.path, shard_name_template=""
         )
 
@@ -90,6 +95,58 @@ class PredictionLogSink:
         )
 
 
+@dataclass(frozen=True)
+class ParquetSink:
+    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.core.tables`)."""
+
+    path: str
+    nodes: Sequence[str]
+
+    def transform(self) -> Any:
+        """The PTransform writing a PCollection of results."""
+        return (
+            beam.BatchElements(min_batch_size=1, max_batch_size=4096, element_size_fn=_rows)
+            | beam.Map(results_table, tuple(self.nodes))
+            | beam.ParDo(_WriteParquet(self.path))
+        )
+
+
+def _rows(result: Any) -> int:
+    return int(result.rows) if isinstance(result, BlockResult) else 1
+
+
+class _WriteParquet(beam.DoFn):
+    """Writes the tables of a bundle to one Parquet file (a new one if the schema changes)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def start_bundle(self) -> None:
+        self._writer: Any = None
+        self._sink: Any = None
+        self._schema: Any = None
+
+    def process(self, table: Any) -> None:
+        import pyarrow.parquet as pq
+
+        if self._writer is not None and not table.schema.equals(self._schema):
+            try:
+                table = table.cast(self._schema)
+            except (ValueError, TypeError, NotImplementedError):
+                self.finish_bundle()
+        if self._writer is None:
+            self._schema = table.schema
+            self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
+            self._writer = pq.ParquetWriter(self._sink, table.schema)
+        self._writer.write_table(table)
+
+    def finish_bundle(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+        self._writer = self._sink = None
+
+
 def write_failures(path: str, record: Callable[[Failure], dict[str, Any]]) -> Any:
     """The PTransform writing failures as JSON lines to ``path``."""
     return beam.Map(_json_line, record) | beam.io.WriteToText(path, shard_name_template="")
@@ -99,10 +156,32 @@ def _json_line(value: Any, record: Callable[[Any], dict[str, Any]]) -> str:
     return dumps(record(value))
 
 
-def _prediction_logs(result: GraphResult, nodes: tuple[str, ...]) -> Iterator[bytes]:
+def _json_lines(value: Any, records: Callable[[Any], Iterable[dict[str, Any]]]) -> Iterator[str]:
+    for record in records(value):
+        yield dumps(record)
+
+
+def _prediction_logs(result: Any, nodes: tuple[str, ...]) -> Iterator[bytes]:
     from ..handlers.tensorflow.tfx import to_prediction_log
 
-    for name in nodes:
-        if name in result.values:
-            prediction = Prediction(result.example, result.values[name], name, result.key)
-            yield bytes(to_prediction_log(prediction, model_name=name).SerializeToString())
+    for key, example, values in _rows_of(result):
+        for name in nodes:
+            if name in values:
+                prediction = Prediction(example, values[name], name, key)
+                yield bytes(to_prediction_log(prediction, model_name=name).SerializeToString())
+
+
+def _rows_of(result: Any) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
+    """``(key, example, values)`` of a result's element, or of each row of a block's."""
+    if not isinstance(result, BlockResult):
+        yield result.key, result.example, result.values
+        return
+    for row in range(result.rows):
+        values = {
+            name: column[row]
+            if not isinstance(column, dict)
+            else {k: v[row] for k, v in column.items()}
+            for name, column in result.values.items()
+            if result.valid[name][row]
+        }
+        yield result.row_key(row), result.example.row(row), values

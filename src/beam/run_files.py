@@ -12,6 +12,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from ..core.columnar import BlockSource
 from ..core.graph.graph import Graph
 from ..core.results import Failure
 from ..core.sources import Source
@@ -86,7 +87,7 @@ PROGRESS = Counter()
 def run_graph_files(
     graph: Graph,
     *,
-    inputs: Sequence[tuple[Source, str]],
+    inputs: Sequence[tuple[Source | BlockSource, str]],
     sinks: Sequence[Sink],
     failures_path: str,
     failure_record: Callable[[Failure], dict[str, Any]],

@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..beam.run_files import Counter, RunSummary
+    from ..core.columnar import BlockSource
     from ..core.sources import Source
 
 
@@ -22,7 +23,7 @@ def local_files(pattern: str) -> list[str] | None:
     return sorted(path for path in glob.glob(pattern) if os.path.isfile(path))
 
 
-def count_records(inputs: Sequence[tuple[Source, str]]) -> int | None:
+def count_records(inputs: Sequence[tuple[Source | BlockSource, str]]) -> int | None:
     """Input records in local files (lines, CSV rows, TFRecords), or ``None`` if unknown."""
     total = 0
     for source, pattern in inputs:
@@ -35,6 +36,25 @@ def count_records(inputs: Sequence[tuple[Source, str]]) -> int | None:
 
 
 def _records_in(path: str, kind: str) -> int:
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if kind == "arrow":
+        import pyarrow as pa
+
+        with open(path, "rb") as stream:
+            data = pa.py_buffer(stream.read())
+        try:
+            return int(pa.ipc.open_file(data).read_all().num_rows)
+        except pa.ArrowInvalid:
+            return int(pa.ipc.open_stream(data).read_all().num_rows)
+    if kind == "numpy":
+        import numpy as np
+
+        loaded = np.load(path, mmap_mode="r", allow_pickle=False)
+        arrays = [loaded[name] for name in loaded.files] if hasattr(loaded, "files") else [loaded]
+        return len(arrays[0]) if arrays else 0
     with open(path, "rb") as stream:
         if kind == "tfrecord":
             count = 0

@@ -9,15 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..core.errors import ConfigError
+from ..core.graph.columns import BlockResult, row_of
+from ..core.graph.spec import InputSpec
 from ..core.records import failure_record, to_jsonable
-from ..core.sources import Source
 from ..plugins.manager import Plugins, get_plugin_manager
 from .display import count_records, local_files, print_summary, progress
 from .pipeline import check_paths, exit_status, failures_path, runs_locally
+from .run import reader
 
 
 def add_parser(commands: Any) -> None:
@@ -38,9 +42,20 @@ def add_parser(commands: Any) -> None:
     predict.add_argument("--input", required=True, help="the input file, or a glob of files")
     predict.add_argument(
         "--input-format",
-        choices=["jsonl", "csv", "tfrecord"],
-        help="jsonl, csv or tfrecord (of tf.train.Example); default: from the extension, "
-        "else jsonl",
+        choices=["jsonl", "csv", "tfrecord", "parquet", "arrow", "numpy"],
+        help="jsonl, csv, tfrecord (of tf.train.Example), parquet, arrow or numpy; default: "
+        "from the extension, else jsonl",
+    )
+    predict.add_argument(
+        "--read-as",
+        choices=["auto", "rows", "blocks"],
+        default="auto",
+        help="read records one by one (rows) or as columns of --block-rows records (blocks, "
+        "no per-row work); auto: blocks for columnar formats, and for csv and tfrecord when the "
+        "handler accepts blocks",
+    )
+    predict.add_argument(
+        "--block-rows", type=int, default=10_000, help="records per block (default 10000)"
     )
     predict.add_argument("--output", required=True, help="where predictions go")
     predict.add_argument(
@@ -89,11 +104,19 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
         raise ConfigError(f"input file {args.input!r} not found (no file matches it)")
     failures = args.failures or failures_path(args.output)
     check_paths([args.input], [args.output], failures)
-    source = Source(_format(args), args.key_field, args.input_field)
     node = _node_name(args.handler)
     graph = Graph("predict", plugins=plugins)
     graph.model(node, handler)
     graph.chain(node)
+    entry = InputSpec(
+        format=_format(args),
+        path=args.input,
+        key_field=args.key_field,
+        input_field=args.input_field,
+        read_as=args.read_as,
+        block_rows=args.block_rows,
+    )
+    source = reader(entry, graph)
 
     from ..beam.files import JsonlSink, PredictionLogSink
     from ..beam.run_files import PROGRESS, run_graph_files
@@ -119,18 +142,28 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
 
 
 class _PredictRecord:
-    """A prediction as ``{key_field: key, "output": ...}`` (``{"input": ...}`` unkeyed)."""
+    """A prediction as ``{key_field: key, "output": ...}`` (``{"input": ...}`` unkeyed); a
+    block's rows one such object each."""
 
     def __init__(self, node: str, key_field: str | None) -> None:
         self.node, self.key_field = node, key_field
 
-    def __call__(self, result: Any) -> dict[str, Any]:
+    def __call__(self, result: Any) -> Iterator[dict[str, Any]]:
+        if not isinstance(result, BlockResult):
+            yield self._record(result.key, result.example, result.values[self.node])
+            return
+        column, valid = result.values.get(self.node), result.valid[self.node]
+        for row in np.flatnonzero(valid).tolist():
+            value = row_of(column, row)
+            yield self._record(result.row_key(row), result.example.row(row), value)
+
+    def _record(self, key: Any, example: Any, output: Any) -> dict[str, Any]:
         record: dict[str, Any] = {}
         if self.key_field is None:
-            record["input"] = to_jsonable(result.example)
+            record["input"] = to_jsonable(example)
         else:
-            record[self.key_field] = to_jsonable(result.key)
-        record["output"] = to_jsonable(result.values[self.node])
+            record[self.key_field] = to_jsonable(key)
+        record["output"] = to_jsonable(output)
         return record
 
 
@@ -150,12 +183,20 @@ class _PredictFailure:
 def _format(args: argparse.Namespace) -> Any:
     if args.input_format:
         return args.input_format
-    lowered = args.input.lower()
-    if lowered.endswith((".csv", ".csv.gz")):
-        return "csv"
-    if lowered.endswith((".tfrecord", ".tfrecords", ".tfrecord.gz")):
-        return "tfrecord"
+    lowered = args.input.lower().removesuffix(".gz")
+    for kind, endings in _EXTENSIONS.items():
+        if lowered.endswith(endings):
+            return kind
     return "jsonl"
+
+
+_EXTENSIONS = {
+    "csv": (".csv",),
+    "tfrecord": (".tfrecord", ".tfrecords"),
+    "parquet": (".parquet", ".pq"),
+    "arrow": (".arrow", ".feather", ".ipc"),
+    "numpy": (".npy", ".npz"),
+}
 
 
 def _node_name(handler: str) -> str:

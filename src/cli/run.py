@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
+from ..core.columnar import BlockSource, ColumnarFormat
 from ..core.errors import ConfigError, SpecError
-from ..core.records import RESERVED_FIELDS, graph_failure_record, graph_record
-from ..core.sources import Source
+from ..core.graph.graph import Graph
+from ..core.graph.nodes import FunctionNode, ModelNode
+from ..core.graph.spec import InputSpec
+from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
+from ..core.sources import Format, Source
 from .display import count_records, local_files, print_summary, progress
 from .pipeline import check_paths, exit_status, failures_path, runner_args, runs_locally
 
@@ -38,9 +42,7 @@ def add_parser(commands: Any) -> None:
         action="store_true",
         help="exit with status 1 if any input failed (in any output)",
     )
-    run.add_argument(
-        "--no-progress", action="store_true", help="do not show the live progress bar"
-    )
+    run.add_argument("--no-progress", action="store_true", help="do not show the live progress bar")
     run.set_defaults(run=run_spec)
 
     schema = commands.add_parser(
@@ -75,13 +77,16 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     if args.runner:
         pipeline_args.append(f"--runner={args.runner}")
 
-    from ..beam.files import JsonlSink, PredictionLogSink
+    from ..beam.files import JsonlSink, ParquetSink, PredictionLogSink
     from ..beam.run_files import PROGRESS, run_graph_files
 
     sinks: list[Any] = []
+    order = [step.name for step in graph.validate()]
     for kind, path, chosen in outputs:
         if kind == "jsonl":
-            sinks.append(JsonlSink(path, _GraphRecord(tuple(chosen))))
+            sinks.append(JsonlSink(path, GraphRecords(chosen, order)))
+        elif kind == "parquet":
+            sinks.append(ParquetSink(path, chosen))
         else:
             sinks.append(PredictionLogSink(path, chosen))
     show = not args.no_progress and runs_locally(pipeline_args)
@@ -98,17 +103,43 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     return exit_status(summary.elements, summary.failed, summary.failed + summary.partial, args)
 
 
-class _GraphRecord:
-    """The JSON record of a result with the chosen output nodes (picklable for Beam)."""
+def reader(entry: InputSpec, graph: Graph) -> Source | BlockSource:
+    """How to read an input: as rows, or as blocks (see the input's ``read_as``).
 
-    def __init__(self, nodes: tuple[str, ...]) -> None:
-        self.nodes = nodes
+    Raises:
+        ConfigError: blocks were asked of jsonl, or rows of a columnar-only format.
+    """
+    columnar_only = entry.format in ("parquet", "arrow", "numpy")
+    if entry.read_as == "blocks" and entry.format == "jsonl":
+        raise ConfigError("jsonl inputs are read as rows; use read_as: rows or auto")
+    if entry.read_as == "rows" and columnar_only:
+        raise ConfigError(f"{entry.format} inputs are read as blocks; use read_as: blocks or auto")
+    blocks = entry.read_as == "blocks" or columnar_only
+    if entry.read_as == "auto" and entry.format in ("csv", "tfrecord"):
+        blocks = works_on_blocks(graph)
+    if blocks:
+        return BlockSource(
+            cast(ColumnarFormat, entry.format),
+            entry.key_field,
+            entry.input_field,
+            entry.block_rows,
+            "serialized" if entry.example == "serialized" else "features",
+        )
+    kind = cast(Format, entry.format)
+    return Source(kind, entry.key_field, entry.input_field, entry.example)
 
-    def __call__(self, result: Any) -> dict[str, Any]:
-        return graph_record(result, self.nodes)
+
+def works_on_blocks(graph: Graph) -> bool:
+    """Whether every node of ``graph`` runs a block without per-row work."""
+    for node in graph.nodes.values():
+        if isinstance(node, ModelNode) and not node.handler.accepts_blocks:
+            return False
+        if isinstance(node, FunctionNode) and not node.columnar:
+            return False
+    return True
 
 
-def _inputs(loaded: Any, override: str | None) -> list[tuple[Source, str]]:
+def _inputs(loaded: Any, override: str | None) -> list[tuple[Source | BlockSource, str]]:
     specs = loaded.spec.inputs
     if override is not None and len(specs) > 1:
         raise ConfigError(f"--input replaces the spec's one input, but it has {len(specs)}")
@@ -116,7 +147,7 @@ def _inputs(loaded: Any, override: str | None) -> list[tuple[Source, str]]:
         raise SpecError(f"{loaded.path}: the spec has no inputs; add one, or pass --input")
     found = []
     for entry in specs:
-        source = Source(entry.format, entry.key_field, entry.input_field, entry.example)
+        source = reader(entry, loaded.graph)
         path = override if override is not None else loaded.resolve(entry.path)
         files = local_files(path)
         if files == []:

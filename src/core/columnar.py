@@ -37,12 +37,15 @@ class BlockSource:
         key_field: The column (feature, npz array) holding each row's key.
         input_field: Pass this column as the block's data instead of a dict of the others.
         block_rows: The most rows in one block.
+        example: tfrecord only: ``features`` (columns of feature values) or ``serialized``
+            (a column of the records' bytes, for signatures that parse tf.Example).
     """
 
     format: ColumnarFormat
     key_field: str | None = None
     input_field: str | None = None
     block_rows: int = 10_000
+    example: Literal["serialized", "features"] = "features"
 
     def read(self, stream: BinaryIO, name: str) -> Iterator[Block | Failure]:
         """The blocks (and unreadable rows, as failures) of one file opened as ``stream``."""
@@ -79,25 +82,40 @@ class BlockSource:
 
     def _tfrecord(self, stream: BinaryIO, name: str) -> Iterator[Block | Failure]:
         rows: list[dict[str, Any]] = []
+        records: list[bytes] = []
         for number, data in read_records(stream):
             if isinstance(data, InputError):
                 yield _failure(f"{name}: {data}")
                 continue
+            serialized = self.example == "serialized"
             try:
-                rows.append(parse_example(data))
+                parsed = parse_example(data) if self.key_field or not serialized else {}
+                if serialized and self.key_field is not None:
+                    parsed = (
+                        {self.key_field: parsed[self.key_field]} if self.key_field in parsed else {}
+                    )
+                    if not parsed:
+                        raise InputError(f"no feature {self.key_field!r}")
             except InputError as exc:
                 yield _failure(f"{name}, record {number}: {exc}")
                 continue
+            rows.append(parsed)
+            records.append(data)
             if len(rows) == self.block_rows:
-                yield self._examples_block(rows, name)
-                rows = []
+                yield self._examples_block(rows, records, name)
+                rows, records = [], []
         if rows:
-            yield self._examples_block(rows, name)
+            yield self._examples_block(rows, records, name)
 
-    def _examples_block(self, rows: list[dict[str, Any]], name: str) -> Block:
+    def _examples_block(self, rows: list[dict[str, Any]], records: list[bytes], name: str) -> Block:
         columns = {
             feature: _feature_column([row.get(feature, []) for row in rows]) for feature in rows[0]
         }
+        if self.example == "serialized":
+            serialized = np.empty(len(records), dtype=object)
+            serialized[:] = records
+            keys = _keys(columns[self.key_field]) if self.key_field is not None else None
+            return Block(serialized, keys)
         return self._block(columns, len(rows), name)
 
     def _numpy(self, stream: BinaryIO, name: str) -> Iterator[Block]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,6 +14,7 @@ from .blocks import Block
 from .results import Failure
 
 if TYPE_CHECKING:
+    from .graph.columns import BlockResult
     from .graph.state import GraphResult
 
 RESERVED_FIELDS = frozenset({"key", "input", "status", "failures", "skipped", "lineage"})
@@ -102,6 +103,61 @@ def graph_record(result: GraphResult, nodes: Sequence[str]) -> dict[str, Any]:
     record["skipped"] = [name for name in result.skipped if name in nodes]
     record["lineage"] = result.lineage.as_dict()
     return record
+
+
+def block_records(
+    result: BlockResult, nodes: Sequence[str], order: Sequence[str]
+) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a block's rows, each what :func:`graph_record` writes for the row
+    on its own (``order``: the graph's nodes in step order, for the lineage)."""
+    from .graph.columns import STATUSES, row_of
+
+    codes = result.statuses()
+    for row in range(result.rows):
+        key = result.row_key(row)
+        record: dict[str, Any] = {"key": to_jsonable(key)}
+        if key is None:
+            record["input"] = to_jsonable(result.example.row(row))
+        failures = {}
+        skipped = []
+        for name in nodes:
+            valid = result.valid.get(name)
+            has = valid is not None and bool(valid[row])
+            record[name] = to_jsonable(row_of(result.values[name], row)) if has else None
+            failure = result.failures.get(name, {}).get(row)
+            if failure is not None:
+                failures[name] = {
+                    "node": failure.node,
+                    "stage": failure.stage,
+                    "error_type": failure.error_type,
+                    "message": failure.message,
+                }
+            elif not has:
+                skipped.append(name)
+        record["status"] = STATUSES[int(codes[row])]
+        record["failures"] = failures
+        record["skipped"] = skipped
+        record["lineage"] = result.lineage(row, order).as_dict()
+        yield record
+
+
+class GraphRecords:
+    """A graph result as the JSON objects written for it: one per element, one per block row.
+
+    Picklable (it travels to Beam workers with the sink).
+    """
+
+    def __init__(self, nodes: Sequence[str], order: Sequence[str]) -> None:
+        self.nodes = tuple(nodes)
+        self.order = tuple(order)
+
+    def __call__(self, result: Any) -> Iterator[dict[str, Any]]:
+        from .graph.columns import BlockResult
+
+        if isinstance(result, BlockResult):
+            yield from block_records(result, self.nodes, self.order)
+        else:
+            yield graph_record(result, self.nodes)
 
 
 def graph_failure_record(failure: Failure) -> dict[str, Any]:

@@ -210,7 +210,7 @@ def _function(
     outputs: list[tuple[int, Any]] = []
     failures = record.failures.setdefault(node.name, {})
     for i, row in enumerate(rows):
-        values = [_row_of(arg, i) for arg in args]
+        values = [row_of(arg, i) for arg in args]
         try:
             outputs.append((int(row), node.function(*values)))
         except Exception as exc:
@@ -268,7 +268,7 @@ def _route_rows(
             if root == KEY:
                 return True, record.row_key(row)
             if root in record.values and record.valid[root][row]:
-                return True, _row_of(record.values[root], row)
+                return True, row_of(record.values[root], row)
             return False, None
 
         try:
@@ -341,7 +341,8 @@ def _take(column: Column, rows: np.ndarray[Any, Any]) -> Column:
     return np.asarray(column)[rows]
 
 
-def _row_of(column: Column, index: int) -> Any:
+def row_of(column: Column, index: int) -> Any:
+    """Row ``index`` of a column (of each array of a dict column)."""
     if isinstance(column, Mapping):
         return {name: value[index] for name, value in column.items()}
     return column[index]
@@ -445,7 +446,8 @@ def _renamed(failure: Failure, node: str) -> Failure:
 # -- results -------------------------------------------------------------------------------------
 
 _STATUS_CODES = {"ok": 0, "partial": 1, "failed": 2, "skipped": 3}
-_STATUSES: tuple[Status, ...] = ("ok", "partial", "failed", "skipped")
+STATUSES: tuple[Status, ...] = ("ok", "partial", "failed", "skipped")
+"""Row statuses by their code in :meth:`BlockResult.statuses`."""
 
 
 @dataclass(slots=True, eq=False)
@@ -494,7 +496,7 @@ class BlockResult:
 
     def status_of(self, row: int) -> Status:
         """The status of one row."""
-        return _STATUSES[int(self.statuses()[row])]
+        return STATUSES[int(self.statuses()[row])]
 
     def lineage(self, row: int, order: Sequence[str]) -> Lineage:
         """The lineage of one row (nodes in ``order`` that ran on it, routes it took)."""
@@ -518,7 +520,7 @@ class BlockResult:
     def status_counts(self) -> dict[Status, int]:
         """Rows by status."""
         codes = np.bincount(self.statuses(), minlength=4)
-        return {status: int(codes[i]) for i, status in enumerate(_STATUSES) if codes[i]}
+        return {status: int(codes[i]) for i, status in enumerate(STATUSES) if codes[i]}
 
     def take(self, rows: np.ndarray[Any, Any]) -> BlockResult:
         """The result of the rows at ``rows`` (indexes, in order) only."""

@@ -137,9 +137,9 @@ class NodeSpec(_Strict):
 class InputSpec(_Strict):
     """Where the graph's input elements come from."""
 
-    format: Literal["jsonl", "csv", "tfrecord"] = Field(
-        description="jsonl (one object per line), csv (a header row), or tfrecord (serialized "
-        "tf.train.Example records)."
+    format: Literal["jsonl", "csv", "tfrecord", "parquet", "arrow", "numpy"] = Field(
+        description="jsonl (one object per line), csv (a header row), tfrecord (serialized "
+        "tf.train.Example records), parquet, arrow (IPC file or stream) or numpy (.npy, .npz)."
     )
     path: str = Field(description="A file, or a glob of files; relative to the spec file.")
     key_field: str | None = Field(
@@ -159,18 +159,28 @@ class InputSpec(_Strict):
         default=None,
         description="The fields records have (checked against route conditions on input.*).",
     )
+    read_as: Literal["auto", "rows", "blocks"] = Field(
+        default="auto",
+        description="rows (one element per record) or blocks (columns of block_rows records, "
+        "no per-row work); auto: blocks for parquet, arrow and numpy, and for csv and tfrecord "
+        "when every node works on blocks (handlers that accept them, columnar functions).",
+    )
+    block_rows: int = Field(default=10_000, ge=1, description="The most records in one block.")
 
 
 class OutputSpec(_Strict):
     """Where results go."""
 
-    format: Literal["jsonl", "predictionlog"] = Field(
+    format: Literal["jsonl", "parquet", "predictionlog"] = Field(
         default="jsonl",
         description="jsonl (one object per input: key, one field per output node, status, "
-        "failures, lineage), or predictionlog (TFRecord of tensorflow_serving PredictionLog, "
-        "one per output node and element).",
+        "failures, lineage), parquet (columns: key, one per output node, status) or "
+        "predictionlog (TFRecord of tensorflow_serving PredictionLog, one per output node and "
+        "element).",
     )
-    path: str = Field(description="The output file (predictionlog: the file prefix).")
+    path: str = Field(
+        description="The output file (parquet and predictionlog: the file prefix of its parts)."
+    )
     nodes: list[str] | None = Field(
         default=None, description="Output nodes to write; all of the graph's outputs by default."
     )

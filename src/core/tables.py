@@ -1,0 +1,97 @@
+"""Graph results as Arrow tables: the columns a Parquet output holds.
+
+Columns: ``key``, one per output node (``null`` where the element or row has no value; a node
+with several outputs becomes one column per output, ``node.output``), and ``status``. A block's
+columns are converted whole (a 2-D column becomes a fixed-size list column); elements one at a
+time are gathered row by row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .graph.columns import STATUSES, BlockResult
+from .graph.state import GraphResult
+from .records import to_jsonable
+
+
+def results_table(results: Sequence[GraphResult | BlockResult], nodes: Sequence[str]) -> Any:
+    """One Arrow table of every element (and block row) of ``results``."""
+    import pyarrow as pa
+
+    tables = [_block_table(r, nodes) if isinstance(r, BlockResult) else None for r in results]
+    singles = [r for r in results if isinstance(r, GraphResult)]
+    parts = [t for t in tables if t is not None]
+    if singles:
+        parts.append(_rows_table(singles, nodes))
+    if len(parts) == 1:
+        return parts[0]
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _block_table(result: BlockResult, nodes: Sequence[str]) -> Any:
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {"key": _keys(result)}
+    for name in nodes:
+        valid = result.valid.get(name, np.zeros(result.rows, dtype=bool))
+        column = result.values.get(name)
+        if isinstance(column, Mapping):
+            for field, values in column.items():
+                columns[f"{name}.{field}"] = _array(values, valid)
+        else:
+            columns[name] = _array(column, valid) if column is not None else pa.nulls(result.rows)
+    columns["status"] = pa.array(np.asarray(STATUSES)[result.statuses()])
+    return pa.table(columns)
+
+
+def _rows_table(results: Sequence[GraphResult], nodes: Sequence[str]) -> Any:
+    import pyarrow as pa
+
+    columns: dict[str, list[Any]] = {"key": [to_jsonable(r.key) for r in results]}
+    for name in nodes:
+        fields = next(
+            (list(r.values[name]) for r in results if isinstance(r.values.get(name), Mapping)),
+            None,
+        )
+        for field in fields or [None]:
+            label = name if field is None else f"{name}.{field}"
+            columns[label] = [
+                to_jsonable(r.values[name] if field is None else r.values[name][field])
+                if name in r.values
+                else None
+                for r in results
+            ]
+    columns["status"] = [r.status for r in results]
+    return pa.table({name: pa.array(values) for name, values in columns.items()})
+
+
+def _keys(result: BlockResult) -> Any:
+    import pyarrow as pa
+
+    keys = result.example.keys
+    if keys is None:
+        return pa.array([to_jsonable(result.key)] * result.rows)
+    return pa.array(keys if keys.dtype != object else keys.tolist())
+
+
+def _array(values: Any, valid: np.ndarray[Any, Any]) -> Any:
+    import pyarrow as pa
+
+    array = np.asarray(values)
+    mask = ~valid
+    if array.dtype == object:
+        return pa.array(
+            [to_jsonable(v) if ok else None for v, ok in zip(array, valid, strict=True)]
+        )
+    if array.ndim == 1:
+        return pa.array(array, mask=mask)
+    width = int(np.prod(array.shape[1:]))
+    flat = pa.array(array.reshape(len(array) * width))
+    lists = pa.FixedSizeListArray.from_arrays(flat, width)
+    if not mask.any():
+        return lists
+    return pa.FixedSizeListArray.from_arrays(flat, width, mask=pa.array(mask))
