@@ -16,8 +16,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml tests/plugin_pkg/pyproject.toml
 
 setup: $(VENV)/.installed  ## install infergraph[dev] and the test plugin into .venv
 
-run: setup  ## the main job: the 5 times table on the Beam DirectRunner, local files
-	$(BIN)/python examples/five_times_table.py
+run: setup  ## the main job: the times table (pattern 4) on the Beam DirectRunner, local files
+	$(BIN)/python examples/times_table/run.py
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks examples

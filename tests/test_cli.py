@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -95,23 +93,6 @@ def test_predict_missing_input(five_onnx: Path, tmp_path: Path, capsys) -> None:
     args = ["predict", "--handler", "onnx", "--model", str(five_onnx)]
     assert main([*args, "--input", str(tmp_path / "none"), "--output", "o.jsonl"]) == 2
     assert "input file" in capsys.readouterr().err
-
-
-def test_the_five_times_table_example(tmp_path: Path) -> None:
-    script = Path(__file__).parents[1] / "examples" / "five_times_table.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows = [line.split() for line in out.splitlines() if line.strip().startswith(tuple("abcd"))]
-    assert rows == [
-        ["a", "105", "525", "1050"],
-        ["b", "108", "540", "1080"],
-        ["c", "1000", "5000", "10000"],
-        ["d", "1013", "5065", "10130"],
-    ]
 
 
 def test_predict_writes_prediction_logs(five_onnx: Path, tmp_path: Path) -> None:
