@@ -52,3 +52,16 @@ def test_graph_pictures_are_drawn_from_the_pages_graphs(monkeypatch: pytest.Monk
     assert len(pictures) == 4
     for name, picture in pictures:
         assert picture == namespace[name].to_mermaid(), f"docs/graph.md picture of {name!r}"
+
+
+def test_the_readme_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    root = DOCS.parent
+    monkeypatch.syspath_prepend(str(root / "examples" / "times_table"))
+    from build import build
+
+    build(root / "examples" / "times_table" / "work")  # what `make run` builds, if missing
+    monkeypatch.chdir(root)
+    (block,) = python_blocks(root / "README.md")
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["a [525.] [1050.]", "b [540.] [1080.]"]
