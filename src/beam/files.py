@@ -106,6 +106,7 @@ class ParquetSink:
         """The PTransform writing a PCollection of results."""
         return (
             beam.BatchElements(min_batch_size=1, max_batch_size=4096, element_size_fn=_rows)
+            | beam.Filter(bool)  # BatchElements emits an empty batch before an oversized element
             | beam.Map(results_table, tuple(self.nodes))
             | beam.ParDo(_WriteParquet(self.path))
         )

@@ -2,8 +2,8 @@
 
 Columns: ``key``, one per output node (``null`` where the element or row has no value; a node
 with several outputs becomes one column per output, ``node.output``), and ``status``. A block's
-columns are converted whole (a 2-D column becomes a fixed-size list column); elements one at a
-time are gathered row by row.
+columns are converted whole (a 2-D column becomes a list column); elements one at a time are
+gathered row by row.
 """
 
 from __future__ import annotations
@@ -89,9 +89,8 @@ def _array(values: Any, valid: np.ndarray[Any, Any]) -> Any:
         )
     if array.ndim == 1:
         return pa.array(array, mask=mask)
+    # A list column (not fixed-size: Parquet cannot read back a null in a fixed-size list).
     width = int(np.prod(array.shape[1:]))
     flat = pa.array(array.reshape(len(array) * width))
-    lists = pa.FixedSizeListArray.from_arrays(flat, width)
-    if not mask.any():
-        return lists
-    return pa.FixedSizeListArray.from_arrays(flat, width, mask=pa.array(mask))
+    offsets = pa.array(np.arange(len(array) + 1, dtype=np.int32) * width)
+    return pa.ListArray.from_arrays(offsets, flat, mask=pa.array(mask) if mask.any() else None)

@@ -1,0 +1,154 @@
+"""``infergraph run`` on the block path: the same outputs as the per-row path, columnar files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from infergraph.cli import main
+
+SPEC = """\
+name: blocks
+imports: [adapters]
+models:
+  five: {handler: onnx, path: five.onnx}
+  ten: {handler: onnx, path: ten.onnx}
+nodes:
+  - {name: five, model: five}
+  - {name: ten, model: ten}
+  - {name: big, function: "adapters:big", input: five, columnar: true}
+  - name: by_size
+    route:
+      cases:
+        - when: {field: five.0, op: gt, value: 1000}
+          to: fifty
+  - {name: fifty, model: ten, input: null}
+inputs:
+  - {format: FORMAT, path: DATA, key_field: key, input_field: x, read_as: READ}
+outputs:
+  - {format: jsonl, path: out.jsonl, nodes: [five, ten, big, fifty]}
+"""
+
+XS = [105.0, 108.0, 1000.0, 1013.0, 7.0, 250.0, 13.0]
+
+
+@pytest.fixture
+def project(tmp_path: Path, five_onnx: Path, ten_onnx: Path) -> Path:
+    for model in (five_onnx, ten_onnx):
+        (tmp_path / model.name).write_bytes(model.read_bytes())
+    (tmp_path / "adapters.py").write_text(
+        "import numpy as np\n\ndef big(y):\n    return np.asarray(y)[:, 0] > 1000\n"
+    )
+    keys = [f"q{i}" for i in range(len(XS))]
+    (tmp_path / "in.csv").write_text(
+        "key,x\n" + "".join(f"{k},{x}\n" for k, x in zip(keys, XS, strict=True))
+    )
+    x = pa.FixedSizeListArray.from_arrays(pa.array(np.asarray(XS, np.float32)), 1)
+    pq.write_table(pa.table({"key": keys, "x": x}), tmp_path / "in.parquet", row_group_size=3)
+    return tmp_path
+
+
+def spec(project: Path, fmt: str, data: str, read: str, name: str) -> str:
+    text = SPEC.replace("FORMAT", fmt).replace("DATA", data).replace("READ", read)
+    text = text.replace("input: null", "input: by_size").replace("out.jsonl", f"{name}.jsonl")
+    # the route's input is five, and the route names its targets: fifty's input is the route
+    text = text.replace("  - name: by_size\n", "  - name: by_size\n    input: five\n")
+    text = text.replace("{name: fifty, model: ten, input: by_size}", "{name: fifty, model: ten}")
+    path = project / f"{name}.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def results(path: Path) -> dict[str, Any]:
+    return {r["key"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def test_blocks_and_rows_write_the_same_results(project: Path) -> None:
+    # CSV cells are scalars: a [None, 1] model needs rows of one value, so reshape in a
+    # columnar function first.
+    (project / "adapters.py").write_text(
+        (project / "adapters.py").read_text()
+        + "\ndef column(x):\n    return np.asarray(x, dtype=np.float32).reshape(-1, 1)\n"
+    )
+    rows = spec(project, "csv", "in.csv", "rows", "rows")
+    blocks = spec(project, "csv", "in.csv", "blocks", "blocks")
+    for path in (rows, blocks):
+        text = Path(path).read_text()
+        text = text.replace(
+            "  - {name: five, model: five}\n",
+            '  - {name: x, function: "adapters:column", columnar: true}\n'
+            "  - {name: five, model: five, input: x}\n",
+        ).replace("{name: ten, model: ten}", "{name: ten, model: ten, input: x}")
+        Path(path).write_text(text)
+    assert main(["run", rows, "--no-progress"]) == 0
+    assert main(["run", blocks, "--no-progress"]) == 0
+    by_row, by_block = results(project / "rows.jsonl"), results(project / "blocks.jsonl")
+    assert by_row == by_block
+    assert by_row["q2"]["fifty"] == [50000.0] and by_row["q2"]["big"] is True
+    assert by_row["q0"]["status"] == "ok" and by_row["q0"]["skipped"] == ["fifty"]
+    assert by_row["q0"]["lineage"]["routes"] == {"by_size": None}
+
+
+def test_parquet_in_parquet_and_jsonl_out(project: Path) -> None:
+    path = spec(project, "parquet", "in.parquet", "auto", "pq")
+    text = (
+        Path(path)
+        .read_text()
+        .replace(
+            "outputs:\n", "outputs:\n  - {format: parquet, path: out/parts, nodes: [five, fifty]}\n"
+        )
+    )
+    Path(path).write_text(text)
+    assert main(["run", path, "--no-progress"]) == 0
+    table = pq.read_table(sorted((project / "out").glob("parts-*.parquet")))
+    rows = {k: i for i, k in enumerate(table.column("key").to_pylist())}
+    assert sorted(rows) == [f"q{i}" for i in range(len(XS))]
+    five = table.column("five").to_pylist()
+    assert five[rows["q0"]] == [525.0]
+    fifty = table.column("fifty").to_pylist()
+    assert fifty[rows["q2"]] == [50000.0] and fifty[rows["q0"]] is None
+    assert table.column("status").to_pylist()[rows["q3"]] == "ok"
+    jsonl = results(project / "pq.jsonl")
+    assert jsonl["q3"]["fifty"] == [50650.0] and jsonl["q3"]["lineage"]["routes"] == {
+        "by_size": "fifty"
+    }
+
+
+def test_predict_reads_parquet_as_blocks(project: Path, five_onnx: Path) -> None:
+    out = project / "p.jsonl"
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--no-progress"]
+    args += ["--input", str(project / "in.parquet"), "--output", str(out), "--key-field", "key"]
+    assert main([*args, "--input-field", "x"]) == 0
+    got = {r["key"]: r["output"] for r in map(json.loads, out.read_text().splitlines())}
+    assert got == {f"q{i}": [5 * x] for i, x in enumerate(XS)}
+
+
+def test_rows_to_parquet(project: Path) -> None:
+    (project / "in.jsonl").write_text(
+        "".join(json.dumps({"key": f"q{i}", "x": [x]}) + "\n" for i, x in enumerate(XS))
+    )
+    path = spec(project, "jsonl", "in.jsonl", "rows", "rows_pq")
+    text = (
+        Path(path)
+        .read_text()
+        .replace(
+            "  - {format: jsonl, path: rows_pq.jsonl, nodes: [five, ten, big, fifty]}",
+            "  - {format: parquet, path: out/rows, nodes: [five, ten, big, fifty]}",
+        )
+    )
+    Path(path).write_text(text)
+    assert main(["run", path, "--no-progress"]) == 0
+    table = pq.read_table(sorted((project / "out").glob("rows-*.parquet")))
+    by_key = dict(
+        zip(table.column("key").to_pylist(), table.column("fifty").to_pylist(), strict=True)
+    )
+    assert by_key["q3"] == [50650.0] and by_key["q0"] is None
+    assert set(table.column("status").to_pylist()) == {"ok"}
+    big = dict(zip(table.column("key").to_pylist(), table.column("big").to_pylist(), strict=True))
+    assert big["q3"] is True and big["q0"] is False
