@@ -69,11 +69,15 @@ def _records_in(path: str, kind: str) -> int:
 
 
 @contextmanager
-def progress(counter: Counter, total: int | None, enabled: bool) -> Iterator[None]:
+def progress(
+    counter: Counter, total: int | None, enabled: bool, *, every_s: float = 0.2
+) -> Iterator[None]:
     """Show ``counter`` as a live bar on stderr (a terminal only) while the block runs."""
-    if not enabled or not sys.stderr.isatty():
+    stream = sys.stderr
+    if not enabled or not stream.isatty():
         yield
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -93,11 +97,12 @@ def progress(counter: Counter, total: int | None, enabled: bool) -> Iterator[Non
     ]
     done = threading.Event()
     start = counter.value
-    with Progress(*columns, transient=True) as bar:
+    console = Console(file=stream, force_terminal=True)
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("running", total=total, rate="-")
 
         def refresh() -> None:
-            while not done.wait(0.2):
+            while not done.wait(every_s):
                 finished = counter.value - start
                 speed = bar.tasks[0].speed
                 bar.update(task, completed=finished, rate=f"{speed:,.0f}" if speed else "-")
