@@ -16,7 +16,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
-from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.pvalue import PCollection
 from apache_beam.transforms.util import BatchElements
 from apache_beam.utils import shared
 
@@ -33,7 +33,7 @@ from ..core.metrics import RunStats
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
 from .metrics import BeamMetrics
-from .transform import FAILURES, PREDICTIONS
+from .transform import PREDICTIONS
 
 RESULTS = PREDICTIONS
 LEADING_BATCH = 256
@@ -84,18 +84,16 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
             current = (
                 current
                 | f"Batch[{label}]" >> BatchElements(**_batching(segment, current))
-                | f"Run[{label}]"
-                >> beam.ParDo(_SegmentDoFn(segment, context, first, last)).with_outputs(
-                    FAILURES, main=RESULTS
-                )
+                | f"Run[{label}]" >> beam.ParDo(_SegmentDoFn(segment, context, first, last))
             )
-            if last:
-                break
-            current = current[RESULTS]
+        # Results and failures leave the last segment as one output and are told apart by
+        # type: every runner supports that (the Dask runner mixes up tagged outputs).
+        results = current | "Results" >> beam.Filter(_is_result)
+        failures = current | "Failures" >> beam.Filter(_is_failure)
         if self._route_failures:
-            return current[RESULTS], current[FAILURES]
-        _ = current[FAILURES] | "RaiseOnFailure" >> beam.Map(_raise)
-        return current[RESULTS]
+            return results, failures
+        _ = failures | "RaiseOnFailure" >> beam.Map(_raise)
+        return results
 
 
 @dataclass(frozen=True)
@@ -214,12 +212,11 @@ class _SegmentDoFn(beam.DoFn):
                 kept, failures = result.split(self.context.finish.order)
                 if kept is not None:
                     yield kept
-                for failure in failures:
-                    yield TaggedOutput(FAILURES, failure)
+                yield from failures
                 continue
             status = result.status
             self._results.counter(status)
-            yield TaggedOutput(FAILURES, result.to_failure()) if status == "failed" else result
+            yield result.to_failure() if status == "failed" else result
 
     def _report_load(self) -> None:
         stats, self._load_stats = self._load_stats, None
@@ -231,6 +228,14 @@ class _SegmentDoFn(beam.DoFn):
         for name, dist in stats.distributions.items():
             if dist.max is not None:
                 sink.distribution(name, dist.max)
+
+
+def _is_failure(element: Any) -> bool:
+    return isinstance(element, Failure)
+
+
+def _is_result(element: Any) -> bool:
+    return not isinstance(element, Failure)
 
 
 def _raise(failure: Failure) -> None:

@@ -10,10 +10,16 @@ from typing import Any
 from ..core.errors import ConfigError
 from .display import local_files
 
+RUNNERS = {
+    "dask": "infergraph.beam.dask_runner.DaskRunner",
+    "DaskRunner": "infergraph.beam.dask_runner.DaskRunner",
+}
+"""Runners by a short name (Dask: infergraph's fix of Beam's Dask runner, beam/dask_runner.py)."""
+
 
 def runner_args(name: str, options: dict[str, Any]) -> list[str]:
     """Beam command-line options for a runner and its pipeline options."""
-    args = [f"--runner={name}"]
+    args = [f"--runner={RUNNERS.get(name, name)}"]
     for key, value in options.items():
         if value is True:
             args.append(f"--{key}")

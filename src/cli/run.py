@@ -15,7 +15,14 @@ from ..core.graph.spec import InputSpec
 from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
 from ..core.sources import Format, Source
 from .display import count_records, local_files, print_summary, progress
-from .pipeline import check_paths, exit_status, failures_path, runner_args, runs_locally
+from .pipeline import (
+    RUNNERS,
+    check_paths,
+    exit_status,
+    failures_path,
+    runner_args,
+    runs_locally,
+)
 
 
 def add_parser(commands: Any) -> None:
@@ -75,7 +82,7 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     check_paths([path for _, path in inputs], [path for _, path, _ in outputs], failures)
     pipeline_args = runner_args(spec.runner.name, spec.runner.options) + list(extra)
     if args.runner:
-        pipeline_args.append(f"--runner={args.runner}")
+        pipeline_args.append(f"--runner={RUNNERS.get(args.runner, args.runner)}")
 
     from ..beam.files import JsonlSink, ParquetSink, PredictionLogSink
     from ..beam.run_files import PROGRESS, run_graph_files
