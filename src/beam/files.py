@@ -117,7 +117,13 @@ def _rows(result: Any) -> int:
 
 
 class _WriteParquet(beam.DoFn):
-    """Writes the tables of a bundle to one Parquet file (a new one if the schema changes)."""
+    """Writes the tables of a bundle to one Parquet file.
+
+    A column with no value yet has Arrow's null type; tables are held back (up to
+    ``HOLD_ROWS`` rows) until every column has a real type, so that one file has one schema.
+    """
+
+    HOLD_ROWS = 100_000
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -125,27 +131,40 @@ class _WriteParquet(beam.DoFn):
     def start_bundle(self) -> None:
         self._writer: Any = None
         self._sink: Any = None
-        self._schema: Any = None
+        self._held: list[Any] = []
 
     def process(self, table: Any) -> None:
-        import pyarrow.parquet as pq
-
-        if self._writer is not None and not table.schema.equals(self._schema):
-            try:
-                table = table.cast(self._schema)
-            except (ValueError, TypeError, NotImplementedError):
-                self.finish_bundle()
         if self._writer is None:
-            self._schema = table.schema
-            self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
-            self._writer = pq.ParquetWriter(self._sink, table.schema)
-        self._writer.write_table(table)
+            self._held.append(table)
+            if _has_null_columns(table) and sum(t.num_rows for t in self._held) < self.HOLD_ROWS:
+                return
+            self._open_and_write_held()
+            return
+        self._writer.write_table(table.cast(self._writer.schema))
 
     def finish_bundle(self) -> None:
+        if self._writer is None and self._held:
+            self._open_and_write_held()
         if self._writer is not None:
             self._writer.close()
             self._sink.close()
         self._writer = self._sink = None
+
+    def _open_and_write_held(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.concat_tables(self._held, promote_options="permissive")
+        self._held = []
+        self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
+        self._writer = pq.ParquetWriter(self._sink, table.schema)
+        self._writer.write_table(table)
+
+
+def _has_null_columns(table: Any) -> bool:
+    import pyarrow as pa
+
+    return any(pa.types.is_null(field.type) for field in table.schema)
 
 
 def write_failures(path: str, record: Callable[[Failure], dict[str, Any]]) -> Any:
