@@ -287,7 +287,10 @@ def _score(index: int, value: Any) -> Any:
     if isinstance(value, list):
         return [_score(index, v) for v in value]
     if isinstance(value, dict) and set(value) == {"b64"}:
-        return {"length": len(base64.b64decode(value["b64"]))}
+        try:
+            return {"length": len(base64.b64decode(value["b64"], validate=True))}
+        except (TypeError, ValueError):
+            raise _BadInstance(f"instance {index}: 'b64' is not base64") from None
     if isinstance(value, dict):
         return {k: _score(index, v) for k, v in value.items()}
     raise _BadInstance(f"instance {index}: unsupported {type(value).__name__}")
@@ -314,7 +317,7 @@ def _infer_v2(body: dict[str, Any], *, named: bool = True) -> dict[str, Any]:
         if datatype == "BYTES":
             if not all(isinstance(v, str) for v in flat):
                 raise _BadInstance(f"input {tensor['name']!r}: BYTES data must be strings")
-            result = np.char.upper(np.asarray(flat, dtype=str).reshape(shape))
+            result = np.asarray([v.upper() for v in flat], dtype=object).reshape(shape)
         elif datatype in _V2_DTYPES:
             if not all(isinstance(v, int | float) for v in flat):
                 raise _BadInstance(f"input {tensor['name']!r}: {datatype} data must be numbers")
