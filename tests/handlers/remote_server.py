@@ -37,7 +37,8 @@ class Action:
     kind: ``status`` (answer ``status`` with ``body`` and ``headers``), ``slow`` (wait
     ``delay_s``, then answer normally), ``reset`` (drop the connection with a TCP reset),
     ``error_body`` (200 with ``{"error": message}``), ``trickle`` (answer normally, padded to
-    ``size`` bytes, one byte every ``delay_s``), ``short`` (200 with one prediction too few),
+    ``size`` bytes, one byte every ``delay_s``), ``trickle_headers`` (the same, status line and
+    headers included), ``short`` (200 with one prediction too few),
     ``echo_auth`` (answer ``status`` with an error that quotes the request's ``Authorization``
     header, as some proxies do).
     """
@@ -178,8 +179,8 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
                 time.sleep(action.delay_s)
                 self._send(*self._answer(None, protocol, body, raw, authorized))
                 return
-            if action is not None and action.kind == "trickle":
-                server._record(Seen(protocol, self.path, body, len(raw), authorized, "trickle"))
+            if action is not None and action.kind in ("trickle", "trickle_headers"):
+                server._record(Seen(protocol, self.path, body, len(raw), authorized, action.kind))
                 code, payload, _ = self._answer(None, protocol, body, raw, authorized)
                 self._trickle(code, payload, action)
                 return
@@ -238,14 +239,17 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
         def _trickle(self, code: int, payload: Any, action: Action) -> None:
             data = json.dumps(payload).encode()
             data += b" " * max(0, action.size - len(data))
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.flush()
-            for i in range(len(data)):
+            head = (
+                f"HTTP/1.1 {code} OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            slow = head + data if action.kind == "trickle_headers" else data
+            if action.kind == "trickle":
+                self.wfile.write(head)
+                self.wfile.flush()
+            for i in range(len(slow)):
                 time.sleep(action.delay_s)
-                self.wfile.write(data[i : i + 1])
+                self.wfile.write(slow[i : i + 1])
                 self.wfile.flush()
 
         def _send(self, code: int, payload: Any, headers: dict[str, str]) -> None:

@@ -91,6 +91,20 @@ def test_deadline_bounds_a_trickling_answer() -> None:
     assert elapsed < 3 + 1 + 2
 
 
+def test_deadline_bounds_trickling_headers() -> None:
+    with PredictionServer() as srv:
+        srv.script(Action("trickle_headers", delay_s=0.1, size=100))
+        handler = RemoteHandler(
+            protocol="tf_serving", endpoint=srv.url, model="m", timeout_s=1, deadline_s=2,
+        )
+        start = time.monotonic()
+        (result,) = ig.predict(handler, [("k", 1)])
+        elapsed = time.monotonic() - start
+    assert isinstance(result, ig.Failure) and result.error_type == "EndpointUnavailableError"
+    assert "at the deadline" in result.message
+    assert elapsed < 2 + 2
+
+
 # -- poison pills ----------------------------------------------------------------------------
 
 

@@ -228,7 +228,7 @@ def test_v2_streams_in_process(
 
 
 @pytest.mark.slow
-@settings(max_examples=30, deadline=None, derandomize=True,
+@settings(max_examples=24, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=streams(max_size=25), option=options())
 def test_streams_on_beam(

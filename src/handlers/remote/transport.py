@@ -1,15 +1,20 @@
 """One HTTP POST of the ``remote`` handler: its answer read within a deadline, no secret shown.
 
 The answer is streamed and read piece by piece, each read waiting at most ``timeout_s`` and never
-past the deadline, so an endpoint that trickles its answer cannot hold a request longer than the
-batch's deadline. Error texts from the HTTP library are scrubbed of the ``Authorization`` values
-sent (``requests`` quotes a header value it refuses, token and all).
+past the deadline; and a timer shuts the request's socket down at the deadline, should the
+endpoint trickle its status line and headers (which are read before any of that can apply). So
+an endpoint cannot hold a request past the batch's deadline. Error texts from the HTTP library
+are scrubbed of the ``Authorization`` values sent (``requests`` quotes a header value it refuses,
+token and all).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import functools
 import json
+import socket
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,7 +89,6 @@ class Transport:
             InferenceError: the request could not be sent at all (a header the HTTP library
                 refuses, say); its message holds no secret.
         """
-        requests = require("requests", package="requests", extra="remote", purpose="remote")
         headers = {"Content-Type": "application/json"}
         authorization = self.auth.header()
         if authorization:
@@ -95,6 +99,41 @@ class Transport:
             raise AttemptFailed(None, "the deadline passed before the request", out_of_time=True)
         config = self.config
         timeout = (min(config.connect_timeout_s, left), min(config.timeout_s, left))
+        cutoff = _Cutoff()
+        timer = threading.Timer(left, cutoff.fire)
+        timer.daemon = True
+        timer.start()
+        _current.cutoff = cutoff
+        try:
+            response, data = self._exchange(url, body, headers, timeout, deadline)
+        except (AttemptFailed, InferenceError) as exc:
+            if cutoff.fired and not (isinstance(exc, AttemptFailed) and exc.out_of_time):
+                raise AttemptFailed(
+                    None, "no complete answer by the deadline (status line and headers)",
+                    out_of_time=True,
+                ) from None
+            raise
+        finally:
+            _current.cutoff = None
+            cutoff.finish()
+            timer.cancel()
+        if cutoff.fired:  # the socket was shut down: what was read may be cut short
+            raise AttemptFailed(
+                response.status_code,
+                f"the answer (HTTP {response.status_code}) was still arriving at the deadline",
+                out_of_time=True,
+            )
+        text = data.decode(response.encoding or "utf-8", "replace")
+        try:
+            payload = json.loads(text) if text else None
+        except ValueError:
+            payload = None
+        return Answer(response.status_code, payload, text, response.headers)
+
+    def _exchange(
+        self, url: str, body: bytes, headers: dict[str, str], timeout: Any, deadline: float
+    ) -> tuple[Any, bytes]:
+        requests = require("requests", package="requests", extra="remote", purpose="remote")
         try:
             response = self._session().post(
                 url, data=body, headers=headers, timeout=timeout, stream=True
@@ -102,21 +141,15 @@ class Transport:
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise AttemptFailed(None, self.scrub(f"{type(exc).__name__}: {exc}")) from None
         except (requests.RequestException, ValueError) as exc:
-            hint = " (check the Authorization token)" if authorization else ""
+            hint = " (check the Authorization token)" if "Authorization" in headers else ""
             raise InferenceError(
                 f"could not send a request to {url}{hint}: {type(exc).__name__}: "
                 f"{self.scrub(str(exc))}"
             ) from None
         try:
-            data = self._read(response, deadline)
+            return response, self._read(response, deadline)
         finally:
             response.close()
-        text = data.decode(response.encoding or "utf-8", "replace")
-        try:
-            payload = json.loads(text) if text else None
-        except ValueError:
-            payload = None
-        return Answer(response.status_code, payload, text, response.headers)
 
     def _read(self, response: Any, deadline: float) -> bytes:
         urllib3 = require("urllib3", package="requests", extra="remote", purpose="remote")
@@ -171,7 +204,7 @@ class Transport:
         if session is None:
             requests = require("requests", package="requests", extra="remote", purpose="remote")
             session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(
+            adapter = _adapter_class()(
                 pool_connections=1, pool_maxsize=self.config.concurrency, max_retries=0
             )
             session.mount("https://", adapter)
@@ -185,3 +218,70 @@ def _set_read_timeout(raw: Any, seconds: float) -> None:
     sock = getattr(getattr(raw, "connection", None), "sock", None)
     if sock is not None:
         sock.settimeout(max(seconds, 0.001))
+
+
+_current = threading.local()
+
+
+class _Cutoff:
+    """The socket of one request, shut down if the request is still running at its deadline."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._done = False
+        self.fired = False
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            if not self._done:
+                self._sock = sock
+
+    def fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            if self._sock is not None:
+                with contextlib.suppress(OSError):  # already closed
+                    self._sock.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+            self._sock = None
+
+
+@functools.cache
+def _adapter_class() -> Any:
+    """A ``requests`` adapter whose connections hand their socket to the request's cutoff."""
+    requests = require("requests", package="requests", extra="remote", purpose="remote")
+    urllib3 = require("urllib3", package="requests", extra="remote", purpose="remote")
+
+    class Tracked:
+        sock: socket.socket | None
+
+        def getresponse(self) -> Any:
+            cutoff = getattr(_current, "cutoff", None)
+            if cutoff is not None and self.sock is not None:
+                cutoff.attach(self.sock)
+            return super().getresponse()  # type: ignore[misc]
+
+    class HTTPConnection(Tracked, urllib3.connection.HTTPConnection):  # type: ignore[misc,name-defined]
+        pass
+
+    class HTTPSConnection(Tracked, urllib3.connection.HTTPSConnection):  # type: ignore[misc,name-defined]
+        pass
+
+    class HTTPPool(urllib3.HTTPConnectionPool):  # type: ignore[misc,name-defined]
+        ConnectionCls = HTTPConnection
+
+    class HTTPSPool(urllib3.HTTPSConnectionPool):  # type: ignore[misc,name-defined]
+        ConnectionCls = HTTPSConnection
+
+    class Adapter(requests.adapters.HTTPAdapter):  # type: ignore[misc,name-defined]
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
+
+    return Adapter
