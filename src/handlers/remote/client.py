@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...core.errors import (
@@ -29,6 +27,7 @@ from ...core.errors import (
 )
 from .auth import Auth
 from .breaker import breaker_for
+from .outcomes import Exhausted, RemoteStats, poison, run_deadline_passed, unavailable
 from .protocols import Protocol, ResponseError, server_message
 from .retry import (
     OVERLOAD_STATUSES,
@@ -50,34 +49,6 @@ Sleep = Callable[[float], None]
 
 #: Attempts of each half when a request that keeps failing with HTTP 500 is bisected.
 BISECT_ATTEMPTS = 2
-
-
-@dataclass(frozen=True)
-class _Exhausted:
-    """A request ran out of attempts or time without an answer."""
-
-    last: AttemptFailed
-    attempts: int
-    started: float
-    out_of_time: bool
-
-
-class RemoteStats:
-    """Thread-safe counters of what the client did (see :meth:`RemoteClient.metrics`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, name: str, value: int = 1) -> None:
-        """Add ``value`` to the counter ``name``."""
-        with self._lock:
-            self._counts[name] += value
-
-    def snapshot(self) -> dict[str, int]:
-        """A copy of the counters."""
-        with self._lock:
-            return dict(self._counts)
 
 
 class RemoteClient:
@@ -223,7 +194,7 @@ class RemoteClient:
     def _send(self, instances: list[Any], deadline: float) -> list[Any]:
         """Send ``instances`` with retries; one prediction or exception per instance."""
         outcome = self._attempts(instances, deadline, self.config.max_attempts)
-        if not isinstance(outcome, _Exhausted):
+        if not isinstance(outcome, Exhausted):
             return outcome
         if self._poison_suspected(outcome) and len(instances) > 1:
             return self._isolate(instances, deadline, outcome.started)
@@ -233,7 +204,7 @@ class RemoteClient:
 
     def _attempts(
         self, instances: list[Any], deadline: float, attempts: int, since: float | None = None
-    ) -> list[Any] | _Exhausted:
+    ) -> list[Any] | Exhausted:
         """Up to ``attempts`` attempts: the outcome, or how the request ran out.
 
         ``since``: when the request this one is part of started (a bisected request's halves).
@@ -258,7 +229,7 @@ class RemoteClient:
                     if failed.out_of_time and failed.status is not None:
                         self.stats.add("deadline_cut")
                     self.breaker.exhausted(started if since is None else since)
-                    return _Exhausted(failed, attempt, started, out_of_time)
+                    return Exhausted(failed, attempt, started, out_of_time)
                 self.stats.add("retries")
                 logger.debug("retrying %s in %.2fs after: %s", self.url, delay, failed)
                 self._sleep(delay)
@@ -335,7 +306,7 @@ class RemoteClient:
         )
         return [error] * len(instances)
 
-    def _poison_suspected(self, outcome: _Exhausted) -> bool:
+    def _poison_suspected(self, outcome: Exhausted) -> bool:
         """Whether a request that ran out may hold an instance that crashes the model.
 
         Only an HTTP 500 (a model error; 429, 502, 503 and 504 are overload or outage) while
@@ -363,7 +334,7 @@ class RemoteClient:
         outcomes = [self._attempts(half, deadline, attempts, since) for half in halves]
         results: list[Any] = []
         for half, outcome in zip(halves, outcomes, strict=True):
-            if not isinstance(outcome, _Exhausted):
+            if not isinstance(outcome, Exhausted):
                 results += outcome
             elif self._poison_suspected(outcome) and self.breaker.answered_since(since):
                 if len(half) > 1:
@@ -374,48 +345,19 @@ class RemoteClient:
                 results += [self._unavailable(outcome)] * len(half)
         return results
 
-    def _poison(self, outcome: _Exhausted) -> RequestRejectedError:
-        self.stats.add("poison_isolated")
-        last = outcome.last
-        return RequestRejectedError(
-            f"endpoint {self.url} answered HTTP 500 to this instance alone ({outcome.attempts} "
-            f"attempt(s)) while it answered other requests: the instance probably makes the "
-            f"model fail; check its shape and values. Last answer: {last}",
-            500,
-            str(last),
-        )
-
-    def _unavailable(self, outcome: _Exhausted) -> EndpointUnavailableError:
-        last = outcome.last
-        answer = f"HTTP {last.status}" if last.status is not None else "no response"
-        elapsed = self._clock() - outcome.started
-        if outcome.out_of_time:
-            limits = f"deadline_s={self.config.deadline_s:g}"
-            if self.config.run_deadline_s is not None:
-                limits += f", run_deadline_s={self.config.run_deadline_s:g}"
-            advice = f"The batch's deadline passed ({limits}): check the endpoint, or raise it"
-        else:
-            advice = "Check the endpoint, or raise max_attempts / deadline_s"
-        return EndpointUnavailableError(
-            f"endpoint {self.url} still failing after {outcome.attempts} attempt(s) in "
-            f"{elapsed:.1f}s; last: {answer}: {last}. {advice}",
-            last.status,
-        )
-
     def _refusal(self) -> RunDeadlineError | None:
-        limit = self.config.run_deadline_s
-        started = self._run_started
-        if limit is None or started is None:
-            return None
-        elapsed = self._clock() - started
-        if elapsed < limit:
+        limit, started = self.config.run_deadline_s, self._run_started
+        if limit is None or started is None or self._clock() - started < limit:
             return None
         self.stats.add("run_deadline_refused")
-        return RunDeadlineError(
-            f"the run deadline passed: run_deadline_s={limit:g} from the first request to "
-            f"{self.url} in this process, {elapsed:.1f}s ago; nothing more is sent. Check the "
-            "endpoint, or raise run_deadline_s"
-        )
+        return run_deadline_passed(self.url, limit, self._clock() - started)
+
+    def _unavailable(self, outcome: Exhausted) -> EndpointUnavailableError:
+        return unavailable(self.url, outcome, self.config, self._clock() - outcome.started)
+
+    def _poison(self, outcome: Exhausted) -> RequestRejectedError:
+        self.stats.add("poison_isolated")
+        return poison(self.url, outcome)
 
     def _wait_for_throttle(self, deadline: float) -> None:
         while self.throttler.should_throttle():

@@ -13,8 +13,21 @@ from .auth import is_loopback
 ProtocolName = Literal["ai_platform", "vertex", "tf_serving", "v2"]
 
 V2_DATATYPES = frozenset(
-    {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16",
-     "FP32", "FP64", "BYTES"}
+    {
+        "BOOL",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "FP16",
+        "FP32",
+        "FP64",
+        "BYTES",
+    }
 )
 """The tensor datatypes of the Open Inference Protocol v2 (BF16 has no JSON form)."""
 

@@ -109,7 +109,8 @@ class Transport:
         except (AttemptFailed, InferenceError) as exc:
             if cutoff.fired and not (isinstance(exc, AttemptFailed) and exc.out_of_time):
                 raise AttemptFailed(
-                    None, "no complete answer by the deadline (status line and headers)",
+                    None,
+                    "no complete answer by the deadline (status line and headers)",
                     out_of_time=True,
                 ) from None
             raise
