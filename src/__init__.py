@@ -14,6 +14,7 @@ from .core.blocks import Block
 from .core.config import HandlerConfig
 from .core.errors import (
     BatchError,
+    CircuitOpenError,
     ConfigError,
     DeviceError,
     DuplicateHandlerError,
@@ -29,6 +30,7 @@ from .core.errors import (
     PluginError,
     PostprocessError,
     RequestRejectedError,
+    RunDeadlineError,
     SpecError,
 )
 from .core.graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
@@ -49,6 +51,7 @@ __all__ = [
     "PROJECT_NAME",
     "BatchError",
     "Block",
+    "CircuitOpenError",
     "ConfigError",
     "DeviceError",
     "DuplicateHandlerError",
@@ -73,6 +76,7 @@ __all__ = [
     "PostprocessError",
     "Prediction",
     "RequestRejectedError",
+    "RunDeadlineError",
     "RunGraph",
     "RunInference",
     "RunStats",

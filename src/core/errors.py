@@ -16,7 +16,9 @@
     │   ├── InputError              an input element has the wrong shape (keyed vs. unkeyed, ...)
     │   ├── PostprocessError        postprocess returned the wrong number of predictions
     │   ├── BatchError              a whole batch failed, no element at fault (not bisected)
-    │   │   └── EndpointUnavailableError  a remote endpoint kept failing past the retries/deadline
+    │   │   ├── EndpointUnavailableError  a remote endpoint kept failing past the retries/deadline
+    │   │   │   └── CircuitOpenError  failed at once: the endpoint's circuit breaker is open
+    │   │   └── RunDeadlineError  failed at once: the run's time budget is spent
     │   └── RequestRejectedError    a remote endpoint rejected a request (4xx, error body)
     └── InferenceFailedError        raised by a Beam pipeline whose failures were not routed
 
@@ -121,6 +123,14 @@ class EndpointUnavailableError(BatchError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class CircuitOpenError(EndpointUnavailableError):
+    """A remote endpoint's circuit breaker is open: requests fail at once until it probes again."""
+
+
+class RunDeadlineError(BatchError):
+    """The run's time budget (``run_deadline_s``) is spent: nothing more is sent."""
 
 
 class RequestRejectedError(InferenceError):

@@ -306,7 +306,9 @@ class BatchRunner:
             stage=stage,
             node=self.node,
             error_type=type(exc).__name__,
-            message=f"{stage} failed in handler {self.node!r} for {_describe(item)}: {exc}",
+            message=self.handler.redact(
+                f"{stage} failed in handler {self.node!r} for {_describe(item)}: {exc}"
+            ),
         )
 
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets as _secrets
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, SecretBytes, SecretStr
 
 from .blocks import Block
 from .config import HandlerConfig, validate_config
@@ -15,6 +20,13 @@ BatchT = TypeVar("BatchT")
 OutputT = TypeVar("OutputT")
 PredictionT = TypeVar("PredictionT")
 ModelT = TypeVar("ModelT")
+
+REDACTED = "**********"
+"""What a secret is replaced with in failure messages (pydantic shows secrets the same way)."""
+
+# Keys the hash of secrets in cache keys: a cache key tells secrets apart within this process,
+# but neither shows them nor lets anyone test a guess against it.
+_CACHE_KEY_SALT = _secrets.token_bytes(32)
 
 
 class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT]):
@@ -116,9 +128,49 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
         return f"{label}:{path}" if path else label
 
     def cache_key(self) -> str:
-        """Identifies the loaded model for sharing across threads and DoFn instances."""
+        """Identifies the loaded model for sharing across threads and DoFn instances.
+
+        The config's JSON masks secrets, so a keyed hash of :meth:`secrets` tells apart handlers
+        that differ only in a secret (a token, say) without putting the secret in the key.
+        """
         cls = type(self)
-        return f"{cls.__module__}.{cls.__qualname__}:{self.config.model_dump_json()}"
+        key = f"{cls.__module__}.{cls.__qualname__}:{self.config.model_dump_json()}"
+        secrets = self.secrets()
+        if not secrets:
+            return key
+        digest = hmac.new(_CACHE_KEY_SALT, "\0".join(secrets).encode(), hashlib.sha256)
+        return f"{key}:secrets={digest.hexdigest()}"
+
+    def secrets(self) -> Sequence[str]:
+        """Values that must never appear in a failure message, a log or a cache key.
+
+        Default: every ``SecretStr`` and ``SecretBytes`` in the config (nested models, lists
+        and dicts included). Override it to add secrets the config does not hold.
+        """
+        return list(_config_secrets(self.config))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret of :meth:`secrets` replaced by ``**********``."""
+        for secret in sorted(self.secrets(), key=len, reverse=True):
+            if secret:
+                text = text.replace(secret, REDACTED)
+        return text
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
+
+
+def _config_secrets(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, SecretBytes):
+        yield value.get_secret_value().decode("utf-8", "replace")
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _config_secrets(getattr(value, name))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _config_secrets(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _config_secrets(item)

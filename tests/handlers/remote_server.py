@@ -1,9 +1,10 @@
 """A scriptable prediction server on 127.0.0.1 that speaks the remote handler's four protocols.
 
 The "model" doubles numbers (element-wise in lists), upper-cases strings, and answers
-``{"length": n}`` for ``{"b64": ...}`` bytes. The instance ``"bad"`` gets a 400 naming its index.
-Faults are scripted: each :class:`Action` queued with :meth:`PredictionServer.script` answers one
-request (in arrival order) instead of the model.
+``{"length": n}`` for ``{"b64": ...}`` bytes. The instance ``"bad"`` gets a 400 naming its index;
+a request holding the instance ``"crash"`` gets a bare 500, as MLServer answers an input that
+crashes the model (a poison pill). Faults are scripted: each :class:`Action` queued with
+:meth:`PredictionServer.script` answers one request (in arrival order) instead of the model.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ class Action:
     """How to answer one request instead of the model.
 
     kind: ``status`` (answer ``status`` with ``body`` and ``headers``), ``slow`` (wait
-    ``delay_s``, then answer normally), ``reset`` (drop the connection with a TCP reset) or
-    ``error_body`` (200 with ``{"error": message}``).
+    ``delay_s``, then answer normally), ``reset`` (drop the connection with a TCP reset),
+    ``error_body`` (200 with ``{"error": message}``), ``trickle`` (answer normally, padded to
+    ``size`` bytes, one byte every ``delay_s``), ``trickle_headers`` (the same, status line and
+    headers included), ``short`` (200 with one prediction too few),
+    ``echo_auth`` (answer ``status`` with an error that quotes the request's ``Authorization``
+    header, as some proxies do).
     """
 
     kind: str
@@ -43,6 +48,7 @@ class Action:
     headers: dict[str, str] = field(default_factory=dict)
     message: str = ""
     delay_s: float = 0.0
+    size: int = 0
 
 
 def status(code: int, message: str = "", **headers: str) -> Action:
@@ -78,6 +84,8 @@ class PredictionServer:
         self.token = token
         self.max_body_bytes = max_body_bytes
         self.latency_s = latency_s
+        #: v2: whether output tensors carry a ``name`` (the protocol makes it optional).
+        self.named_outputs = True
         self.seen: list[Seen] = []
         self.max_in_flight = 0
         self._in_flight = 0
@@ -156,7 +164,12 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
             authorized = server.token is None or (
                 self.headers.get("Authorization") == f"Bearer {server.token}"
             )
-            body = json.loads(raw) if raw else {}
+            try:
+                body = json.loads(raw, parse_constant=_not_json) if raw else {}
+            except ValueError as exc:  # NaN and Infinity are not JSON: real servers refuse them
+                server._record(Seen(protocol, self.path, {}, len(raw), authorized, 400))
+                self._send(400, {"error": f"invalid JSON body: {exc}"}, {})
+                return
             action = server._next_action()
             if server.latency_s:
                 time.sleep(server.latency_s)
@@ -165,6 +178,11 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
                 server._record(Seen(protocol, self.path, body, len(raw), authorized, "slow"))
                 time.sleep(action.delay_s)
                 self._send(*self._answer(None, protocol, body, raw, authorized))
+                return
+            if action is not None and action.kind in ("trickle", "trickle_headers"):
+                server._record(Seen(protocol, self.path, body, len(raw), authorized, action.kind))
+                code, payload, _ = self._answer(None, protocol, body, raw, authorized)
+                self._trickle(code, payload, action)
                 return
             if action is not None and action.kind == "reset":
                 server._record(Seen(protocol, self.path, body, len(raw), authorized, "reset"))
@@ -175,7 +193,8 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             code, payload, headers = self._answer(action, protocol, body, raw, authorized)
-            answer = "error_body" if action is not None and action.kind == "error_body" else code
+            named = action is not None and action.kind in ("error_body", "short", "echo_auth")
+            answer = action.kind if named and action is not None else code
             server._record(Seen(protocol, self.path, body, len(raw), authorized, answer))
             self._send(code, payload, headers)
 
@@ -187,6 +206,19 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
                 return action.status, {"error": action.message or "scripted"}, action.headers
             if action is not None and action.kind == "error_body":
                 return 200, {"error": action.message}, {}
+            if action is not None and action.kind == "echo_auth":
+                sent = self.headers.get("Authorization")
+                return action.status, {"error": f"invalid credentials {sent!r}"}, {}
+            if action is not None and action.kind == "short":
+                code, payload, headers = self._answer(None, protocol, body, raw, authorized)
+                if code == 200 and "predictions" in payload:
+                    payload["predictions"] = payload["predictions"][:-1]
+                elif code == 200:
+                    for output in payload["outputs"]:
+                        rows = output["shape"][0]
+                        output["data"] = output["data"][: len(output["data"]) // rows * (rows - 1)]
+                        output["shape"][0] = rows - 1
+                return code, payload, headers
             if not authorized:
                 return 401, {"error": {"code": 401, "message": "request is not authenticated"}}, {}
             if protocol is None:
@@ -195,12 +227,30 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
                 return 413, {"error": "payload too large"}, {}
             try:
                 if protocol == "v2":
-                    return 200, _infer_v2(body), {}
+                    return 200, _infer_v2(body, named=server.named_outputs), {}
                 predictions = [_score(i, x) for i, x in enumerate(body["instances"])]
             except _BadInstance as exc:
                 return 400, {"error": str(exc)}, {}
+            except _Crash:
+                return 500, "Internal Server Error", {}
             extra = {"deployedModelId": "42"} if protocol == "vertex" else {}
             return 200, {"predictions": predictions, **extra}, {}
+
+        def _trickle(self, code: int, payload: Any, action: Action) -> None:
+            data = json.dumps(payload).encode()
+            data += b" " * max(0, action.size - len(data))
+            head = (
+                f"HTTP/1.1 {code} OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n"
+            ).encode()
+            slow = head + data if action.kind == "trickle_headers" else data
+            if action.kind == "trickle":
+                self.wfile.write(head)
+                self.wfile.flush()
+            for i in range(len(slow)):
+                time.sleep(action.delay_s)
+                self.wfile.write(slow[i : i + 1])
+                self.wfile.flush()
 
         def _send(self, code: int, payload: Any, headers: dict[str, str]) -> None:
             data = json.dumps(payload).encode()
@@ -219,7 +269,17 @@ class _BadInstance(Exception):
     pass
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not valid JSON")
+
+
+class _Crash(Exception):
+    pass
+
+
 def _score(index: int, value: Any) -> Any:
+    if value == "crash":
+        raise _Crash
     if value == "bad":
         raise _BadInstance(f"instance {index} is invalid: 'bad' is not a valid input")
     if isinstance(value, bool):
@@ -231,24 +291,50 @@ def _score(index: int, value: Any) -> Any:
     if isinstance(value, list):
         return [_score(index, v) for v in value]
     if isinstance(value, dict) and set(value) == {"b64"}:
-        return {"length": len(base64.b64decode(value["b64"]))}
+        try:
+            return {"length": len(base64.b64decode(value["b64"], validate=True))}
+        except (TypeError, ValueError):
+            raise _BadInstance(f"instance {index}: 'b64' is not base64") from None
     if isinstance(value, dict):
         return {k: _score(index, v) for k, v in value.items()}
     raise _BadInstance(f"instance {index}: unsupported {type(value).__name__}")
 
 
-def _infer_v2(body: dict[str, Any]) -> dict[str, Any]:
+_V2_DTYPES = {
+    "BOOL": np.bool_, "UINT8": np.uint8, "UINT16": np.uint16, "UINT32": np.uint32,
+    "UINT64": np.uint64, "INT8": np.int8, "INT16": np.int16, "INT32": np.int32,
+    "INT64": np.int64, "FP16": np.float16, "FP32": np.float32, "FP64": np.float64,
+}
+
+
+def _infer_v2(body: dict[str, Any], *, named: bool = True) -> dict[str, Any]:
+    """Checks each tensor as KServe does (size, datatype), then "runs" it in that datatype."""
     outputs = []
     for tensor in body["inputs"]:
-        data = np.asarray(tensor["data"]).reshape(tensor["shape"])
-        if "bad" in np.ravel(data).tolist():
+        flat, shape, datatype = tensor["data"], tensor["shape"], tensor["datatype"]
+        if len(flat) != int(np.prod(shape)):
+            raise _BadInstance(f"input {tensor['name']!r}: {len(flat)} values for shape {shape}")
+        if "bad" in flat:
             raise _BadInstance(f"input {tensor['name']!r} holds an invalid value 'bad'")
-        result = np.char.upper(data.astype(str)) if tensor["datatype"] == "BYTES" else data * 2
-        outputs.append(
-            {"name": f"{tensor['name']}_out", "shape": list(result.shape),
-             "datatype": tensor["datatype"], "data": result.ravel().tolist()}
-        )
+        if "crash" in flat:
+            raise _Crash
+        if datatype == "BYTES":
+            if not all(isinstance(v, str) for v in flat):
+                raise _BadInstance(f"input {tensor['name']!r}: BYTES data must be strings")
+            result = np.asarray([v.upper() for v in flat], dtype=object).reshape(shape)
+        elif datatype in _V2_DTYPES:
+            if not all(isinstance(v, int | float) for v in flat):
+                raise _BadInstance(f"input {tensor['name']!r}: {datatype} data must be numbers")
+            data = np.asarray(flat, dtype=_V2_DTYPES[datatype]).reshape(shape)
+            result = ~data if datatype == "BOOL" else data * 2
+        else:
+            raise _BadInstance(f"input {tensor['name']!r}: unknown datatype {datatype!r}")
+        output = {"shape": list(result.shape), "datatype": datatype,
+                  "data": result.ravel().tolist()}
+        if named:
+            output = {"name": f"{tensor['name']}_out", **output}
+        outputs.append(output)
     wanted = [o["name"] for o in body.get("outputs", [])]
-    if wanted:
+    if wanted and named:
         outputs = [o for o in outputs if o["name"] in wanted]
     return {"model_name": "m", "outputs": outputs}

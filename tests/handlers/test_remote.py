@@ -109,6 +109,23 @@ def test_registered_and_built_by_name() -> None:
             {"protocol": "v2", "model": "m", "endpoint": "https://h", "auth": "token"},
             "auth='token' needs a token",
         ),
+        (
+            {"protocol": "v2", "model": "m", "endpoint": "https://h", "token": ""},
+            "token: Value error, must not be empty",
+        ),
+        (
+            {"protocol": "v2", "model": "m", "endpoint": "https://h", "backoff_initial_s": 5,
+             "backoff_max_s": 2},
+            "backoff_initial_s (5.0) exceeds backoff_max_s (2.0)",
+        ),
+        (
+            {"protocol": "v2", "model": "m", "endpoint": "https://h", "breaker_failures": 0},
+            "breaker_failures: Input should be greater than or equal to 1",
+        ),
+        (
+            {"protocol": "v2", "model": "m", "endpoint": "https://h", "run_deadline_s": 0},
+            "run_deadline_s: Input should be greater than 0",
+        ),
     ],
 )
 def test_bad_config_names_the_problem(options: dict[str, Any], problem: str) -> None:
@@ -181,6 +198,26 @@ def test_instances_protocols(
     assert seen.body.get("parameters") == options.get("parameters")
 
 
+def test_nan_and_infinity_fail_alone_and_bodies_stay_valid_json(
+    server: PredictionServer, fake_time: FakeTime
+) -> None:
+    import math
+
+    import numpy as np
+
+    handler = make(server, fake_time)
+    data = [("a", 1.5), ("nan", math.nan), ("inf", [1.0, -math.inf]),
+            ("array", np.array([np.nan])), ("nested", {"x": [math.inf]}), ("b", 2.5)]
+    results = list(ig.predict(handler, data))
+    assert [r.key for r in results] == [key for key, _ in data]
+    assert outputs([results[0], results[-1]]) == [3.0, 5.0]
+    for failure in results[1:-1]:
+        assert isinstance(failure, ig.Failure) and failure.error_type == "InputError"
+        assert "holds NaN or Infinity, which JSON request bodies cannot carry" in failure.message
+    (seen,) = server.seen
+    assert seen.body["instances"] == [1.5, 2.5]
+
+
 def test_serialized_protos_go_as_b64(server: PredictionServer, fake_time: FakeTime) -> None:
     class Example:  # anything with SerializeToString, like tf.train.Example
         def SerializeToString(self) -> bytes:
@@ -199,7 +236,7 @@ def test_open_inference_protocol_named_tensors(
     (seen,) = server.seen
     assert seen.path == "/v2/models/m/versions/1/infer"
     assert seen.body["inputs"] == [
-        {"name": "input", "shape": [2, 2], "datatype": "FP32", "data": [1.0, 2.0, 3.0, 4.0]}
+        {"name": "input", "shape": [2, 2], "datatype": "FP64", "data": [1.0, 2.0, 3.0, 4.0]}
     ]
 
 

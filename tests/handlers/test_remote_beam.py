@@ -44,3 +44,26 @@ def test_run_inference_predictions_on_v2() -> None:
                 | beam.Map(lambda p: (p.key, p.output))
             )
             assert_that(predictions, equal_to([("a", [2.0, 4.0]), ("b", [1.0, 0.0])]))
+
+
+def test_a_dead_endpoint_fails_every_key_fast() -> None:
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    handler = RemoteHandler(
+        protocol="tf_serving", endpoint=url, model="m", deadline_s=1.0, backoff_initial_s=0.05,
+        max_batch_size=4,
+    )
+    data = [(f"k{i}", i) for i in range(40)]
+    start = time.monotonic()
+    results = run_on_beam(handler, data)
+    elapsed = time.monotonic() - start
+    assert sorted(r.key for r in results) == sorted(key for key, _ in data)
+    assert all(isinstance(r, ig.Failure) and r.message for r in results)
+    assert {r.error_type for r in results} <= {"EndpointUnavailableError", "CircuitOpenError"}
+    assert "CircuitOpenError" in {r.error_type for r in results}
+    # Without the breaker each of the ten batches would wait out its deadline (10 s or more).
+    assert elapsed < 3 * 1.0 + 5

@@ -82,3 +82,48 @@ def test_a_few_stray_rejects_do_not_throttle() -> None:
     assert not throttler.should_throttle()
     throttler.record(accepted=False)
     assert throttler.should_throttle()
+
+
+# -- the circuit breaker -----------------------------------------------------------------------
+
+
+def test_breaker_counts_only_exhaustions_nothing_was_answered_during() -> None:
+    from infergraph.handlers.remote.breaker import CircuitBreaker
+
+    clock = Clock()
+    breaker = CircuitBreaker("u", failures=2, cooldown_s=10, clock=clock)
+    breaker.answered(probe=False)  # at t=0
+    breaker.exhausted(since=0.0)  # something answered since it started: a poison pill
+    breaker.exhausted(since=0.0)
+    assert breaker.state == "closed"
+    clock.now = 1.0
+    breaker.exhausted(since=0.5)
+    breaker.exhausted(since=0.5)
+    assert breaker.state == "open"
+    probe, refusal = breaker.admit()
+    assert not probe and refusal is not None and "probes the endpoint again in 10.0s" in refusal
+    clock.now = 11.0
+    assert breaker.admit() == (True, None)  # the one probe
+    probe_refusal = breaker.admit()[1]
+    assert probe_refusal is not None and "a probe request is in flight" in probe_refusal
+    breaker.abandon(probe=True)  # it never reached the endpoint: another request may probe
+    assert breaker.admit() == (True, None)
+    breaker.answered(probe=True)
+    assert breaker.state == "closed"
+    assert breaker.counts() == {
+        "breaker_opened": 1, "breaker_half_opened": 1, "breaker_closed": 1,
+        "breaker_rejected": 2,
+    }
+
+
+def test_a_disabled_breaker_never_refuses_but_keeps_evidence() -> None:
+    from infergraph.handlers.remote.breaker import CircuitBreaker
+
+    clock = Clock()
+    breaker = CircuitBreaker("u", failures=1, cooldown_s=10, clock=clock, enabled=False)
+    for _ in range(5):
+        breaker.exhausted(since=clock.now)
+    assert breaker.admit() == (False, None) and breaker.state == "closed"
+    assert not breaker.answered_since(0.0)
+    breaker.answered(probe=False)
+    assert breaker.answered_since(0.0) and not breaker.answered_since(0.1)

@@ -1,10 +1,11 @@
 """The loaded "model" of the ``remote`` handler: a pooled HTTP client that sends wire requests.
 
 One :class:`RemoteClient` per worker process, shared by its threads. It packs a batch into
-requests within the instance and byte limits, sends them from a small thread pool (one
-``requests.Session`` per thread, each with its own connection pool), retries transient faults,
-splits requests the endpoint finds too large, and returns exactly one prediction or one
-exception per example, in the batch's order.
+requests within the instance and byte limits (v2: only examples of one shape per request),
+sends them from a small thread pool, retries transient faults, splits requests the endpoint
+finds too large, bisects a request that keeps crashing the model (a poison pill), fails at once
+while the endpoint's circuit breaker is open or past the run's deadline, and returns exactly one
+prediction or one exception per example, in the batch's order.
 """
 
 from __future__ import annotations
@@ -12,15 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ...core.errors import EndpointUnavailableError, InferenceError, RequestRejectedError
-from .._support import require
+from ...core.errors import (
+    CircuitOpenError,
+    EndpointUnavailableError,
+    InferenceError,
+    InputError,
+    RequestRejectedError,
+    RunDeadlineError,
+)
 from .auth import Auth
-from .protocols import Protocol, ResponseError, encoded_size, server_message
+from .breaker import breaker_for
+from .outcomes import Exhausted, RemoteStats, poison, run_deadline_passed, unavailable
+from .protocols import Protocol, ResponseError, server_message
 from .retry import (
     OVERLOAD_STATUSES,
     RETRYABLE_STATUSES,
@@ -30,6 +38,7 @@ from .retry import (
     Random,
     parse_retry_after,
 )
+from .transport import AttemptFailed, Transport
 
 if TYPE_CHECKING:
     from .config import RemoteConfig
@@ -38,32 +47,8 @@ logger = logging.getLogger("infergraph")
 
 Sleep = Callable[[float], None]
 
-
-class _Retry(Exception):
-    """One attempt failed in a way worth retrying."""
-
-    def __init__(self, status: int | None, message: str, retry_after_s: float | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after_s = retry_after_s
-
-
-class RemoteStats:
-    """Thread-safe counters of what the client did (requests, retries, splits, throttled)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, name: str, value: int = 1) -> None:
-        """Add ``value`` to the counter ``name``."""
-        with self._lock:
-            self._counts[name] += value
-
-    def snapshot(self) -> dict[str, int]:
-        """A copy of the counters."""
-        with self._lock:
-            return dict(self._counts)
+#: Attempts of each half when a request that keeps failing with HTTP 500 is bisected.
+BISECT_ATTEMPTS = 2
 
 
 class RemoteClient:
@@ -73,7 +58,7 @@ class RemoteClient:
         config: The handler's config.
         protocol: The configured wire protocol.
         auth: Gives the ``Authorization`` header of each request.
-        clock: Monotonic clock in seconds (deadlines, throttling window).
+        clock: Monotonic clock in seconds (deadlines, throttling window, circuit breaker).
         sleep: Waits between attempts.
         random: Uniform random numbers in ``[0, 1)`` (jitter, throttling).
     """
@@ -100,11 +85,34 @@ class RemoteClient:
             random=random,
             min_rejects=config.throttle_min_rejects,
         )
+        self.breaker = breaker_for(
+            self.url,
+            config.breaker_failures,
+            config.breaker_cooldown_s,
+            clock=clock,
+            enabled=config.circuit_breaker,
+        )
+        self.transport = Transport(config, auth, clock)
         self._backoff = Backoff(config.backoff_initial_s, config.backoff_max_s)
         self._clock, self._sleep, self._random = clock, sleep, random
-        self._local = threading.local()
-        self._pool_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._run_started: float | None = None
         self._pool: ThreadPoolExecutor | None = None
+
+    def metrics(self) -> dict[str, int | str]:
+        """What the client did, and its endpoint's circuit breaker (shared in the process).
+
+        Counters: ``requests`` (HTTP requests sent), ``retries``, ``throttled`` (requests held
+        back), ``splits`` (413 and 400 bisections), ``rejected`` (instances rejected),
+        ``exhausted`` (requests out of attempts or time), ``poison_splits`` (bisections of a
+        request that kept getting HTTP 500), ``poison_isolated`` (instances failed as poison
+        pills), ``deadline_cut`` (answers cut off at the deadline), ``run_deadline_refused``
+        (requests not sent past ``run_deadline_s``); of the breaker: ``breaker_opened``,
+        ``breaker_half_opened``, ``breaker_closed``, ``breaker_rejected`` (requests failed at
+        once); and ``breaker_state`` (``closed``, ``open`` or ``half_open``).
+        """
+        breaker = self.breaker
+        return {**self.stats.snapshot(), **breaker.counts(), "breaker_state": breaker.state}
 
     # -- batches -----------------------------------------------------------------------------
 
@@ -114,17 +122,27 @@ class RemoteClient:
         positions: list[int] = []
         instances: list[Any] = []
         sizes: list[int] = []
+        groups: list[Hashable] = []
         for i, example in enumerate(examples):
             try:
                 instance = self.protocol.encode(example)
-                sizes.append(encoded_size(instance))
-            except (InferenceError, TypeError, ValueError) as exc:
+                sizes.append(self.protocol.size(instance))
+                groups.append(self.protocol.group(instance))
+            except InferenceError as exc:
                 outputs[i] = exc
+                continue
+            except Exception as exc:
+                outputs[i] = InputError(
+                    f"cannot encode the example for the {self.config.protocol!r} protocol: "
+                    f"{type(exc).__name__}: {exc}"
+                )
                 continue
             positions.append(i)
             instances.append(instance)
-        deadline = self._clock() + self.config.deadline_s
-        requests = self._pack(sizes)
+        if not instances:
+            return outputs
+        deadline = self._batch_deadline()
+        requests = self._pack(sizes, groups)
         if len(requests) == 1 or self.config.concurrency == 1:
             answers = [self._send_safely([instances[j] for j in r], deadline) for r in requests]
         else:
@@ -139,20 +157,30 @@ class RemoteClient:
                 outputs[positions[j]] = output
         return outputs
 
-    def _pack(self, sizes: Sequence[int]) -> list[list[int]]:
-        """Consecutive instance indices grouped within the instance and byte limits."""
+    def _batch_deadline(self) -> float:
+        now = self._clock()
+        with self._lock:
+            if self._run_started is None:
+                self._run_started = now
+            run_started = self._run_started
+        deadline = now + self.config.deadline_s
+        if self.config.run_deadline_s is not None:
+            deadline = min(deadline, run_started + self.config.run_deadline_s)
+        return deadline
+
+    def _pack(self, sizes: Sequence[int], groups: Sequence[Hashable]) -> list[list[int]]:
+        """Instance indices grouped within the limits; a request holds one group only."""
         limit, budget = self.config.max_instances_per_request, self.config.max_request_bytes
         requests: list[list[int]] = []
-        current: list[int] = []
-        used = 0
-        for j, size in enumerate(sizes):
+        open_requests: dict[Hashable, tuple[list[int], int]] = {}
+        for j, (size, group) in enumerate(zip(sizes, groups, strict=True)):
+            current, used = open_requests.get(group, ([], 0))
             if current and (len(current) >= limit or used + size > budget):
-                requests.append(current)
                 current, used = [], 0
+            if not current:
+                requests.append(current)
             current.append(j)
-            used += size
-        if current:
-            requests.append(current)
+            open_requests[group] = (current, used + size)
         return requests
 
     # -- one request -------------------------------------------------------------------------
@@ -165,60 +193,84 @@ class RemoteClient:
 
     def _send(self, instances: list[Any], deadline: float) -> list[Any]:
         """Send ``instances`` with retries; one prediction or exception per instance."""
+        outcome = self._attempts(instances, deadline, self.config.max_attempts)
+        if not isinstance(outcome, Exhausted):
+            return outcome
+        if self._poison_suspected(outcome) and len(instances) > 1:
+            return self._isolate(instances, deadline, outcome.started)
+        if self._poison_suspected(outcome) and self.breaker.answered_since(outcome.started):
+            return [self._poison(outcome)]
+        return [self._unavailable(outcome)] * len(instances)
+
+    def _attempts(
+        self, instances: list[Any], deadline: float, attempts: int, since: float | None = None
+    ) -> list[Any] | Exhausted:
+        """Up to ``attempts`` attempts: the outcome, or how the request ran out.
+
+        ``since``: when the request this one is part of started (a bisected request's halves).
+        """
         started = self._clock()
         attempt = 0
         while True:
+            refusal = self._refusal()
+            if refusal is not None:
+                return [refusal] * len(instances)
+            probe, reason = self.breaker.admit()
+            if reason is not None:
+                return [CircuitOpenError(reason)] * len(instances)
             try:
-                self._wait_for_throttle(deadline)
-                return self._attempt(instances, deadline)
-            except _Retry as retry:
-                delay = self._backoff.delay(attempt, self._random, retry.retry_after_s)
+                return self._attempt(instances, deadline, probe)
+            except AttemptFailed as failed:
+                delay = self._backoff.delay(attempt, self._random, failed.retry_after_s)
                 attempt += 1
-                out_of_time = self._clock() + delay >= deadline
-                if attempt >= self.config.max_attempts or out_of_time:
-                    return [self._exhausted(retry, attempt, started)] * len(instances)
+                out_of_time = failed.out_of_time or self._clock() + delay >= deadline
+                if attempt >= attempts or out_of_time:
+                    self.stats.add("exhausted")
+                    if failed.out_of_time and failed.status is not None:
+                        self.stats.add("deadline_cut")
+                    self.breaker.exhausted(started if since is None else since)
+                    return Exhausted(failed, attempt, started, out_of_time)
                 self.stats.add("retries")
-                logger.debug("retrying %s in %.2fs after: %s", self.url, delay, retry)
+                logger.debug("retrying %s in %.2fs after: %s", self.url, delay, failed)
                 self._sleep(delay)
 
-    def _attempt(self, instances: list[Any], deadline: float) -> list[Any]:
-        """One POST; returns the outcome or raises :class:`_Retry`."""
-        status, payload, text, headers = self._post(instances, deadline)
+    def _attempt(self, instances: list[Any], deadline: float, probe: bool) -> list[Any]:
+        """One POST; returns the outcome or raises :class:`AttemptFailed`."""
+        try:
+            self._wait_for_throttle(deadline)
+            body = json.dumps(
+                self.protocol.body(instances), separators=(",", ":"), allow_nan=False
+            ).encode()
+        except BaseException:
+            self.breaker.abandon(probe)
+            raise
+        self.stats.add("requests")
+        try:
+            answer = self.transport.post(self.url, body, deadline)
+        except AttemptFailed:
+            self.breaker.failed(probe)
+            raise
+        except BaseException:
+            self.breaker.abandon(probe)
+            raise
+        status = answer.status
         self.throttler.record(accepted=status not in OVERLOAD_STATUSES)
-        message = server_message(payload, text)
+        message = self.transport.scrub(server_message(answer.payload, answer.text))
         if status in RETRYABLE_STATUSES:
-            raise _Retry(status, message, parse_retry_after(headers.get("Retry-After")))
+            self.breaker.failed(probe)
+            retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+            raise AttemptFailed(status, message, retry_after)
+        self.breaker.answered(probe)
         if status == 200:
             try:
-                return self.protocol.parse(payload, len(instances))
+                return self.protocol.parse(answer.payload, len(instances))
             except ResponseError as exc:
                 if exc.too_large:
                     return self._split(instances, deadline, str(exc))
-                return self._reject(instances, status, str(exc), deadline)
+                return self._reject(instances, status, self.transport.scrub(str(exc)), deadline)
         if status == 413 or (status == 400 and ResponseError(message).too_large):
             return self._split(instances, deadline, message)
         return self._reject(instances, status, message, deadline)
-
-    def _post(self, instances: list[Any], deadline: float) -> tuple[int, Any, str, Any]:
-        requests = require("requests", package="requests", extra="remote", purpose="remote")
-        body = json.dumps(self.protocol.body(instances), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"}
-        authorization = self.auth.header()
-        if authorization:
-            headers["Authorization"] = authorization
-        remaining = max(deadline - self._clock(), 0.001)
-        timeout = (self.config.connect_timeout_s, min(self.config.timeout_s, remaining))
-        self.stats.add("requests")
-        try:
-            response = self._session().post(self.url, data=body, headers=headers, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            raise _Retry(None, f"{type(exc).__name__}: {exc}", None) from None
-        text = response.text
-        try:
-            payload = json.loads(text) if text else None
-        except ValueError:
-            payload = None
-        return response.status_code, payload, text, response.headers
 
     # -- outcomes ----------------------------------------------------------------------------
 
@@ -254,41 +306,73 @@ class RemoteClient:
         )
         return [error] * len(instances)
 
-    def _exhausted(self, retry: _Retry, attempts: int, started: float) -> EndpointUnavailableError:
-        self.stats.add("exhausted")
-        answer = f"HTTP {retry.status}" if retry.status is not None else "no response"
-        return EndpointUnavailableError(
-            f"endpoint {self.url} still failing after {attempts} attempt(s) in "
-            f"{self._clock() - started:.1f}s; last: {answer}: {retry}. Check the endpoint, or "
-            "raise max_attempts / deadline_s",
-            retry.status,
+    def _poison_suspected(self, outcome: Exhausted) -> bool:
+        """Whether a request that ran out may hold an instance that crashes the model.
+
+        Only an HTTP 500 (a model error; 429, 502, 503 and 504 are overload or outage) while
+        the breaker is closed: an open breaker means the endpoint itself is down.
+        """
+        last = outcome.last
+        return (
+            self.config.isolate_poison
+            and last.status == 500
+            and not last.out_of_time
+            and self.breaker.is_closed()
         )
+
+    def _isolate(self, instances: list[Any], deadline: float, since: float) -> list[Any]:
+        """Bisect a request that kept getting HTTP 500 so that only its poison pills fail.
+
+        Both halves are tried (``BISECT_ATTEMPTS`` attempts each) before either is judged: a
+        half that still fails is bisected further only if the endpoint answered some request
+        since the first one started (so an outage stops here, after one level).
+        """
+        self.stats.add("poison_splits")
+        middle = len(instances) // 2
+        halves = [instances[:middle], instances[middle:]]
+        attempts = min(BISECT_ATTEMPTS, self.config.max_attempts)
+        outcomes = [self._attempts(half, deadline, attempts, since) for half in halves]
+        results: list[Any] = []
+        for half, outcome in zip(halves, outcomes, strict=True):
+            if not isinstance(outcome, Exhausted):
+                results += outcome
+            elif self._poison_suspected(outcome) and self.breaker.answered_since(since):
+                if len(half) > 1:
+                    results += self._isolate(half, deadline, since)
+                else:
+                    results.append(self._poison(outcome))
+            else:
+                results += [self._unavailable(outcome)] * len(half)
+        return results
+
+    def _refusal(self) -> RunDeadlineError | None:
+        limit, started = self.config.run_deadline_s, self._run_started
+        if limit is None or started is None or self._clock() - started < limit:
+            return None
+        self.stats.add("run_deadline_refused")
+        return run_deadline_passed(self.url, limit, self._clock() - started)
+
+    def _unavailable(self, outcome: Exhausted) -> EndpointUnavailableError:
+        return unavailable(self.url, outcome, self.config, self._clock() - outcome.started)
+
+    def _poison(self, outcome: Exhausted) -> RequestRejectedError:
+        self.stats.add("poison_isolated")
+        return poison(self.url, outcome)
 
     def _wait_for_throttle(self, deadline: float) -> None:
         while self.throttler.should_throttle():
             self.stats.add("throttled")
             delay = self.config.throttle_delay_s
             if self._clock() + delay >= deadline:
-                raise _Retry(429, "client-side throttling: the endpoint keeps answering 429", None)
+                raise AttemptFailed(
+                    429, "client-side throttling: the endpoint keeps answering 429", None
+                )
             self._sleep(delay)
 
     # -- resources ---------------------------------------------------------------------------
 
-    def _session(self) -> Any:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            requests = require("requests", package="requests", extra="remote", purpose="remote")
-            session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(
-                pool_connections=1, pool_maxsize=self.config.concurrency, max_retries=0
-            )
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            self._local.session = session
-        return session
-
     def _executor(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
+        with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
                     self.config.concurrency, thread_name_prefix="infergraph-remote"
@@ -297,7 +381,7 @@ class RemoteClient:
 
     def close(self) -> None:
         """Stop the sender threads (the client opens them again if used later)."""
-        with self._pool_lock:
+        with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True)

@@ -5,16 +5,38 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ...core.config import HandlerConfig
 from .auth import is_loopback
 
 ProtocolName = Literal["ai_platform", "vertex", "tf_serving", "v2"]
 
+V2_DATATYPES = frozenset(
+    {
+        "BOOL",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "FP16",
+        "FP32",
+        "FP64",
+        "BYTES",
+    }
+)
+"""The tensor datatypes of the Open Inference Protocol v2 (BF16 has no JSON form)."""
+
 
 class RemoteConfig(HandlerConfig):
     """Config of the ``remote`` handler."""
+
+    # Validation errors never echo an input: one of them may be the token.
+    model_config = ConfigDict(**HandlerConfig.model_config, hide_input_in_errors=True)
 
     default_max_batch_size = 512
 
@@ -55,10 +77,14 @@ class RemoteConfig(HandlerConfig):
     )
     datatypes: dict[str, str] = Field(
         default_factory=dict,
-        description="v2: datatype per input name (e.g. FP32, INT64, BYTES); inferred otherwise.",
+        description="v2: datatype per input name (BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, "
+        "FP64 or BYTES); inferred from the values otherwise (float64 as FP64, int64 as INT64, "
+        "each numpy dtype as its own datatype).",
     )
     output_names: list[str] | None = Field(
-        default=None, description="v2: outputs to request; all of the model's outputs if unset."
+        default=None,
+        description="v2: outputs to request; all of the model's outputs if unset (an output the "
+        "server leaves unnamed is named output_<i>, by position).",
     )
     auth: Literal["auto", "google", "token", "none"] = Field(
         default="auto",
@@ -88,7 +114,10 @@ class RemoteConfig(HandlerConfig):
     )
     connect_timeout_s: float = Field(default=5.0, gt=0, description="Connect timeout (seconds).")
     timeout_s: float = Field(
-        default=60.0, gt=0, description="Read timeout of one request (seconds)."
+        default=60.0,
+        gt=0,
+        description="Longest wait for any one read of an answer (seconds); deadline_s bounds the "
+        "whole request.",
     )
     max_attempts: int = Field(
         default=6, ge=1, description="Attempts per request, the first one included."
@@ -96,13 +125,42 @@ class RemoteConfig(HandlerConfig):
     deadline_s: float = Field(
         default=300.0,
         gt=0,
-        description="Longest time one batch may spend on retries before its unanswered "
-        "examples fail.",
+        description="Longest time one batch may take, retries, waits and slow answers included "
+        "(an answer still arriving at the deadline is cut off); then its unanswered examples "
+        "fail.",
+    )
+    run_deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Longest time the run may keep sending, from the client's first request in "
+        "this process; past it every batch fails at once (RunDeadlineError). Unset: no limit.",
     )
     backoff_initial_s: float = Field(
         default=0.5, gt=0, description="Ceiling of the first retry wait (full jitter)."
     )
     backoff_max_s: float = Field(default=30.0, gt=0, description="Largest retry wait ceiling.")
+    circuit_breaker: bool = Field(
+        default=True,
+        description="Fail requests at once (CircuitOpenError) while the endpoint is down: after "
+        "breaker_failures consecutive requests exhaust their retries, for breaker_cooldown_s, "
+        "then let one probe request through. One breaker per endpoint URL per process.",
+    )
+    breaker_failures: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive requests that exhaust their retries before the breaker opens.",
+    )
+    breaker_cooldown_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long an open breaker fails requests at once before it probes again "
+        "(seconds).",
+    )
+    isolate_poison: bool = Field(
+        default=True,
+        description="Bisect a request that still gets HTTP 500 after its retries while the "
+        "endpoint answers other requests, so that only the instances that crash the model fail.",
+    )
     split_on_400: bool = Field(
         default=True,
         description="Bisect a request the endpoint rejects with 400 so that only the bad "
@@ -142,7 +200,37 @@ class RemoteConfig(HandlerConfig):
             raise ValueError("auth='token' needs a token")
         if self.endpoint is not None:
             _check_endpoint(self.endpoint, self.allow_http)
+        if self.backoff_initial_s > self.backoff_max_s:
+            raise ValueError(
+                f"backoff_initial_s ({self.backoff_initial_s}) exceeds backoff_max_s "
+                f"({self.backoff_max_s}); raise backoff_max_s or lower backoff_initial_s"
+            )
         return self
+
+    @field_validator("token")
+    @classmethod
+    def _check_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        value = token.get_secret_value()
+        if not value:
+            raise ValueError("must not be empty; leave token unset to send no token")
+        if not all("!" <= char <= "~" for char in value):
+            raise ValueError(
+                "whitespace or control characters (or non-ASCII ones) are not allowed in a "
+                "token; strip it (a token read from a file often ends with a newline)"
+            )
+        return token
+
+    @field_validator("datatypes")
+    @classmethod
+    def _check_datatypes(cls, datatypes: dict[str, str]) -> dict[str, str]:
+        unknown = {name: kind for name, kind in datatypes.items() if kind not in V2_DATATYPES}
+        if unknown:
+            raise ValueError(
+                f"unknown v2 datatype(s) {unknown}; use one of {', '.join(sorted(V2_DATATYPES))}"
+            )
+        return datatypes
 
 
 def _check_endpoint(endpoint: str, allow_http: bool) -> None:

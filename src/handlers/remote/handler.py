@@ -24,8 +24,17 @@ from ...plugins.hookspecs import Register, hookimpl
 from .auth import Auth, Credentials, GoogleAuth, NoAuth, StaticToken, is_loopback
 from .client import RemoteClient, Sleep
 from .config import RemoteConfig
-from .protocols import PROTOCOLS, Protocol
+from .protocols import AIPlatformProtocol, Protocol, TFServingProtocol, VertexProtocol
 from .retry import Clock, Random
+from .v2 import OpenInferenceProtocol
+
+PROTOCOLS: dict[str, type[Protocol]] = {
+    "ai_platform": AIPlatformProtocol,
+    "vertex": VertexProtocol,
+    "tf_serving": TFServingProtocol,
+    "v2": OpenInferenceProtocol,
+}
+"""Protocol classes by their ``protocol`` config name."""
 
 
 class RemoteHandler(ModelHandler[Any, list[Any], list[Any], Any, RemoteClient]):

@@ -1,8 +1,10 @@
 """Wire protocols of the ``remote`` handler: where to POST, what to send, how to read the answer.
 
-Every protocol turns one example into a JSON-ready *instance* (bytes become ``{"b64": ...}``,
-arrays become lists), builds a request body from a list of instances, and reads exactly one
-prediction per instance back from the response, or raises :class:`ResponseError`.
+Every protocol turns one example into an *instance* (bytes become ``{"b64": ...}``, arrays
+become lists; v2 makes a tensor), builds a request body from a list of instances, and reads
+exactly one prediction per instance back from the response, or raises :class:`ResponseError`.
+Request bodies are valid JSON: an example holding NaN or Infinity fails on its own as
+:class:`~infergraph.InputError`. The Open Inference Protocol v2 lives in :mod:`.v2`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import base64
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -108,12 +110,26 @@ class Protocol(ABC):
         return None
 
     def encode(self, example: Any) -> Any:
-        """One example as a JSON-ready instance."""
-        return to_json_value(example)
+        """One example as an instance ready for :meth:`body`.
+
+        Raises:
+            InputError: the example cannot be sent (a value JSON cannot carry, say).
+        """
+        instance = to_json_value(example)
+        json_size(instance)  # NaN, Infinity and circular values fail here, for this example only
+        return instance
+
+    def size(self, instance: Any) -> int:
+        """The bytes ``instance`` adds to a request body (its encoding and a separator)."""
+        return json_size(instance)
+
+    def group(self, instance: Any) -> Hashable:
+        """Instances of one group may share a request (v2: same inputs, shapes, datatypes)."""
+        return None
 
     @abstractmethod
     def body(self, instances: Sequence[Any]) -> dict[str, Any]:
-        """The request body for ``instances``."""
+        """The request body for ``instances`` (all of one :meth:`group`)."""
 
     @abstractmethod
     def parse(self, payload: Any, count: int) -> list[Any]:
@@ -189,112 +205,27 @@ class TFServingProtocol(_InstancesProtocol):
         return path + ":predict"
 
 
-class OpenInferenceProtocol(Protocol):
-    """Open Inference Protocol v2 (KServe, Triton): ``/v2/models/NAME[/versions/N]/infer``.
+def json_size(instance: Any) -> int:
+    """The bytes ``instance`` adds to a JSON request body (its encoding and a separator).
 
-    An example is a dict of named inputs, or one value sent as the input ``input_name``. The
-    values of each input are stacked into one tensor; a prediction is the row of the single
-    output, or a dict of rows by output name.
+    Raises:
+        InputError: the instance holds NaN or Infinity (no valid JSON carries them), or a
+            value that is not JSON.
     """
-
-    _DATATYPES: ClassVar[dict[str, str]] = {
-        "b": "BOOL",
-        "i": "INT64",
-        "u": "UINT64",
-        "f": "FP32",
-        "U": "BYTES",
-        "S": "BYTES",
-        "O": "BYTES",
-    }
-
-    def path(self, config: RemoteConfig) -> str:
-        path = f"/v2/models/{_q(config.model)}"
-        if config.version:
-            path += f"/versions/{_q(config.version)}"
-        return path + "/infer"
-
-    def encode(self, example: Any) -> Any:
-        named = example if isinstance(example, Mapping) else {self.config.input_name: example}
-        return {str(name): self._value(value) for name, value in named.items()}
-
-    def body(self, instances: Sequence[Any]) -> dict[str, Any]:
-        names = list(instances[0])
-        inputs = []
-        for name in names:
-            try:
-                column = np.asarray([instance[name] for instance in instances])
-            except (KeyError, ValueError) as exc:
-                raise InputError(
-                    f"the examples of one request must share their inputs and shapes; "
-                    f"input {name!r}: {exc}"
-                ) from None
-            datatype = self.config.datatypes.get(name) or self._DATATYPES.get(column.dtype.kind)
-            if datatype is None:
-                raise InputError(f"input {name!r} has unsupported dtype {column.dtype}")
-            inputs.append(
-                {
-                    "name": name,
-                    "shape": list(column.shape),
-                    "datatype": datatype,
-                    "data": column.ravel().tolist(),
-                }
-            )
-        body: dict[str, Any] = {"inputs": inputs}
-        if self.config.output_names:
-            body["outputs"] = [{"name": name} for name in self.config.output_names]
-        if self.config.parameters:
-            body["parameters"] = self.config.parameters
-        return body
-
-    def parse(self, payload: Any, count: int) -> list[Any]:
-        payload = answer_object(payload)
-        outputs = payload.get("outputs")
-        if not isinstance(outputs, list) or not outputs:
-            raise ResponseError(f"the response has no 'outputs' list (keys: {sorted(payload)})")
-        rows: dict[str, list[Any]] = {}
-        for output in outputs:
-            try:
-                tensor = np.asarray(output["data"]).reshape(output["shape"])
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ResponseError(f"malformed output tensor: {exc}") from None
-            if tensor.ndim == 0 or tensor.shape[0] != count:
-                raise ResponseError(
-                    f"output {output.get('name')!r} has shape {list(tensor.shape)}; "
-                    f"expected {count} rows"
-                )
-            rows[str(output.get("name"))] = [row.tolist() for row in tensor]
-        if len(rows) == 1:
-            return next(iter(rows.values()))
-        return [{name: column[i] for name, column in rows.items()} for i in range(count)]
-
-    def _value(self, value: Any) -> Any:
-        if isinstance(value, bytes | bytearray):
-            try:
-                return bytes(value).decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(
-                    "Open Inference Protocol JSON carries BYTES tensors as UTF-8 strings; this "
-                    "input is not valid UTF-8 (base64-encode it before sending)"
-                ) from None
-        if isinstance(value, np.ndarray) and value.dtype.kind in "SO":
-            return [self._value(v) for v in value.tolist()]
-        if isinstance(value, list | tuple):
-            return [self._value(v) for v in value]
-        return to_json_value(value)
+    try:
+        return len(json.dumps(instance, separators=(",", ":"), allow_nan=False)) + 1
+    except ValueError as exc:
+        if "Out of range float" in str(exc):
+            raise InputError(NAN_MESSAGE) from None
+        raise InputError(f"the example cannot be sent as JSON: {exc}") from None
+    except (TypeError, RecursionError) as exc:
+        raise InputError(f"the example cannot be sent as JSON: {exc}") from None
 
 
-PROTOCOLS: dict[str, type[Protocol]] = {
-    "ai_platform": AIPlatformProtocol,
-    "vertex": VertexProtocol,
-    "tf_serving": TFServingProtocol,
-    "v2": OpenInferenceProtocol,
-}
-"""Protocol classes by their ``protocol`` config name."""
-
-
-def encoded_size(instance: Any) -> int:
-    """The bytes ``instance`` adds to a JSON request body (its encoding and a separator)."""
-    return len(json.dumps(instance, separators=(",", ":"))) + 1
+NAN_MESSAGE = (
+    "the example holds NaN or Infinity, which JSON request bodies cannot carry; replace them "
+    "before sending (with None, or a value the model understands)"
+)
 
 
 def _q(part: str | None) -> str:
