@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,18 +38,52 @@ def register_handlers(register):
 """
 
 
-def predict(
-    tmp_path: Path, *args: str, verbose: bool = False, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``infergraph predict ARGS`` over one record, as a user runs it."""
-    source = tmp_path / "in.jsonl"
-    source.write_text('{"id": "a", "x": [1.0]}\n')
-    command = [sys.executable, "-m", "infergraph.cli", *(["-v"] if verbose else [])]
-    command += ["predict", *args]
-    command += ["--input", str(source), "--output", str(tmp_path / "out.jsonl")]
-    return subprocess.run(
-        command, capture_output=True, text=True, check=False, env=env, cwd=tmp_path
+class Runs:
+    """``infergraph predict`` runs as a user starts them, all at once (they take seconds each)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.source = directory / "in.jsonl"
+        self.source.write_text('{"id": "a", "x": [1.0]}\n')
+        self.started: dict[str, subprocess.Popen[str]] = {}
+
+    def start(self, name: str, *args: str, verbose: bool = False, **env: str) -> None:
+        command = [sys.executable, "-m", "infergraph.cli", *(["-v"] if verbose else [])]
+        command += ["predict", *args, "--input", str(self.source)]
+        command += ["--output", str(self.directory / f"{name}.jsonl")]
+        self.started[name] = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+            cwd=self.directory,
+        )
+
+    def result(self, name: str) -> subprocess.CompletedProcess[str]:
+        process = self.started[name]
+        out, err = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory, five_onnx: Path) -> Iterator[Runs]:
+    directory = tmp_path_factory.mktemp("user_errors")
+    runs = Runs(directory)
+    site = install(
+        directory / "site", "ig-needy", "1.0", {"ig_needy": NEEDY}, {"needy": "ig_needy"}
     )
+    runs.start("dependency", "--handler", "needy", PYTHONPATH=str(site))
+    runs.start("missing", "--handler", "onnx", "--model", "missing.onnx")
+    (directory / "corrupt.onnx").write_bytes(b"\x08\x07 this is not a protobuf \xff\xff")
+    runs.start("corrupt", "--handler", "onnx", "--model", "corrupt.onnx")
+    runs.start("gpu", "--handler", "onnx", "--model", str(five_onnx), "--set", "device=gpu")
+    runs.start("verbose", "--handler", "onnx", "--model", "missing.onnx", verbose=True)
+    yield runs
+    for process in runs.started.values():
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -59,34 +94,29 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     return lines[0].removeprefix("infergraph: error: ")
 
 
-def test_a_missing_dependency_on_the_worker(tmp_path: Path) -> None:
-    site = install(tmp_path / "site", "ig-needy", "1.0", {"ig_needy": NEEDY}, {"needy": "ig_needy"})
-    env = {**os.environ, "PYTHONPATH": str(site)}
-    done = predict(tmp_path, "--handler", "needy", env=env)
-    assert one_error_line(done) == (
+def test_a_missing_dependency_on_the_worker(runs: Runs) -> None:
+    assert one_error_line(runs.result("dependency")) == (
         "the needy handler needs the 'needy-runtime' package, which is not installed. "
         "Install it with: pip install needy-runtime"
     )
 
 
-def test_a_missing_model(tmp_path: Path) -> None:
-    done = predict(tmp_path, "--handler", "onnx", "--model", "missing.onnx")
-    assert one_error_line(done) == "ONNX model 'missing.onnx' not found (no such file)"
+def test_a_missing_model(runs: Runs) -> None:
+    message = one_error_line(runs.result("missing"))
+    assert message == "ONNX model 'missing.onnx' not found (no such file)"
 
 
-def test_a_corrupt_model(tmp_path: Path) -> None:
-    (tmp_path / "corrupt.onnx").write_bytes(b"\x08\x07 this is not a protobuf \xff\xff")
-    done = predict(tmp_path, "--handler", "onnx", "--model", "corrupt.onnx")
-    message = one_error_line(done)
+def test_a_corrupt_model(runs: Runs) -> None:
+    message = one_error_line(runs.result("corrupt"))
     assert message.startswith("ONNX Runtime could not load 'corrupt.onnx': InvalidProtobuf: ")
 
 
-def test_a_gpu_request_without_a_gpu(five_onnx: Path, tmp_path: Path) -> None:
+def test_a_gpu_request_without_a_gpu(runs: Runs, five_onnx: Path) -> None:
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("onnxruntime-gpu is installed: the GPU may be there")
-    done = predict(tmp_path, "--handler", "onnx", "--model", str(five_onnx), "--set", "device=gpu")
+    done = runs.result("gpu")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "while running" not in done.stderr
     # ONNX Runtime's own C++ log may add a line; infergraph prints exactly one.
@@ -98,8 +128,8 @@ def test_a_gpu_request_without_a_gpu(five_onnx: Path, tmp_path: Path) -> None:
     ]
 
 
-def test_verbose_adds_the_traceback(tmp_path: Path) -> None:
-    done = predict(tmp_path, "--handler", "onnx", "--model", "missing.onnx", verbose=True)
+def test_verbose_adds_the_traceback(runs: Runs) -> None:
+    done = runs.result("verbose")
     assert done.returncode == 2
     assert "Traceback (most recent call last)" in done.stderr
     assert 'raise ModelLoadError(f"ONNX model' in done.stderr
