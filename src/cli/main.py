@@ -50,20 +50,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _Format(logging.Formatter):
-    """Messages as they are, warnings and errors prefixed like the command's own errors."""
+    """Messages as they are; warnings and errors prefixed with their source and level."""
 
     def format(self, record: logging.LogRecord) -> str:
         message = super().format(record)
-        if record.levelno >= logging.WARNING:
-            return f"infergraph: {record.levelname.lower()}: {message}"
-        return message
+        if record.levelno < logging.WARNING:
+            return message
+        level = record.levelname.lower()
+        if record.name == "root":
+            return f"{level}: {message}"
+        return f"{record.name.partition('.')[0]}: {level}: {message}"
 
 
 def _configure_logging(verbose: int) -> None:
     if logging.getLogger().handlers:
-        # Already configured (by an embedding program, or a test runner): leave it alone.
-        logging.getLogger().setLevel(logging.WARNING - 10 * verbose)
-        return
+        return  # already configured, by an embedding program or a test runner: leave it alone
     handler = logging.StreamHandler()
     handler.setFormatter(_Format("%(message)s"))
     logging.basicConfig(level=logging.WARNING - 10 * verbose, handlers=[handler])
