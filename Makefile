@@ -9,14 +9,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml tests/plugin_pkg/pyproject.toml
-	$(BIN)/pip install --quiet -e '.[dev]'
-	$(BIN)/pip install --quiet ./tests/plugin_pkg
+PLUGINS := tests/plugin_pkg/pyproject.toml examples/infergraph-sklearn/pyproject.toml
+
+# What the main job needs, and nothing more: infergraph[examples].
+$(VENV)/.run-installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[examples]'
 	touch $@
 
-setup: $(VENV)/.installed  ## install infergraph[dev] and the test plugin into .venv
+# The dev tools, and the plugins the tests install: a test plugin and the worked example.
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(PLUGINS)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet ./tests/plugin_pkg
+	$(BIN)/pip install --quiet -e examples/infergraph-sklearn
+	touch $@
 
-run: setup  ## the main job: the times table (pattern 4) on the Beam DirectRunner, local files
+setup: $(VENV)/.installed  ## install infergraph[dev] and the test plugins into .venv
+
+run: $(VENV)/.run-installed  ## the main job: the times table (pattern 4) on the Beam DirectRunner, local files
 	$(BIN)/python examples/times_table/run.py
 
 lint: setup

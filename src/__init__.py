@@ -38,10 +38,12 @@ from .core.handler import ModelHandler
 from .core.metrics import RunStats
 from .core.predict import predict
 from .core.results import Failure, Prediction
+from .handlers.beam_bridge import from_beam
 from .plugins.hookspecs import PROJECT_NAME, hookimpl
 from .plugins.manager import Plugins, get_plugin_manager
 
 if TYPE_CHECKING:
+    from .beam.bridge import BeamModelHandler
     from .beam.graph import RunGraph
     from .beam.transform import RunInference
 
@@ -50,6 +52,7 @@ __version__ = "0.1.0"
 __all__ = [
     "PROJECT_NAME",
     "BatchError",
+    "BeamModelHandler",
     "Block",
     "CircuitOpenError",
     "ConfigError",
@@ -82,6 +85,7 @@ __all__ = [
     "RunStats",
     "SpecError",
     "__version__",
+    "from_beam",
     "get_plugin_manager",
     "handler",
     "hookimpl",
@@ -118,4 +122,8 @@ def __getattr__(name: str) -> Any:
         from .beam.graph import RunGraph
 
         return RunGraph
+    if name == "BeamModelHandler":
+        from .beam.bridge import BeamModelHandler
+
+        return BeamModelHandler
     raise AttributeError(f"module 'infergraph' has no attribute {name!r}")

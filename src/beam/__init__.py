@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+from .bridge import BeamModelHandler
 from .graph import RunGraph
 from .metrics import BeamMetrics
 from .transform import FAILURES, PREDICTIONS, RunInference
 
-__all__ = ["FAILURES", "PREDICTIONS", "BeamMetrics", "RunGraph", "RunInference"]
+__all__ = [
+    "FAILURES",
+    "PREDICTIONS",
+    "BeamMetrics",
+    "BeamModelHandler",
+    "RunGraph",
+    "RunInference",
+]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
-from ..core.errors import InfergraphError
 from . import handlers, predict, run
+from .errors import quiet_libraries, user_error
 
 # Each subcommand module has ``add_parser(commands)``, which sets ``run(args, extra) -> int``.
 COMMANDS = {
@@ -23,17 +24,50 @@ PASS_THROUGH = frozenset({"predict", "run"})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``infergraph`` command; returns the exit status."""
+    """Entry point of the ``infergraph`` command; returns the exit status.
+
+    An infergraph error (a bad option, handler, config, model, device or missing dependency),
+    whether raised here or on a Beam worker, prints one line, ``infergraph: error: ...``, and
+    exits with status 2; ``-v`` also prints its traceback. Any other exception is a bug and
+    propagates with its traceback.
+    """
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * args.verbose, format="%(message)s")
+    _configure_logging(args.verbose)
     if extra and args.command not in PASS_THROUGH:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    try:
-        return int(args.run(args, extra))
-    except InfergraphError as exc:
-        print(f"infergraph: error: {exc}", file=sys.stderr)
-        return 2
+    with quiet_libraries(args.verbose):
+        try:
+            return int(args.run(args, extra))
+        except Exception as exc:
+            error = user_error(exc)
+            if error is None:
+                raise
+            if args.verbose:
+                traceback.print_exception(exc)
+            print(f"infergraph: error: {error}", file=sys.stderr)
+            return 2
+
+
+class _Format(logging.Formatter):
+    """Messages as they are; warnings and errors prefixed with their source and level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        if record.levelno < logging.WARNING:
+            return message
+        level = record.levelname.lower()
+        if record.name == "root":
+            return f"{level}: {message}"
+        return f"{record.name.partition('.')[0]}: {level}: {message}"
+
+
+def _configure_logging(verbose: int) -> None:
+    if logging.getLogger().handlers:
+        return  # already configured, by an embedding program or a test runner: leave it alone
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Format("%(message)s"))
+    logging.basicConfig(level=logging.WARNING - 10 * verbose, handlers=[handler])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="infergraph", description="Run ML models over data, in-process or on Apache Beam."
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more output: -v logs progress (INFO), Apache Beam's warnings and errors, Python "
+        "warnings, and the traceback of an error; -vv also Beam's INFO logs",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for module in dict.fromkeys(COMMANDS.values()):
         module.add_parser(commands)

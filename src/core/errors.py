@@ -24,6 +24,10 @@
 
 Per-element failures are data (:class:`infergraph.Failure`), not exceptions: the execution paths
 catch :class:`Exception` raised by a handler stage and turn it into one failure record per element.
+
+Every class is constructible from its message alone, ``type(exc)(str(exc))``, because Apache Beam
+rebuilds a worker's exception that way (adding ``[while running '<step>']``); any extra attribute
+is a keyword-only argument with a default.
 """
 
 from __future__ import annotations
@@ -58,10 +62,14 @@ class HandlerNotFoundError(InfergraphError, LookupError):
 
 
 class PluginError(InfergraphError):
-    """A plugin failed to import, to register its handlers, or declares an unknown hook."""
+    """A plugin failed to import, to register its handlers, or declares an unknown hook.
 
-    def __init__(self, plugin: str, message: str) -> None:
-        super().__init__(f"plugin {plugin!r}: {message}")
+    Attributes:
+        plugin: The plugin (entry-point) name, when known; the message then starts with it.
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None) -> None:
+        super().__init__(f"plugin {plugin!r}: {message}" if plugin is not None else message)
         self.plugin = plugin
 
 
@@ -70,15 +78,29 @@ class DuplicateHandlerError(PluginError):
 
 
 class MissingDependencyError(InfergraphError, ImportError):
-    """An optional dependency is not installed."""
+    """An optional dependency is not installed; the message says what to install.
 
-    def __init__(self, package: str, extra: str, purpose: str) -> None:
-        super().__init__(
-            f"{purpose} needs the {package!r} package, which is not installed. "
-            f"Install it with: pip install 'infergraph[{extra}]'"
-        )
+    Attributes:
+        package: The missing distribution, when known.
+        extra: The infergraph extra that installs it, when there is one.
+    """
+
+    def __init__(
+        self, message: str, *, package: str | None = None, extra: str | None = None
+    ) -> None:
+        super().__init__(message)
         self.package = package
         self.extra = extra
+
+    @classmethod
+    def for_extra(cls, package: str, extra: str, purpose: str) -> MissingDependencyError:
+        """The error for ``package``, installed by ``pip install 'infergraph[extra]'``."""
+        return cls(
+            f"{purpose} needs the {package!r} package, which is not installed. "
+            f"Install it with: pip install 'infergraph[{extra}]'",
+            package=package,
+            extra=extra,
+        )
 
 
 class ModelLoadError(InfergraphError):
@@ -121,6 +143,7 @@ class EndpointUnavailableError(BatchError):
     """
 
     def __init__(self, message: str, status: int | None = None) -> None:
+        # ``status`` may be passed by position or keyword; it defaults so Beam can rebuild this.
         super().__init__(message)
         self.status = status
 
@@ -137,11 +160,12 @@ class RequestRejectedError(InferenceError):
     """A remote endpoint rejected a request: a 4xx status or an error in a 200 body.
 
     Attributes:
-        status: The HTTP status of the answer.
+        status: The HTTP status of the answer (``None`` once rebuilt from the message alone).
         server_message: The endpoint's own error message.
     """
 
-    def __init__(self, message: str, status: int, server_message: str) -> None:
+    def __init__(self, message: str, status: int | None = None, server_message: str = "") -> None:
+        # The attributes default so that Beam can rebuild the error from its message alone.
         super().__init__(message)
         self.status = status
         self.server_message = server_message

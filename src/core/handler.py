@@ -46,7 +46,10 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
         [2, 4]
 
     Attributes:
-        name: The name the handler is registered under (set by the plugin registry).
+        name: The name the handler was created under: :meth:`infergraph.Plugins.create` (and
+            so :func:`infergraph.handler`) sets it on the instance; a handler built from its
+            class directly has the class's own ``name`` (by default none: the class name is
+            used as its label).
         Config: The handler's config class; the handler is constructed as ``Handler(config)``.
         accepts_blocks: Whether :meth:`batch_block` is implemented (see :class:`Block`).
         input_names: Fields the handler takes from a record read from a file (JSONL, CSV) or
@@ -54,7 +57,7 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
             record with one field gives that field's value (see :mod:`infergraph.core.fields`).
     """
 
-    name: ClassVar[str] = ""
+    name: str = ""
     Config: ClassVar[type[HandlerConfig]] = HandlerConfig
     accepts_blocks: ClassVar[bool] = False
     input_names: ClassVar[tuple[str, ...] | None] = None

@@ -22,7 +22,7 @@ def require(module: str, *, package: str, extra: str, purpose: str) -> ModuleTyp
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise MissingDependencyError(package, extra, purpose) from exc
+        raise MissingDependencyError.for_extra(package, extra, purpose) from exc
 
 
 def warn_once(key: str, message: str, *args: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "infergraph.handlers.beam_bridge",
     "infergraph.handlers.onnx",
     "infergraph.handlers.remote",
     "infergraph.handlers.tensorflow",

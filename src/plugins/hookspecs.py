@@ -25,7 +25,10 @@ def register_handlers(register: Register) -> None:
     """Register model handlers.
 
     Call ``register(name, HandlerClass)`` once per handler. A name already taken by another
-    plugin raises :class:`infergraph.DuplicateHandlerError` naming both plugins.
+    plugin raises :class:`infergraph.DuplicateHandlerError` naming both plugins and their
+    distributions; the plugin is then left out. Each handler the registry creates is given the
+    name it was asked for, so one class may be registered under several names, or subclassed
+    and the subclass registered too.
 
     Example::
 

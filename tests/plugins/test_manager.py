@@ -109,3 +109,23 @@ def test_each_manager_is_fresh() -> None:
     first = get_plugin_manager(entry_points=[ep("good", "good")])
     second = get_plugin_manager(entry_points=[])
     assert "doubler" in first.handlers and "doubler" not in second.handlers
+
+
+def test_a_subclass_registered_after_its_parent_has_its_own_name() -> None:
+    from infergraph.beam import RunInference
+    from tests.plugins.fixtures.family import ChildHandler, ParentHandler
+
+    plugins = get_plugin_manager(entry_points=[ep("family", "family")])
+    child = plugins.create("child", reject=7.0)
+    assert child.name == "child"
+    assert child.model_id == "child"
+    failure, prediction = ig.predict(child, [7.0, 1.0])
+    assert isinstance(failure, ig.Failure) and failure.node == "child"
+    assert "failed in handler 'child'" in failure.message
+    assert prediction.model_id == "child"
+    assert RunInference(child).label == "RunInference[child]"
+    assert plugins.create("parent").model_id == "parent"
+    assert plugins.create("alias").model_id == "alias"
+    # The registry leaves the classes alone: nothing is shared through a class attribute.
+    assert ParentHandler.name == ChildHandler.name == ""
+    assert ChildHandler().model_id == "ChildHandler"

@@ -1,0 +1,89 @@
+"""Turning an exception into the one line the command prints, and quieting other libraries.
+
+An error that reaches the command from a Beam pipeline has been rebuilt by Beam as
+``type(exc)(message + " [while running '<step>']")`` (or, where that fails, as a
+``RuntimeError`` whose message starts with the original class name), with the original as its
+``__context__``. :func:`user_error` finds the infergraph error in that chain and strips Beam's
+suffix, so the user sees the message infergraph wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+
+from ..core import errors
+from ..core.errors import InfergraphError
+
+_BEAM_SUFFIX = re.compile(r"(?: \[while running '.*?'\])+$", re.DOTALL)
+# "infergraph.core.errors.ModelLoadError: message" inside a message Beam wrote as text.
+_NAMED = re.compile(r"(?:infergraph\.core\.errors\.)?\b([A-Za-z]+Error): (.+)$", re.DOTALL)
+
+
+def user_error(exc: BaseException) -> InfergraphError | None:
+    """The infergraph error ``exc`` is or carries (Beam's step suffix removed); else ``None``."""
+    for link in _chain(exc):
+        if isinstance(link, InfergraphError):
+            return type(link)(strip_beam_suffix(str(link)))
+    for link in _chain(exc):
+        found = _NAMED.search(strip_beam_suffix(str(link)))
+        cls = getattr(errors, found.group(1), None) if found else None
+        if found and isinstance(cls, type) and issubclass(cls, InfergraphError):
+            return cls(strip_beam_suffix(found.group(2).strip()))
+    return None
+
+
+def strip_beam_suffix(message: str) -> str:
+    """``message`` without the ``[while running '<step>']`` Beam appends on each rethrow."""
+    return _BEAM_SUFFIX.sub("", message.rstrip())
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then its causes and contexts, each once."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        link = pending.pop(0)
+        if id(link) in seen:
+            continue
+        seen.add(id(link))
+        yield link
+        pending += [e for e in (link.__cause__, link.__context__) if e is not None]
+
+
+class _OnlyInfergraph(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.name == "infergraph" or record.name.startswith("infergraph.")
+
+
+@contextlib.contextmanager
+def quiet_libraries(verbose: int) -> Iterator[None]:
+    """Keep other libraries' logs and warnings off the terminal unless ``-v`` is given.
+
+    Without ``-v``, only infergraph's own log messages are shown: Apache Beam logs every failing
+    step's traceback at ERROR and notices at WARNING (some on the root logger), and libraries
+    issue Python warnings that infergraph's own messages already explain. ``-v`` shows Python
+    warnings and Beam's warnings and errors, ``-vv`` Beam's INFO logs too. The previous
+    settings come back when the block ends.
+    """
+    root = logging.getLogger()
+    beam = logging.getLogger("apache_beam")
+    beam_level = beam.level
+    only_ours = _OnlyInfergraph()
+    handlers = list(root.handlers) if verbose == 0 else []
+    for handler in handlers:
+        handler.addFilter(only_ours)
+    if verbose:
+        beam.setLevel(logging.WARNING if verbose == 1 else logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            if verbose == 0:
+                warnings.simplefilter("ignore")
+            yield
+    finally:
+        beam.setLevel(beam_level)
+        for handler in handlers:
+            handler.removeFilter(only_ours)
