@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -72,6 +73,10 @@ def quiet_libraries(verbose: int) -> Iterator[None]:
     root = logging.getLogger()
     beam = logging.getLogger("apache_beam")
     beam_level = beam.level
+    # TensorFlow's C++ notices (CPU instructions, no CUDA driver): read when TensorFlow loads.
+    quieted_tf = verbose == 0 and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    if quieted_tf:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     only_ours = _OnlyInfergraph()
     handlers = list(root.handlers) if verbose == 0 else []
     for handler in handlers:
@@ -84,6 +89,8 @@ def quiet_libraries(verbose: int) -> Iterator[None]:
                 warnings.simplefilter("ignore")
             yield
     finally:
+        if quieted_tf:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
         beam.setLevel(beam_level)
         for handler in handlers:
             handler.removeFilter(only_ours)
