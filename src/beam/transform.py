@@ -7,7 +7,6 @@ transform reads it with the same core functions as the in-process path (``to_ite
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -18,7 +17,7 @@ from apache_beam.utils import shared
 
 from ..core.blocks import Block
 from ..core.errors import InferenceFailedError
-from ..core.execute import AnyHandler, BatchRunner, to_item
+from ..core.execute import AnyHandler, BatchRunner, to_items
 from ..core.metrics import RunStats
 from ..core.results import Failure, Result
 from ..core.sharing import ModelBox, load_model
@@ -125,20 +124,20 @@ class _InferDoFn(beam.DoFn):
         self._runner = BatchRunner(self.handler, box.model, BeamMetrics(self.handler.model_id))
         self._box = box  # holds the shared model for this DoFn instance's lifetime
 
-    def process(self, batch: list[Any]) -> Iterator[Result | TaggedOutput[Any, Any]]:
+    def process(self, batch: list[Any]) -> list[Result | TaggedOutput[Any, Any]]:
         runner = self._runner
         assert runner is not None, "setup() runs before process()"
         self._report_load(runner)
-        items = []
-        for element in batch:
-            entry = to_item(element, self.keyed, runner.node)
-            if isinstance(entry, Failure):
-                runner.metrics.counter("failures")
-                yield TaggedOutput(FAILURES, entry)
-            else:
-                items.append(entry)
-        for result in runner.process_batch(items):
-            yield TaggedOutput(FAILURES, result) if isinstance(result, Failure) else result
+        items, unread = to_items(batch, self.keyed, runner.node)
+        out: list[Any] = [TaggedOutput(FAILURES, failure) for failure in unread]
+        if unread:
+            runner.metrics.counter("failures", len(unread))
+        # One list, not a generator: no Python frame to resume per element.
+        out += [
+            TaggedOutput(FAILURES, result) if type(result) is Failure else result
+            for result in runner.process_batch(items)
+        ]
+        return out
 
     def _report_load(self, runner: BatchRunner) -> None:
         # Metrics updated in setup() have no step to count against; report them here, once.

@@ -62,6 +62,23 @@ def to_item(element: Any, keyed: bool | None, node: str) -> Item | Failure:
     return Item(element[0], element[1])
 
 
+def to_items(
+    elements: Sequence[Any], keyed: bool | None, node: str
+) -> tuple[list[Item], list[Failure]]:
+    """:func:`to_item` of many elements: the items, and the failures of unreadable ones."""
+    if keyed is None:  # nothing can fail: one comprehension
+        return [
+            Item(e[0], e[1]) if isinstance(e, tuple) and len(e) == 2 else Item(None, e)
+            for e in elements
+        ], []
+    items: list[Item] = []
+    failures: list[Failure] = []
+    for element in elements:
+        entry = to_item(element, keyed, node)
+        (failures if isinstance(entry, Failure) else items).append(entry)  # type: ignore[arg-type]
+    return items, failures
+
+
 def estimate_nbytes(example: Any) -> int:
     """A cheap size estimate of one example, for byte budgets."""
     if isinstance(example, np.ndarray | Block):
