@@ -26,6 +26,7 @@ from .core.errors import (
     InputError,
     MissingDependencyError,
     ModelLoadError,
+    ModelTimeoutError,
     PluginError,
     PostprocessError,
     RequestRejectedError,
@@ -36,6 +37,7 @@ from .core.handler import ModelHandler
 from .core.metrics import RunStats
 from .core.predict import predict
 from .core.results import Failure, Prediction
+from .core.sharing import SHARED_MODELS as model_cache
 from .plugins.hookspecs import PROJECT_NAME, hookimpl
 from .plugins.manager import Plugins, get_plugin_manager
 
@@ -68,6 +70,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelHandler",
     "ModelLoadError",
+    "ModelTimeoutError",
     "PluginError",
     "Plugins",
     "PostprocessError",
@@ -82,6 +85,7 @@ __all__ = [
     "handler",
     "hookimpl",
     "load_graph",
+    "model_cache",
     "predict",
     "when",
 ]
@@ -110,6 +114,10 @@ def __getattr__(name: str) -> Any:
         from .beam.transform import RunInference
 
         return RunInference
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.testing")
     if name == "RunGraph":
         from .beam.graph import RunGraph
 

@@ -14,9 +14,10 @@
     ├── DeviceError                 the requested device is not available; names those found
     ├── InferenceError              one batch or element failed in a stage (becomes a Failure)
     │   ├── InputError              an input element has the wrong shape (keyed vs. unkeyed, ...)
-    │   ├── PostprocessError        postprocess returned the wrong number of predictions
+    │   ├── PostprocessError        postprocess returned no sequence, or the wrong number of items
     │   ├── BatchError              a whole batch failed, no element at fault (not bisected)
-    │   │   └── EndpointUnavailableError  a remote endpoint kept failing past the retries/deadline
+    │   │   ├── EndpointUnavailableError  a remote endpoint kept failing past the retries/deadline
+    │   │   └── ModelTimeoutError     a model call ran past the handler's run_timeout_s
     │   └── RequestRejectedError    a remote endpoint rejected a request (4xx, error body)
     └── InferenceFailedError        raised by a Beam pipeline whose failures were not routed
 
@@ -121,6 +122,15 @@ class EndpointUnavailableError(BatchError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ModelTimeoutError(BatchError):
+    """A model call ran longer than the handler's ``run_timeout_s``.
+
+    Every element of the call becomes a failure record (a hanging model is not bisected); the
+    call itself keeps running on its own thread until the model returns (Python cannot stop a
+    thread), and its result is discarded.
+    """
 
 
 class RequestRejectedError(InferenceError):

@@ -113,9 +113,14 @@ def test_cpu_fallback_warns_once_and_is_counted(
     five_onnx: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="infergraph")
-    for _ in range(2):
+    for attempt in range(2):
+        # Two model ids: two loads (a loaded model is kept, and would not be loaded again).
         handler = ig.handler(
-            "onnx", path=str(five_onnx), device="gpu", allow_cpu_fallback=True, model_id="fb"
+            "onnx",
+            path=str(five_onnx),
+            device="gpu",
+            allow_cpu_fallback=True,
+            model_id=f"fb{attempt}",
         )
         stats = RunStats()
         (result,) = ig.predict(handler, [[2.0]], metrics=stats)
