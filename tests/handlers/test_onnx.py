@@ -11,7 +11,7 @@ import infergraph as ig
 from infergraph.core.memory import BATCH_CAPS
 from infergraph.core.metrics import RunStats
 from infergraph.handlers.onnx import OnnxHandler
-from infergraph.testing import check_handler, outputs_equal, run_on_beam
+from infergraph.testing import HandlerConformance, check_handler, outputs_equal, run_on_beam
 from tests import onnx_models
 
 
@@ -311,3 +311,40 @@ def test_a_real_allocation_failure_halves_the_batch(
     assert "Failed to allocate memory" in caplog.text or "Available memory of" in caplog.text
     (block,) = ig.predict(handler, [ig.Block(np.ones((100, 1), np.float32))])
     assert isinstance(block, ig.Prediction) and block.output.shape == (100, 1)
+
+
+# -- the conformance suite ---------------------------------------------------------------
+
+
+class TestOnnxConformance(HandlerConformance):
+    good_examples = (
+        np.array([1.0, -2.0, 3.0], np.float32),
+        [0.5, 0.25, 0.0],
+        np.zeros(3),
+        [1, 2, 3],
+    )
+    bad_examples = (
+        np.ones(4),
+        [None, 1.0, 2.0],
+        "text",
+        {"y": np.ones(3), "z": np.ones(3)},
+        [],
+        np.ones((3, 3)),
+    )
+    good_block = ig.Block(np.arange(12, dtype=np.float32).reshape(4, 3))
+
+    @pytest.fixture(autouse=True, scope="class")
+    def _build(self, request: pytest.FixtureRequest, two_outputs_onnx: Path) -> None:
+        request.cls.handler = ig.handler("onnx", path=str(two_outputs_onnx))
+
+
+class TestOnnxFixedBatchConformance(HandlerConformance):
+    good_examples = ([1.0], [2.0], [3.0], [4.0], [5.0])
+    bad_examples = ([1.0, 2.0], ["x"])
+    good_block = ig.Block(np.arange(5, dtype=np.float32).reshape(5, 1))
+    beam = False  # the fixed-size model on Beam is covered above
+
+    @pytest.fixture(autouse=True, scope="class")
+    def _build(self, request: pytest.FixtureRequest, onnx_dir: Path) -> None:
+        path = onnx_models.linear(onnx_dir / "conformance_fixed.onnx", 5.0, batch=2)
+        request.cls.handler = ig.handler("onnx", path=str(path))
