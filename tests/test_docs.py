@@ -12,7 +12,7 @@ import pytest
 
 DOCS = Path(__file__).parents[1] / "docs"
 # Pages whose python blocks run top to bottom in one namespace, as a reader would paste them.
-RUNNABLE = ["concepts.md", "graph.md", "plugins.md"]
+RUNNABLE = ["concepts.md", "failures.md", "graph.md", "plugins.md"]
 
 
 def python_blocks(page: Path) -> list[str]:
@@ -36,7 +36,14 @@ def test_examples_run(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_plugin_page_example_passes_the_conformance_suite(monkeypatch: pytest.MonkeyPatch) -> None:
-    run_page("plugins.md", monkeypatch)["test_my_handler"]()
+    namespace = run_page("plugins.md", monkeypatch)
+    namespace["test_my_handler"]()
+    suite = namespace["TestScaleHandler"]
+    rules = sorted(name for name in dir(suite) if name.startswith("test_"))
+    assert len(rules) >= 8
+    for rule in rules:
+        if rule != "test_a_block_matches_its_rows":  # the page's handler takes no blocks
+            getattr(suite(), rule)()
 
 
 def test_every_page_in_the_nav_exists() -> None:

@@ -135,14 +135,18 @@ class BatchRunner:
     def _run_isolated(self, items: list[Item], *, top: bool = False) -> list[Result]:
         size = self.call_size()
         if len(items) > size:  # the limit went down (out of memory) since the call was planned
-            return [r for part in chunks(items, size) for r in self._run_isolated(list(part))]
+            return [
+                result
+                for part in chunks(items, size)
+                for result in self._run_isolated(list(part), top=top)
+            ]
         try:
             return self._run_once(items)
         except _StageFailed as failed:
             out_of_memory = self._out_of_memory(failed.cause)
             if out_of_memory and len(items) > 1 and not self.fixed:
                 self._lower_cap(len(items), failed)
-                return self._run_isolated(items)
+                return self._run_isolated(items, top=top)
             if len(items) == 1 or out_of_memory or isinstance(failed.cause, BatchError):
                 return [self._failure(item, failed.stage, failed.cause) for item in items]
             self.metrics.counter("bisections")

@@ -10,6 +10,7 @@ load that fails is not remembered. Beam workers load through Beam's own shared h
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import threading
@@ -31,6 +32,13 @@ Stamp = tuple[tuple[str, int, int], ...] | None
 
 DEFAULT_MAX_MODELS = 4
 """Models kept loaded beyond their callers, unless ``INFERGRAPH_MODEL_CACHE_SIZE`` says."""
+
+
+class _Unset(enum.Enum):
+    UNSET = enum.auto()
+
+
+UNSET = _Unset.UNSET
 
 
 class ModelBox:
@@ -96,26 +104,33 @@ class SharedModels:
         self._kept: OrderedDict[str, ModelBox] = OrderedDict()
         self.max_models = DEFAULT_MAX_MODELS
         self.max_bytes: int | None = None
+        models = _env_int("INFERGRAPH_MODEL_CACHE_SIZE", max_models)
         self.configure(
-            max_models=_env_int("INFERGRAPH_MODEL_CACHE_SIZE", max_models),
+            max_models=UNSET if models is None else models,
             max_bytes=_env_int("INFERGRAPH_MODEL_CACHE_BYTES", max_bytes),
         )
 
-    def configure(self, *, max_models: int | None = None, max_bytes: int | None = None) -> None:
-        """Change the bounds (``None`` leaves ``max_models`` as it is and removes the budget).
+    def configure(
+        self,
+        *,
+        max_models: int | _Unset = UNSET,
+        max_bytes: int | _Unset | None = UNSET,
+    ) -> None:
+        """Change the bounds; a bound not given stays as it is (``max_bytes=None``: no budget).
 
         Raises:
             ConfigError: a bound is negative or not an integer.
         """
         for name, value in (("max_models", max_models), ("max_bytes", max_bytes)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
+            if value is UNSET or (name == "max_bytes" and value is None):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"model cache: {name} must be an integer >= 0, got {value!r}")
         with self._lock:
-            if max_models is not None:
+            if not isinstance(max_models, _Unset):
                 self.max_models = max_models
-            self.max_bytes = max_bytes
+            if not isinstance(max_bytes, _Unset):
+                self.max_bytes = max_bytes
             self._evict()
 
     def acquire(self, handler: AnyHandler, metrics: MetricsSink) -> ModelBox:

@@ -69,6 +69,7 @@ def test_a_byte_budget_counts_the_models_on_disk(tmp_path: Path) -> None:
     small.write_text("2")
     large.write_text("3" + " " * 999)
     ig.model_cache.configure(max_bytes=500)
+    assert ig.model_cache.max_models == 4  # a bound not given stays as it is
     list(ig.predict(FileScale(path=str(small)), [1.0]))
     list(ig.predict(FileScale(path=str(large)), [1.0]))
     assert ig.model_cache.loaded() == [FileScale(path=str(small)).cache_key()]
