@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from ..core.blocks import Block
 from ..core.config import HandlerConfig
@@ -75,10 +75,10 @@ class OnnxConfig(HandlerConfig):
     output_names: list[str] | None = Field(
         default=None, description="Outputs to compute; all of the model's outputs by default."
     )
-    intra_op_threads: int = Field(
+    intra_op_threads: StrictInt = Field(
         default=0, ge=0, description="Threads inside one operator; 0 lets ONNX Runtime choose."
     )
-    inter_op_threads: int = Field(
+    inter_op_threads: StrictInt = Field(
         default=0, ge=0, description="Threads across operators; 0 lets ONNX Runtime choose."
     )
     graph_optimization: str = Field(

@@ -348,3 +348,11 @@ class TestOnnxFixedBatchConformance(HandlerConformance):
     def _build(self, request: pytest.FixtureRequest, onnx_dir: Path) -> None:
         path = onnx_models.linear(onnx_dir / "conformance_fixed.onnx", 5.0, batch=2)
         request.cls.handler = ig.handler("onnx", path=str(path))
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("intra_op_threads", "2"), ("inter_op_threads", True)]
+)
+def test_thread_counts_must_be_integers(five_onnx: Path, field: str, value: object) -> None:
+    with pytest.raises(ig.ConfigError, match=f"{field}: Input should be a valid integer"):
+        ig.handler("onnx", path=str(five_onnx), **{field: value})
