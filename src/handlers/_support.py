@@ -141,15 +141,18 @@ def as_input(value: Any, want: Any, name: str, dtype_name: str) -> np.ndarray[An
                 f"input {name!r} expects {dtype_name}; the batch holds values from {low} to "
                 f"{high}, outside [{info.min}, {info.max}]"
             )
-    if target.kind == "f" and kind == "f" and target.itemsize < array.dtype.itemsize:
-        finite = np.abs(array[np.isfinite(array)])
-        largest = np.finfo(target).max
-        if finite.size and finite.max() > largest:
+    with np.errstate(over="ignore"):  # an overflow is reported below, not warned about
+        cast = array.astype(target, copy=False)
+    narrowed = target.kind == "f" and kind == "f" and target.itemsize < array.dtype.itemsize
+    if narrowed and not bool(np.isfinite(cast).all()):  # one pass in the common case
+        overflow = np.isinf(cast) & np.isfinite(array)
+        if overflow.any():
             raise InputError(
-                f"input {name!r} expects {dtype_name}; the batch holds {finite.max():g}, beyond "
-                f"its largest value {largest:g}"
+                f"input {name!r} expects {dtype_name}; the batch holds "
+                f"{float(np.abs(array[overflow]).max()):g}, beyond its largest value "
+                f"{float(np.finfo(target).max):g}"
             )
-    return array.astype(target, copy=False)
+    return cast
 
 
 def _kind_name(array: np.ndarray[Any, Any]) -> str:
