@@ -169,7 +169,9 @@ class BatchRunner:
         results: list[Result] = []
         for item, output in zip(items, predictions[: len(items)], strict=True):
             if isinstance(output, Exception):
-                results.append(self._failure(item, getattr(output, "stage", "run"), output))
+                stage = getattr(output, "stage", None)
+                stage = stage if isinstance(stage, str) and stage else "run"
+                results.append(self._failure(item, stage, output))
             else:
                 results.append(Prediction(item.example, output, self.node, item.key))
         self.metrics.counter("inferences", sum(isinstance(r, Prediction) for r in results))

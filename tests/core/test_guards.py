@@ -143,3 +143,19 @@ def test_beam_routes_postprocess_failures_instead_of_failing_the_pipeline() -> N
         isinstance(r, ig.Failure) and r.error_type == "PostprocessError" for r in nones.values()
     )
     assert sorted(nones) == ["a", "b"]
+
+
+def test_an_exception_put_in_place_of_a_prediction_names_its_stage_or_run() -> None:
+    class Staged(ValueError):
+        stage = "decode"
+
+    class Odd(ValueError):
+        stage = 7  # not a stage name
+
+    class Mixed(ScaleHandler):
+        def postprocess(self, examples: Sequence[Any], outputs: Any) -> list[Any]:
+            return [Staged("no label"), Odd("odd"), *list(outputs)[2:]]
+
+    results = list(ig.predict(Mixed(), [1.0, 2.0, 3.0]))
+    assert [getattr(r, "stage", None) for r in results] == ["decode", "run", None]
+    assert isinstance(results[2], ig.Prediction)
