@@ -27,6 +27,7 @@ from .core.errors import (
     InputError,
     MissingDependencyError,
     ModelLoadError,
+    ModelTimeoutError,
     PluginError,
     PostprocessError,
     RequestRejectedError,
@@ -39,6 +40,7 @@ from .core.metrics import RunStats
 from .core.predict import predict
 from .core.results import Failure, Prediction
 from .handlers.beam_bridge import from_beam
+from .core.sharing import SHARED_MODELS as model_cache
 from .plugins.hookspecs import PROJECT_NAME, hookimpl
 from .plugins.manager import Plugins, get_plugin_manager
 
@@ -74,6 +76,7 @@ __all__ = [
     "MissingDependencyError",
     "ModelHandler",
     "ModelLoadError",
+    "ModelTimeoutError",
     "PluginError",
     "Plugins",
     "PostprocessError",
@@ -90,6 +93,7 @@ __all__ = [
     "handler",
     "hookimpl",
     "load_graph",
+    "model_cache",
     "predict",
     "when",
 ]
@@ -118,6 +122,10 @@ def __getattr__(name: str) -> Any:
         from .beam.transform import RunInference
 
         return RunInference
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(f"{__name__}.testing")
     if name == "RunGraph":
         from .beam.graph import RunGraph
 

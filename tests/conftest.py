@@ -37,3 +37,11 @@ def two_outputs_onnx(onnx_dir: Path) -> Path:
 def _quiet_beam() -> None:
     # Beam logs an apitools notice at WARNING on import; it is not ours to report.
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
+
+
+@pytest.fixture(autouse=True)
+def _forget_batch_caps() -> None:
+    # Out-of-memory limits are per process; one test's must not shrink another's batches.
+    from infergraph.core.memory import BATCH_CAPS
+
+    BATCH_CAPS.clear()

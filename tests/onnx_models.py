@@ -19,19 +19,63 @@ def _save(graph: onnx.GraphProto, path: Path) -> Path:
     return path
 
 
-def _input(name: str, width: int) -> onnx.ValueInfoProto:
-    return helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, width])
+def _input(
+    name: str, width: int, batch: int | None = None, kind: int = TensorProto.FLOAT
+) -> onnx.ValueInfoProto:
+    return helper.make_tensor_value_info(name, kind, [batch, width])
 
 
-def linear(path: Path, factor: float) -> Path:
-    """``y = factor * x`` on a [batch, 1] float input named ``x``."""
+def linear(path: Path, factor: float, batch: int | None = None) -> Path:
+    """``y = factor * x`` on a [batch, 1] float input named ``x`` (``batch`` fixed if given)."""
     weight = numpy_helper.from_array(np.array([factor], dtype=np.float32), "w")
     graph = helper.make_graph(
         [helper.make_node("Mul", ["x", "w"], ["y"])],
         "linear",
+        [_input("x", 1, batch)],
+        [_input("y", 1, batch)],
+        [weight],
+    )
+    return _save(graph, path)
+
+
+def count_up(path: Path) -> Path:
+    """``y = x + 1`` on a [batch, 2] int64 input ``x``."""
+    one = numpy_helper.from_array(np.array([1], dtype=np.int64), "one")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "one"], ["y"])],
+        "count_up",
+        [_input("x", 2, kind=TensorProto.INT64)],
+        [_input("y", 2, kind=TensorProto.INT64)],
+        [one],
+    )
+    return _save(graph, path)
+
+
+def widen(path: Path, width: int) -> Path:
+    """``y = x * width``, computed through a [batch, width] intermediate (working memory grows
+    with the batch, the output does not)."""
+    ones = numpy_helper.from_array(np.ones((1, width), dtype=np.float32), "ones")
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "ones"], ["wide"]),
+            helper.make_node("ReduceSum", ["wide", "axes"], ["y"], keepdims=1),
+        ],
+        "widen",
         [_input("x", 1)],
         [_input("y", 1)],
-        [weight],
+        [ones, axes],
+    )
+    return _save(graph, path)
+
+
+def batch_sum(path: Path) -> Path:
+    """``y = sum(x)`` over the whole batch: one row whatever the batch (not a batched output)."""
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["y"], keepdims=1)],
+        "batch_sum",
+        [_input("x", 1)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])],
     )
     return _save(graph, path)
 

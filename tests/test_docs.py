@@ -15,7 +15,7 @@ DOCS = Path(__file__).parents[1] / "docs"
 # Pages whose python blocks run top to bottom in one namespace, as a reader would paste them,
 # in an empty directory; the `infergraph` commands of their sh blocks run in between.
 # (plugins.md runs in full in tests/plugins/test_plugin_page.py.)
-RUNNABLE = ["beam.md", "concepts.md", "graph.md"]
+RUNNABLE = ["beam.md", "concepts.md", "failures.md", "graph.md"]
 
 
 def python_blocks(page: Path) -> list[str]:

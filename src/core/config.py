@@ -5,11 +5,22 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
-_DEVICE = re.compile(r"^(cpu|auto|gpu(:\d+)?)$")
+_DEVICE = re.compile(r"cpu|auto|gpu(:[0-9]+)?")
 
 
 class HandlerConfig(BaseModel):
@@ -17,7 +28,8 @@ class HandlerConfig(BaseModel):
 
     Subclass it to add a handler's own fields; every field needs a ``description`` because it
     feeds ``infergraph handlers --schema`` and the docs. Configs are frozen and reject unknown
-    fields.
+    fields. The shared fields take values of their own type only (no ``"8"`` or ``True`` for a
+    number): options from JSON or YAML (``--set max_batch_size=8``, graph specs) already are.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
@@ -25,47 +37,55 @@ class HandlerConfig(BaseModel):
     #: Default ``max_batch_size`` for this handler; subclasses may override it.
     default_max_batch_size: ClassVar[int] = 256
 
-    model_id: str | None = Field(
+    model_id: StrictStr | None = Field(
         default=None,
         description="Identifier recorded on every prediction and used as the metrics namespace; "
         "defaults to the handler name and its model path.",
     )
-    min_batch_size: int = Field(
+    min_batch_size: StrictInt = Field(
         default=1, ge=1, description="Smallest batch the Beam path aims for (BatchElements)."
     )
-    max_batch_size: int | None = Field(
+    max_batch_size: StrictInt | None = Field(
         default=None,
         ge=1,
         description="Most examples (or block rows) in one model call; "
         "defaults to the handler's own default.",
     )
-    max_batch_duration_s: float | None = Field(
+    max_batch_duration_s: StrictFloat | None = Field(
         default=None,
         gt=0,
+        allow_inf_nan=False,
         description="Longest time a batch waits to fill before it is run anyway "
         "(streaming pipelines and slow in-process iterables).",
     )
-    max_batch_bytes: int | None = Field(
+    max_batch_bytes: StrictInt | None = Field(
         default=None,
         gt=0,
         description="Optional byte budget of one model call; a batch whose examples exceed it "
         "is split.",
     )
-    device: str = Field(
+    device: StrictStr = Field(
         default="cpu",
         description="Where the model runs: 'cpu', 'gpu' (first GPU), 'gpu:N' or 'auto' "
         "(a GPU if one is present, else the CPU).",
     )
-    allow_cpu_fallback: bool = Field(
+    allow_cpu_fallback: StrictBool = Field(
         default=False,
         description="When a GPU is requested but missing, run on the CPU with one warning "
         "instead of raising DeviceError.",
+    )
+    run_timeout_s: StrictFloat | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Longest one model call may take; a call that runs longer fails its batch "
+        "with ModelTimeoutError (and is left to finish in the background). No limit by default.",
     )
 
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
-        if not _DEVICE.match(value):
+        if not _DEVICE.fullmatch(value):
             raise ValueError("must be 'cpu', 'gpu', 'gpu:N' (N a GPU index) or 'auto'")
         return value
 

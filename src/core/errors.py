@@ -14,11 +14,12 @@
     ├── DeviceError                 the requested device is not available; names those found
     ├── InferenceError              one batch or element failed in a stage (becomes a Failure)
     │   ├── InputError              an input element has the wrong shape (keyed vs. unkeyed, ...)
-    │   ├── PostprocessError        postprocess returned the wrong number of predictions
+    │   ├── PostprocessError        postprocess returned no sequence, or the wrong number of items
     │   ├── BatchError              a whole batch failed, no element at fault (not bisected)
     │   │   ├── EndpointUnavailableError  a remote endpoint kept failing past the retries/deadline
     │   │   │   └── CircuitOpenError  failed at once: the endpoint's circuit breaker is open
-    │   │   └── RunDeadlineError  failed at once: the run's time budget is spent
+    │   │   ├── RunDeadlineError  failed at once: the run's time budget is spent
+    │   │   └── ModelTimeoutError     a model call ran past the handler's run_timeout_s
     │   └── RequestRejectedError    a remote endpoint rejected a request (4xx, error body)
     └── InferenceFailedError        raised by a Beam pipeline whose failures were not routed
 
@@ -154,6 +155,15 @@ class CircuitOpenError(EndpointUnavailableError):
 
 class RunDeadlineError(BatchError):
     """The run's time budget (``run_deadline_s``) is spent: nothing more is sent."""
+
+
+class ModelTimeoutError(BatchError):
+    """A model call ran longer than the handler's ``run_timeout_s``.
+
+    Every element of the call becomes a failure record (a hanging model is not bisected); the
+    call itself keeps running on its own thread until the model returns (Python cannot stop a
+    thread), and its result is discarded.
+    """
 
 
 class RequestRejectedError(InferenceError):

@@ -1,40 +1,62 @@
 """The core both execution paths share: keys in, batches through the four stages, results out.
 
-``to_item`` reads an input element (with or without a key); ``process_batch`` runs a group of
-items through a handler and returns exactly one :class:`Prediction` or :class:`Failure` per item,
-in order. A batch that fails is bisected so that only the elements that cause the failure become
-failure records; a :class:`BatchError` (no single element is at fault) is not bisected.
+``to_item`` reads an input element (with or without a key); ``BatchRunner.process_batch`` runs
+a group of items through a handler and returns one :class:`Prediction` or :class:`Failure` per
+item, in order (a block whose rows partly fail gives a prediction of its good rows and a failure
+per bad row). Whatever a handler stage raises or returns is handled inside the stage guard, so
+nothing escapes and nothing is lost:
+
+- a batch that fails is bisected so that only the elements that cause the failure become
+  failure records; a block is bisected by rows the same way; a :class:`BatchError` (no single
+  element is at fault, a timeout included) is not bisected;
+- an out-of-memory error halves the batch and lowers the model's batch limit for the process
+  (see :mod:`infergraph.core.memory`) instead of failing elements;
+- a model with a fixed batch size is always called with exactly that many examples (block
+  rows), the last partial batch padded with copies of its last example;
+- with ``run_timeout_s``, a model call that runs too long fails its batch
+  (see :mod:`infergraph.core.timeouts`).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .blocks import Block, concat_outputs
-from .errors import BatchError, InputError, PostprocessError
+from .calls import Item, chunks, estimate_nbytes, padded, padded_block, plan_calls
+from .errors import BatchError, InputError, ModelTimeoutError
 from .handler import ModelHandler
+from .memory import BATCH_CAPS
 from .metrics import MetricsSink
+from .outputs import block_rows, exception_text, first_rows, predictions_list
 from .results import Failure, Prediction, Result, short_repr
+from .timeouts import TimedCalls, timed_calls
+
+__all__ = [
+    "AnyHandler",
+    "BatchRunner",
+    "BlockRun",
+    "Clock",
+    "Item",
+    "estimate_nbytes",
+    "plan_calls",
+    "to_item",
+    "to_items",
+]
 
 AnyHandler = ModelHandler[Any, Any, Any, Any, Any]
 Clock = Callable[[], float]
 
+logger = logging.getLogger("infergraph")
 
-class Item(NamedTuple):
-    """One input element on its way through a handler (a tuple: cheap to make per element)."""
-
-    key: Any
-    example: Any
-
-    @property
-    def rows(self) -> int:
-        """Examples this element holds: a block's rows, else 1."""
-        return self.example.rows if isinstance(self.example, Block) else 1
+_logged: set[tuple[str, str]] = set()
+_logged_lock = threading.Lock()
 
 
 def to_item(element: Any, keyed: bool | None, node: str) -> Item | Failure:
@@ -75,39 +97,11 @@ def to_items(
     failures: list[Failure] = []
     for element in elements:
         entry = to_item(element, keyed, node)
-        (failures if isinstance(entry, Failure) else items).append(entry)  # type: ignore[arg-type]
+        if isinstance(entry, Failure):
+            failures.append(entry)
+        else:
+            items.append(entry)
     return items, failures
-
-
-def estimate_nbytes(example: Any) -> int:
-    """A cheap size estimate of one example, for byte budgets."""
-    if isinstance(example, np.ndarray | Block):
-        return int(example.nbytes)
-    if isinstance(example, bytes | bytearray | str):
-        return len(example)
-    if isinstance(example, Mapping):
-        return sum(estimate_nbytes(value) for value in example.values())
-    if isinstance(example, list | tuple):
-        return sum(estimate_nbytes(value) for value in example) if example else 0
-    byte_size = getattr(example, "ByteSize", None)
-    if callable(byte_size):
-        return int(byte_size())
-    return 8
-
-
-def plan_calls(items: Sequence[Item], max_size: int, max_bytes: int | None) -> Iterator[list[Item]]:
-    """Split plain (non-block) items into model calls within the size and byte limits."""
-    call: list[Item] = []
-    call_bytes = 0
-    for item in items:
-        size = estimate_nbytes(item.example) if max_bytes else 0
-        if call and (len(call) >= max_size or (max_bytes and call_bytes + size > max_bytes)):
-            yield call
-            call, call_bytes = [], 0
-        call.append(item)
-        call_bytes += size
-    if call:
-        yield call
 
 
 class BlockRun(NamedTuple):
@@ -141,7 +135,12 @@ class _StageFailed(Exception):
 
 
 class BatchRunner:
-    """Runs groups of items through one handler and one loaded model."""
+    """Runs groups of items through one handler and one loaded model.
+
+    Attributes:
+        fixed: The batch size the model requires (see :meth:`ModelHandler.fixed_batch_size`),
+            or ``None``.
+    """
 
     def __init__(
         self,
@@ -156,22 +155,43 @@ class BatchRunner:
         self.metrics = metrics
         self.clock = clock
         self.node = handler.model_id
+        self.key = handler.cache_key()
+        self.fixed = self._fixed_batch_size()
+        timeout = handler.config.run_timeout_s
+        self._timed: TimedCalls | None = (
+            timed_calls(self.key, timeout, f"handler {self.node!r}") if timeout else None
+        )
+
+    def call_size(self) -> int:
+        """Examples (rows) per model call now: the fixed size, else the limit (lowered by OOM)."""
+        if self.fixed:
+            return self.fixed
+        limit = self.handler.config.batch_size_limit
+        cap = BATCH_CAPS.get(self.key)
+        return min(limit, cap) if cap else limit
 
     def process_batch(self, items: Sequence[Item]) -> list[Result]:
         """The results of ``items``, in order: one per item, except that a block whose rows
         partly fail gives a prediction for its good rows and a failure per bad row."""
+        if not any(isinstance(item.example, Block) for item in items):
+            return [
+                result
+                for call in plan_calls(
+                    items, self.call_size(), self.handler.config.max_batch_bytes
+                )
+                for result in self._run_isolated(call, top=True)
+            ]
         return [result for results in self.process_items(items) for result in results]
 
     def process_items(self, items: Sequence[Item]) -> list[list[Result]]:
         """The results of each item (see :meth:`process_batch`), grouped by item."""
         results: list[list[Result]] = [[] for _ in items]
         plain = [i for i, item in enumerate(items) if not isinstance(item.example, Block)]
-        config = self.handler.config
         slots = iter(plain)
         for call in plan_calls(
-            [items[i] for i in plain], config.batch_size_limit, config.max_batch_bytes
+            [items[i] for i in plain], self.call_size(), self.handler.config.max_batch_bytes
         ):
-            for result in self._run_isolated(call):
+            for result in self._run_isolated(call, top=True):
                 results[next(slots)].append(result)
         for i, item in enumerate(items):
             if isinstance(item.example, Block):
@@ -181,76 +201,98 @@ class BatchRunner:
 
     # -- plain examples ----------------------------------------------------------------------
 
-    def _run_isolated(self, items: list[Item]) -> list[Result]:
+    def _run_isolated(self, items: list[Item], *, top: bool = False) -> list[Result]:
+        size = self.call_size()
+        if len(items) > size:  # the limit went down (out of memory) since the call was planned
+            return [
+                result
+                for part in chunks(items, size)
+                for result in self._run_isolated(list(part), top=top)
+            ]
         try:
             return self._run_once(items)
         except _StageFailed as failed:
-            if len(items) == 1 or isinstance(failed.cause, BatchError):
+            out_of_memory = self._out_of_memory(failed.cause)
+            if out_of_memory and len(items) > 1 and not self.fixed:
+                self._lower_cap(len(items), failed)
+                return self._run_isolated(items, top=top)
+            if len(items) == 1 or out_of_memory or isinstance(failed.cause, BatchError):
                 return [self._failure(item, failed.stage, failed.cause) for item in items]
+            self.metrics.counter("bisections")
             middle = len(items) // 2
-            return self._run_isolated(items[:middle]) + self._run_isolated(items[middle:])
+            results = self._run_isolated(items[:middle]) + self._run_isolated(items[middle:])
+            if top:
+                self._report_bisection(len(items), failed, results)
+            return results
 
     def _run_once(self, items: list[Item]) -> list[Result]:
         examples = [item.example for item in items]
+        called = padded(examples, self.fixed) if self.fixed else examples
         start = self.clock()
-        outputs = self._stage("batch", self.handler.batch, examples)
-        outputs = self._stage("run", self.handler.run, self.model, outputs)
-        predictions = self._stage("postprocess", self.handler.postprocess, examples, outputs)
-        predictions = list(predictions)
-        if len(predictions) != len(items):
-            raise _StageFailed(
-                "postprocess",
-                PostprocessError(
-                    f"postprocess of handler {self.node!r} returned {len(predictions)} "
-                    f"predictions for {len(items)} examples; it must return one per example"
-                ),
-            )
-        self._record_call(len(items), start)
+        native = self._stage("batch", self.handler.batch, called)
+        outputs = self._stage("run", self._run, native)
+        predictions = self._stage("postprocess", self._postprocess, called, outputs)
+        if len(called) > len(items):
+            self.metrics.counter("padded_examples", len(called) - len(items))
+        self._record_call(len(called), start)
         results: list[Result] = []
-        for item, output in zip(items, predictions, strict=True):
+        for item, output in zip(items, predictions[: len(items)], strict=True):
             if isinstance(output, Exception):
-                results.append(self._failure(item, getattr(output, "stage", "run"), output))
+                stage = getattr(output, "stage", None)
+                stage = stage if isinstance(stage, str) and stage else "run"
+                results.append(self._failure(item, stage, output))
             else:
                 results.append(Prediction(item.example, output, self.node, item.key))
         self.metrics.counter("inferences", sum(isinstance(r, Prediction) for r in results))
         return results
+
+    def _postprocess(self, examples: list[Any], outputs: Any) -> list[Any]:
+        returned = self.handler.postprocess(examples, outputs)
+        return predictions_list(returned, len(examples), self.node)
 
     # -- blocks ------------------------------------------------------------------------------
 
     def _run_block(self, item: Item) -> list[Result]:
         block: Block = item.example
         if not self.handler.accepts_blocks:
-            return [
-                self._failure(
-                    item,
-                    "batch",
-                    InputError(
-                        f"handler {self.node!r} does not accept blocks; pass one example per "
-                        "element"
-                    ),
-                )
-            ]
+            error = InputError(
+                f"handler {self.node!r} does not accept blocks; pass one example per element"
+            )
+            return [self._failure(item, "batch", error)]
+        if block.rows == 0:
+            return [self._empty_block(item)]
         run = self.run_block(block)
         results: list[Result] = []
         if run.ok.all():
             results.append(Prediction(block, run.output, self.node, item.key))
         elif run.ok.any():
             results.append(Prediction(block.take(run.ok), run.output, self.node, item.key))
-        for row, stage, cause in run.failures:
-            results.append(self._row_failure(item, row, stage, cause))
+        results += [self._row_failure(item, row, stage, cause) for row, stage, cause in run.failures]
         return results
 
+    def _empty_block(self, item: Item) -> Result:
+        if self.fixed:
+            error = InputError(
+                f"the block has no rows, and the model of handler {self.node!r} needs batches "
+                f"of exactly {self.fixed}; leave empty blocks out"
+            )
+            return self._failure(item, "batch", error)
+        try:
+            output = self._run_chunk(item.example)
+        except _StageFailed as failed:
+            return self._failure(item, failed.stage, failed.cause)
+        return Prediction(item.example, output, self.node, item.key)
+
     def run_block(self, block: Block) -> BlockRun:
-        """Run every row of ``block`` in model calls of at most ``max_batch_size`` rows.
+        """Run every row of ``block`` in model calls of at most :meth:`call_size` rows.
 
         A call that fails is bisected by rows, so that only the rows that cause the failure
-        fail (a :class:`BatchError` fails its rows without bisection); the good rows' outputs
-        come back as one output block, in row order.
+        fail (a :class:`BatchError` fails its rows without bisection; an out-of-memory error
+        lowers the batch limit and runs the rows again in smaller calls); the good rows'
+        outputs come back as one output block, in row order.
         """
         done = _Rows()
-        limit = self.handler.config.batch_size_limit
-        for start in range(0, block.rows, limit):
-            self._run_rows(block, start, min(start + limit, block.rows), done)
+        self._run_rows(block, 0, block.rows, done)
         ok = np.zeros(block.rows, dtype=bool)
         output = None
         failures = done.failures
@@ -267,26 +309,57 @@ class BatchRunner:
         return BlockRun(ok, output, failures)
 
     def _run_rows(self, block: Block, start: int, stop: int, done: _Rows) -> None:
-        chunk = block.slice(start, stop) if (start, stop) != (0, block.rows) else block
-        begin = self.clock()
+        """Rows ``start:stop`` in calls of :meth:`call_size` rows, bisecting failed calls."""
+        size = self.call_size()
+        if stop - start > size:
+            for begin in range(start, stop, size):
+                self._run_rows(block, begin, min(begin + size, stop), done)
+            return
+        chunk = block if (start, stop) == (0, block.rows) else block.slice(start, stop)
         try:
-            native = self._stage("batch", self.handler.batch_block, chunk)
-            outputs = self._stage("run", self.handler.run, self.model, native)
-            done.parts.append(
-                self._stage("postprocess", self.handler.block_output, chunk, outputs)
-            )
+            done.parts.append(self._run_chunk(chunk))
         except _StageFailed as failed:
-            if stop - start == 1 or isinstance(failed.cause, BatchError):
+            rows = stop - start
+            out_of_memory = self._out_of_memory(failed.cause)
+            if out_of_memory and rows > 1 and not self.fixed:
+                self._lower_cap(rows, failed)
+                self._run_rows(block, start, stop, done)
+                return
+            if rows == 1 or out_of_memory or isinstance(failed.cause, BatchError):
                 done.failures.extend((r, failed.stage, failed.cause) for r in range(start, stop))
                 return
+            self.metrics.counter("bisections")
             middle = (start + stop) // 2
             self._run_rows(block, start, middle, done)
             self._run_rows(block, middle, stop, done)
             return
-        self._record_call(stop - start, begin)
         done.good.append(np.arange(start, stop))
 
+    def _run_chunk(self, chunk: Block) -> Any:
+        called = padded_block(chunk, self.fixed) if self.fixed else chunk
+        start = self.clock()
+        native = self._stage("batch", self.handler.batch_block, called)
+        outputs = self._stage("run", self._run, native)
+        output = self._stage("postprocess", self._block_rows, called, outputs)
+        if called.rows > chunk.rows:
+            self.metrics.counter("padded_examples", called.rows - chunk.rows)
+            output = first_rows(output, chunk.rows)
+        self._record_call(called.rows, start)
+        return output
+
+    def _block_rows(self, block: Block, outputs: Any) -> Any:
+        return block_rows(self.handler.block_output(block, outputs), block.rows, self.node)
+
     # -- helpers -----------------------------------------------------------------------------
+
+    def _run(self, native: Any) -> Any:
+        if self._timed is None:
+            return self.handler.run(self.model, native)
+        try:
+            return self._timed.call(self.handler.run, self.model, native)
+        except ModelTimeoutError:
+            self.metrics.counter("timeouts")
+            raise
 
     def _stage(self, stage: str, fn: Callable[..., Any], *args: Any) -> Any:
         try:
@@ -294,26 +367,77 @@ class BatchRunner:
         except Exception as exc:
             raise _StageFailed(stage, exc) from exc
 
+    def _fixed_batch_size(self) -> int | None:
+        try:
+            size = self.handler.fixed_batch_size(self.model)
+        except Exception as exc:
+            _log_once(
+                self.node,
+                "fixed-error",
+                "handler %r: fixed_batch_size() raised %s: %s; batches are not padded",
+                self.node,
+                type(exc).__name__,
+                exception_text(exc),
+            )
+            return None
+        if size is None or isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            return None
+        _log_once(
+            self.node,
+            "fixed",
+            "handler %r: the model takes batches of exactly %d; every call gets %d examples "
+            "(rows), the last partial batch padded with copies of its last example",
+            self.node,
+            size,
+            size,
+            level=logging.INFO,
+        )
+        return size
+
+    def _out_of_memory(self, exc: Exception) -> bool:
+        try:
+            return bool(self.handler.is_out_of_memory(exc))
+        except Exception:
+            return False
+
+    def _lower_cap(self, size: int, failed: _StageFailed) -> None:
+        cap = BATCH_CAPS.lower(self.key, size // 2)
+        self.metrics.counter("oom_splits")
+        logger.warning(
+            "handler %r ran out of memory on a batch of %d in stage %r (%s: %s); its batches "
+            "are now at most %d in this process",
+            self.node,
+            size,
+            failed.stage,
+            type(failed.cause).__name__,
+            exception_text(failed.cause, 300),
+            cap,
+        )
+
+    def _report_bisection(self, size: int, failed: _StageFailed, results: list[Result]) -> None:
+        saved = sum(isinstance(result, Prediction) for result in results)
+        if not saved:
+            return
+        _log_once(
+            self.node,
+            "bisection",
+            "handler %r: a batch of %d failed in stage %r (%s: %s); bisecting it saved %d "
+            "examples and failed %d. Bisection costs extra model calls (metric 'bisections'); "
+            "if many batches need it, check the inputs, or whether the model takes a fixed "
+            "batch size. Logged once per handler",
+            self.node,
+            size,
+            failed.stage,
+            type(failed.cause).__name__,
+            exception_text(failed.cause, 300),
+            saved,
+            size - saved,
+        )
+
     def _record_call(self, rows: int, start: float) -> None:
         self.metrics.counter("model_calls")
         self.metrics.distribution("batch_size", rows)
         self.metrics.distribution("batch_latency_us", int((self.clock() - start) * 1_000_000))
-
-    def _row_failure(self, item: Item, row: int, stage: str, exc: BaseException) -> Failure:
-        block: Block = item.example
-        key = item.key if block.keys is None else block.keys[row]
-        key = key.item() if isinstance(key, np.generic) else key
-        where = f"key {key!r}" if key is not None else "its key-less element"
-        self.metrics.counter("failures")
-        return Failure(
-            example=block.row(row),
-            key=key,
-            stage=stage,
-            node=self.node,
-            error_type=type(exc).__name__,
-            message=f"{stage} failed in handler {self.node!r} for row {row} of a block "
-            f"({where}): {exc}",
-        )
 
     def _failure(self, item: Item, stage: str, exc: BaseException) -> Failure:
         self.metrics.counter("failures")
@@ -324,12 +448,42 @@ class BatchRunner:
             node=self.node,
             error_type=type(exc).__name__,
             message=self.handler.redact(
-                f"{stage} failed in handler {self.node!r} for {_describe(item)}: {exc}"
+                f"{stage} failed in handler {self.node!r} for {_describe(item)}: "
+                f"{exception_text(exc)}"
+            ),
+        )
+
+    def _row_failure(self, item: Item, row: int, stage: str, exc: BaseException) -> Failure:
+        block: Block = item.example
+        key = item.key if block.keys is None else block.keys[row]
+        key = key.item() if isinstance(key, np.generic) else key
+        where = f"key {short_repr(key, 60)}" if key is not None else "its key-less element"
+        self.metrics.counter("failures")
+        return Failure(
+            example=block.row(row),
+            key=key,
+            stage=stage,
+            node=self.node,
+            error_type=type(exc).__name__,
+            message=self.handler.redact(
+                f"{stage} failed in handler {self.node!r} for row {row} of a block ({where}): "
+                f"{exception_text(exc)}"
             ),
         )
 
 
 def _describe(item: Item) -> str:
-    if item.key is not None:
-        return f"key {item.key!r}"
-    return f"example {short_repr(item.example, 60)}"
+    try:
+        if item.key is not None:
+            return f"key {short_repr(item.key, 60)}"
+        return f"example {short_repr(item.example, 60)}"
+    except Exception:
+        return f"an element of type {type(item.example).__name__}"
+
+
+def _log_once(node: str, kind: str, message: str, *args: Any, level: int = logging.WARNING) -> None:
+    with _logged_lock:
+        if (node, kind) in _logged:
+            return
+        _logged.add((node, kind))
+    logger.log(level, message, *args)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, SecretBytes, SecretStr
 from .blocks import Block
 from .config import HandlerConfig, validate_config
 from .errors import ConfigError, InferenceError
+from .memory import looks_like_out_of_memory
 
 ExampleT = TypeVar("ExampleT")
 BatchT = TypeVar("BatchT")
@@ -116,6 +117,27 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
     def block_output(self, block: Block, outputs: OutputT) -> Any:
         """The prediction for a block slice from the model's outputs. Default: the outputs."""
         return outputs
+
+    # -- what the loaded model needs -------------------------------------------------------
+
+    def fixed_batch_size(self, model: ModelT) -> int | None:
+        """The batch size the loaded model requires, or ``None`` when any size works.
+
+        Handlers read it from the model (a static first dimension shared by its inputs). The
+        framework then calls :meth:`run` with exactly that many examples (block rows included),
+        filling the last partial batch with copies of its last example and dropping their
+        predictions. Default: ``None``.
+        """
+        return None
+
+    def is_out_of_memory(self, exc: Exception) -> bool:
+        """Whether ``exc`` (raised by a stage) is an allocation failure of the model's runtime.
+
+        The framework then halves the batch and remembers the smaller size for this model in
+        this process, instead of failing the batch's elements. The default recognises
+        TensorFlow, ONNX Runtime, CUDA and Python allocation errors by type and message.
+        """
+        return looks_like_out_of_memory(exc)
 
     # -- identity --------------------------------------------------------------------------
 

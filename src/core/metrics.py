@@ -9,6 +9,10 @@ Names (each under the handler's namespace, ``infergraph.<model_id>`` on Beam):
 - ``batch_latency_us`` (distribution): microseconds per batch -> run -> postprocess call.
 - ``load_time_ms`` (distribution): milliseconds to load the model.
 - ``cpu_fallback`` (counter): loads that fell back to the CPU (handlers report it).
+- ``bisections`` (counter): failed model calls split in halves to isolate failing elements.
+- ``oom_splits`` (counter): model calls halved after an out-of-memory error.
+- ``padded_examples`` (counter): padding added for a model with a fixed batch size.
+- ``timeouts`` (counter): model calls that ran past ``run_timeout_s``.
 """
 
 from __future__ import annotations

@@ -36,6 +36,10 @@ def predict(
         progress_every_s: Log progress (elements, rate, failures) at INFO this often.
         clock: Monotonic clock in seconds (a seam for tests).
 
+    The model is loaded once per process and kept loaded for later calls (see
+    :data:`infergraph.model_cache`); a model with a fixed batch size is called with batches of
+    exactly that size.
+
     Yields:
         A :class:`Prediction` or a :class:`Failure` per input element; for a block whose rows
         partly fail, a prediction of its good rows and then a failure per bad row.
@@ -47,7 +51,8 @@ def predict(
     box = SHARED_MODELS.acquire(handler, sink)
     runner = BatchRunner(handler, box.model, sink)
     progress = _Progress(handler.model_id, progress_every_s, clock)
-    for group in _groups(data, handler, keyed, clock):
+    limit = max(handler.config.batch_size_limit, runner.fixed or 0)
+    for group in _groups(data, handler, keyed, limit, clock):
         items = [entry for entry in group if isinstance(entry, Item)]
         done = iter(runner.process_items(items)) if items else iter(())
         for entry in group:
@@ -58,13 +63,12 @@ def predict(
 
 
 def _groups(
-    data: Iterable[Any], handler: AnyHandler, keyed: bool | None, clock: Clock
+    data: Iterable[Any], handler: AnyHandler, keyed: bool | None, limit: int, clock: Clock
 ) -> Iterator[list[Item | Failure]]:
-    """Consecutive elements grouped by the handler's batching policy, blocks on their own."""
-    config = handler.config
+    """Consecutive elements in groups of ``limit`` (or fewer, after the handler's
+    ``max_batch_duration_s``), blocks on their own."""
     node = handler.model_id
-    limit = config.batch_size_limit
-    wait = config.max_batch_duration_s
+    wait = handler.config.max_batch_duration_s
     group: list[Item | Failure] = []
     rows = 0
     started = clock()

@@ -2,6 +2,8 @@
 
 An example is an array (single-input models) or a dict of arrays by input name; a prediction is
 the array (single-output models) or a dict of arrays by output name. Blocks are supported.
+Inputs are checked against the model's dtypes and shapes before ONNX Runtime sees them, and a
+model with a static batch dimension is called with batches of exactly that size.
 """
 
 from __future__ import annotations
@@ -12,14 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, StrictInt
 
 from ..core.blocks import Block
 from ..core.config import HandlerConfig
-from ..core.errors import DeviceError, ModelLoadError
+from ..core.errors import DeviceError, InputError, ModelLoadError
 from ..core.handler import ModelHandler
 from ..plugins.hookspecs import Register, hookimpl
-from ._support import named_input, require, shared_fields, single_input, warn_once
+from ._support import (
+    as_input,
+    check_rows,
+    named_input,
+    require,
+    shared_fields,
+    single_input,
+    stack,
+    warn_once,
+)
 
 Feed = dict[str, np.ndarray[Any, Any]]
 Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
@@ -64,10 +75,10 @@ class OnnxConfig(HandlerConfig):
     output_names: list[str] | None = Field(
         default=None, description="Outputs to compute; all of the model's outputs by default."
     )
-    intra_op_threads: int = Field(
+    intra_op_threads: StrictInt = Field(
         default=0, ge=0, description="Threads inside one operator; 0 lets ONNX Runtime choose."
     )
-    inter_op_threads: int = Field(
+    inter_op_threads: StrictInt = Field(
         default=0, ge=0, description="Threads across operators; 0 lets ONNX Runtime choose."
     )
     graph_optimization: str = Field(
@@ -78,22 +89,64 @@ class OnnxConfig(HandlerConfig):
 
 
 @dataclass(frozen=True)
+class OnnxInput:
+    """One model input: its numpy dtype, ONNX type name and shape (``None`` for a free axis)."""
+
+    dtype: Any
+    type: str
+    shape: list[int | None] | None
+
+    def check(self, name: str, array: np.ndarray[Any, Any]) -> None:
+        """Raise :class:`InputError` when ``array`` cannot have this input's shape."""
+        if self.shape is None:
+            return
+        fits = len(array.shape) == len(self.shape) and all(
+            want is None or want == got for want, got in zip(self.shape, array.shape, strict=True)
+        )
+        if not fits:
+            raise InputError(
+                f"input {name!r} expects shape {self.shape} ({self.type}), got a batch of shape "
+                f"{list(array.shape)}; each example needs shape {self.shape[1:]}"
+            )
+
+
+@dataclass(frozen=True)
 class OnnxModel:
     """A loaded session and what the handler needs to know of its inputs and outputs."""
 
     session: Any
-    inputs: dict[str, Any]  # input name -> numpy dtype
+    inputs: dict[str, OnnxInput]
     outputs: list[str]
 
     def feed(self, columns: Columns) -> Feed:
-        """The session's input feed for collated columns, cast to the model's dtypes."""
+        """The session's input feed for collated columns, checked and cast to the model's
+        dtypes.
+
+        Raises:
+            InputError: a value is not a number (or not of the input's kind), or the batch does
+                not have the input's shape.
+        """
         if len(self.inputs) == 1:
-            ((name, dtype),) = self.inputs.items()
-            return {name: np.asarray(single_input(columns, name), dtype=dtype)}
+            ((name, spec),) = self.inputs.items()
+            return {name: self._array(name, spec, single_input(columns, name))}
         return {
-            name: np.asarray(named_input(columns, name, self.inputs), dtype=dtype)
-            for name, dtype in self.inputs.items()
+            name: self._array(name, spec, named_input(columns, name, self.inputs))
+            for name, spec in self.inputs.items()
         }
+
+    def fixed_batch_size(self) -> int | None:
+        """The static first dimension every input shares, or ``None``."""
+        firsts = {spec.shape[0] if spec.shape else None for spec in self.inputs.values()}
+        if len(firsts) != 1:
+            return None
+        (first,) = firsts
+        return first
+
+    @staticmethod
+    def _array(name: str, spec: OnnxInput, value: Any) -> np.ndarray[Any, Any]:
+        array = as_input(value, spec.dtype, name, spec.type)
+        spec.check(name, array)
+        return array
 
 
 class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
@@ -123,15 +176,16 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
                 f"ONNX Runtime could not load {str(path)!r}: {type(exc).__name__}: {exc}"
             ) from exc
         self._check_placement(session, providers)
-        inputs = {i.name: _DTYPES.get(i.type, np.float32) for i in session.get_inputs()}
-        outputs = self.config.output_names or [o.name for o in session.get_outputs()]
-        return OnnxModel(session, inputs, outputs)
+        inputs = {i.name: _input(i) for i in session.get_inputs()}
+        return OnnxModel(session, inputs, self._outputs(session))
 
     def batch(self, examples: Sequence[Any]) -> Columns:
         if isinstance(examples[0], Mapping):
             names = shared_fields(examples)
-            return {name: np.asarray([e[name] for e in examples]) for name in names}
-        return np.asarray(examples)
+            return {
+                name: stack([e[name] for e in examples], name, numeric=False) for name in names
+            }
+        return stack(examples, None, numeric=False)
 
     def batch_block(self, block: Block) -> Columns:
         return block.data
@@ -141,15 +195,31 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
         return dict(zip(model.outputs, values, strict=True))
 
     def postprocess(self, examples: Sequence[Any], outputs: Outputs) -> list[Any]:
+        check_rows(outputs, len(examples))
         if len(outputs) == 1:
             return list(next(iter(outputs.values())))
         names = list(outputs)
         return [{name: outputs[name][i] for name in names} for i in range(len(examples))]
 
     def block_output(self, block: Block, outputs: Outputs) -> Any:
+        check_rows(outputs, block.rows)
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs
 
+    def fixed_batch_size(self, model: OnnxModel) -> int | None:
+        return model.fixed_batch_size()
+
     # -- internals ---------------------------------------------------------------------------
+
+    def _outputs(self, session: Any) -> list[str]:
+        available = [o.name for o in session.get_outputs()]
+        wanted = self.config.output_names or available
+        missing = [name for name in wanted if name not in available]
+        if missing:
+            raise ModelLoadError(
+                f"the ONNX model {self.config.path!r} has no outputs {missing}; its outputs are "
+                f"{available}. Fix output_names"
+            )
+        return list(wanted)
 
     def _providers(self, ort: Any) -> tuple[list[str], list[dict[str, Any]] | None]:
         config = self.config
@@ -190,6 +260,12 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
             raise DeviceError(message)
         self.fell_back_to_cpu = True
         warn_once(f"onnx-fallback:{self.config.path}", "%s; falling back to the CPU", message)
+
+
+def _input(node: Any) -> OnnxInput:
+    shape = getattr(node, "shape", None)
+    dims = [dim if isinstance(dim, int) and dim > 0 else None for dim in shape] if shape else None
+    return OnnxInput(_DTYPES.get(node.type, np.float32), node.type, dims)
 
 
 @hookimpl

@@ -58,3 +58,47 @@ def test_every_builtin_config_field_is_described() -> None:
     for entry in plugins.handlers.values():
         for name, field in entry.handler_cls.Config.model_fields.items():
             assert field.description, f"{entry.name}.{name} has no description"
+
+
+@pytest.mark.parametrize("device", ["cpu ", "cpu\n", " gpu", "gpu:1\n", "gpu:", "GPU", "gpu:-1"])
+def test_devices_with_stray_characters_are_rejected(device: str) -> None:
+    with pytest.raises(ig.ConfigError, match="device: Value error, must be 'cpu'"):
+        ScaleHandler(device=device)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_batch_size", "8"),
+        ("max_batch_size", True),
+        ("max_batch_size", 8.0),
+        ("min_batch_size", "2"),
+        ("max_batch_bytes", "1000"),
+        ("max_batch_duration_s", "0.5"),
+        ("max_batch_duration_s", float("nan")),
+        ("allow_cpu_fallback", "yes"),
+        ("allow_cpu_fallback", 1),
+        ("device", b"cpu"),
+        ("model_id", 7),
+    ],
+)
+def test_values_of_the_wrong_type_are_rejected_with_the_field_named(
+    field: str, value: object
+) -> None:
+    expected = f"invalid config for handler 'ScaleHandler': {field}:"
+    with pytest.raises(ig.ConfigError, match=expected):
+        ScaleHandler(**{field: value})
+
+
+def test_values_parsed_from_json_or_yaml_are_accepted() -> None:
+    import json
+
+    import yaml
+
+    options = json.loads(
+        '{"max_batch_size": 8, "max_batch_duration_s": 1, "allow_cpu_fallback": true}'
+    )
+    config = ScaleHandler(**options).config
+    assert (config.max_batch_size, config.max_batch_duration_s) == (8, 1.0)
+    config = ScaleHandler(**yaml.safe_load("max_batch_size: 8\nrun_timeout_s: 2.5\n")).config
+    assert (config.max_batch_size, config.run_timeout_s) == (8, 2.5)

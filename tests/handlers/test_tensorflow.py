@@ -4,6 +4,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -328,3 +329,73 @@ def test_dict_examples_may_list_their_fields_in_any_order(models: dict[str, Path
     assert all(isinstance(r, ig.Prediction) for r in results), results
     np.testing.assert_allclose(results[0].output, [11.0, 12.0])
     np.testing.assert_allclose(results[1].output, [20.0, 21.0])
+
+
+# -- robustness: inputs, fixed batch sizes, out of memory ------------------------------------
+
+
+def test_a_block_of_objects_is_not_turned_into_nan(models: dict[str, Path]) -> None:
+    handler = tf_handler(models["linear_examples"], signature="predict_tensor")
+    block = ig.Block(np.array([[1.0], [None]], dtype=object))
+    (failure,) = ig.predict(handler, [("blk", block)])
+    assert isinstance(failure, ig.Failure) and failure.error_type == "InputError"
+    assert "input 'x' expects float32 numbers" in failure.message
+    assert "Pass numbers only" in failure.message
+
+
+def test_fractional_values_for_an_integer_input_fail(models: dict[str, Path]) -> None:
+    data = [
+        ("ok", {"a": np.array([1.0, 2.0]), "b": np.array([1.0, 0.0])}),
+        ("half", {"a": np.array([1.0, 2.0]), "b": np.array([0.5, 0.0])}),
+    ]
+    results = list(ig.predict(tf_handler(models["two_inputs"]), data))
+    np.testing.assert_allclose(results[0].output, [11.0, 2.0])  # type: ignore[union-attr]
+    failure = results[1]
+    assert isinstance(failure, ig.Failure) and failure.error_type == "InputError"
+    assert "input 'b' expects int64 integers" in failure.message
+
+
+def test_a_fixed_batch_size_is_read_from_the_signature(
+    models: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    handler = tf_handler(models["fixed_batch"], max_batch_size=64)
+    assert handler.fixed_batch_size(handler.load()) == 2
+    caplog.set_level(logging.INFO, logger="infergraph")
+    stats = ig.RunStats()
+    data = [(i, [float(i)]) for i in range(5)] + [("blk", ig.Block(np.ones((5, 1))))]
+    results = list(ig.predict(handler, data, metrics=stats))
+    assert all(isinstance(r, ig.Prediction) for r in results), results
+    np.testing.assert_allclose(np.concatenate(outputs(results[:5])), [0.0, 3.0, 6.0, 9.0, 12.0])
+    np.testing.assert_allclose(results[5].output, np.full((5, 1), 3.0))  # type: ignore[union-attr]
+    assert stats.counters["model_calls"] == 6 and stats.counters["padded_examples"] == 2
+    assert stats.counters["bisections"] == 0
+    assert "the model takes batches of exactly 2" in caplog.text
+
+
+class Exhausted(TensorFlowHandler):
+    """Asks TensorFlow for an impossible allocation on batches above 4 rows: the real
+    ``tf.errors.ResourceExhaustedError`` a model too big for its device raises."""
+
+    def run(self, model: Any, batch: Any) -> Any:
+        rows = len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)
+        if rows > 4:
+            model.tf.zeros([rows, 2**45])
+        return super().run(model, batch)
+
+
+def test_resource_exhausted_halves_the_batch(models: dict[str, Path]) -> None:
+    import tensorflow as tf
+
+    handler = Exhausted(path=str(models["two_outputs"]), max_batch_size=16)
+    stats = ig.RunStats()
+    rows = np.arange(30, dtype=np.float32).reshape(10, 3)
+    results = list(ig.predict(handler, [(i, row) for i, row in enumerate(rows)], metrics=stats))
+    assert [r.key for r in results] == list(range(10))
+    assert all(isinstance(r, ig.Prediction) for r in results), results
+    doubled = np.stack([r.output["double"] for r in results])  # type: ignore[union-attr]
+    np.testing.assert_allclose(doubled, rows * 2)
+    assert stats.counters["oom_splits"] == 2  # 10 fails, 5 fails, then batches of 2
+    assert stats.distributions["batch_size"].max == 2
+    with pytest.raises(tf.errors.ResourceExhaustedError) as caught:
+        Exhausted(path=str(models["two_outputs"])).run(handler.load(), rows)
+    assert handler.is_out_of_memory(caught.value)

@@ -82,6 +82,26 @@ def two_outputs(path: Path) -> Path:
     return path
 
 
+def fixed_batch(path: Path) -> Path:
+    """A Keras 3 ``Dense(1)`` (kernel 3, bias 0) exported with a static batch of 2: its
+    ``serving_default`` takes ``x`` of shape ``[2, 1]``, as many exported models do."""
+    import keras
+
+    tf = _tf()
+    inputs = keras.Input(shape=(1,), name="x")
+    outputs = keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(3.0))(inputs)
+    model = keras.Model(inputs, outputs)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=model.call,
+        input_signature=[tf.TensorSpec([2, 1], tf.float32, name="x")],
+    )
+    archive.write_out(str(path), verbose=False)
+    return path
+
+
 def keras3_dense(path: Path) -> Path:
     """A Keras 3 ``Dense(2)`` on 4 features (kernel ones, bias 0) from ``model.export``."""
     import keras
@@ -125,7 +145,10 @@ _BUILT: dict[str, Path] = {}
 def saved_models(base: Path) -> dict[str, Path]:
     """Every test SavedModel by name, built once per process under ``base``."""
     if not _BUILT:
-        for builder in (linear_examples, two_inputs, two_outputs, keras3_dense, tf_keras_dense):
+        builders = (
+            linear_examples, two_inputs, two_outputs, keras3_dense, tf_keras_dense, fixed_batch
+        )
+        for builder in builders:
             _BUILT[builder.__name__] = builder(base / builder.__name__)
     return _BUILT
 

@@ -86,3 +86,8 @@ def test_every_snippet_runs_in_order(
     ]
     assert '"id": "c"' in (tmp_path / "species.failures.jsonl").read_text()
     module.test_sklearn_handler()
+    suite = module.TestSklearnHandler
+    rules = sorted(name for name in dir(suite) if name.startswith("test_"))
+    assert len(rules) >= 8
+    for rule in rules:
+        getattr(suite(), rule)()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, StrictInt, model_validator
 
 from ...core.config import HandlerConfig
 from .device import Settings
@@ -22,11 +22,11 @@ class TensorFlowConfig(HandlerConfig):
     output_names: list[str] | None = Field(
         default=None, description="Outputs to return; all of the signature's outputs by default."
     )
-    memory_growth: bool = Field(
+    memory_growth: StrictBool = Field(
         default=False,
         description="Let TensorFlow grow GPU memory as needed instead of reserving it all.",
     )
-    memory_limit_mb: int | None = Field(
+    memory_limit_mb: StrictInt | None = Field(
         default=None,
         ge=1,
         description="Cap the GPU memory TensorFlow may use in this process, in MiB.",
@@ -37,10 +37,10 @@ class TensorFlowConfig(HandlerConfig):
         "the one derived from `device`; for processes that split devices into logical ones. "
         "It must exist; visible devices are left as they are.",
     )
-    intra_op_threads: int = Field(
+    intra_op_threads: StrictInt = Field(
         default=0, ge=0, description="Threads inside one operator; 0 lets TensorFlow choose."
     )
-    inter_op_threads: int = Field(
+    inter_op_threads: StrictInt = Field(
         default=0, ge=0, description="Threads across operators; 0 lets TensorFlow choose."
     )
 

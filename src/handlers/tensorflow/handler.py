@@ -16,10 +16,18 @@ from typing import Any
 import numpy as np
 
 from ...core.blocks import Block
-from ...core.errors import BatchError, InputError, ModelLoadError
+from ...core.errors import InputError, ModelLoadError
 from ...core.handler import ModelHandler
 from ...plugins.hookspecs import Register, hookimpl
-from .._support import named_input, require, shared_fields, single_input
+from .._support import (
+    as_input,
+    check_rows,
+    named_input,
+    require,
+    shared_fields,
+    single_input,
+    stack,
+)
 from .config import TensorFlowConfig
 from .device import place
 
@@ -62,14 +70,19 @@ class TFModel:
             result = self.function(**self.feed(columns))
         return {name: result[name] for name in self.outputs}
 
+    def fixed_batch_size(self) -> int | None:
+        """The static first dimension every input of the signature shares, or ``None``."""
+        firsts = {spec.shape[0] if spec.shape.rank else None for spec in self.inputs.values()}
+        if len(firsts) != 1:
+            return None
+        (first,) = firsts
+        return int(first) if first else None
+
     def _tensor(self, name: str, spec: Any, value: Any) -> Any:
         want = spec.dtype.as_numpy_dtype if spec.dtype != self.tf.string else object
-        try:
-            array = np.asarray(value, dtype=want)
-        except (TypeError, ValueError) as exc:
-            raise InputError(
-                f"input {name!r} expects {spec.dtype.name}; the batch could not be converted: {exc}"
-            ) from exc
+        if isinstance(value, self.tf.Tensor):
+            value = value.numpy()
+        array = as_input(value, want, name, spec.dtype.name)
         if not spec.shape.is_compatible_with(array.shape):
             raise InputError(
                 f"input {name!r} expects shape {_shape(spec.shape)} ({spec.dtype.name}), got a "
@@ -113,8 +126,8 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
             return _serialized(examples)
         if isinstance(first, Mapping):
             names = shared_fields(examples)
-            return {name: _stack([e[name] for e in examples], name) for name in names}
-        return _stack(examples, None)
+            return {name: stack([e[name] for e in examples], name) for name in names}
+        return stack(examples, None)
 
     def batch_block(self, block: Block) -> Columns:
         return block.data
@@ -123,7 +136,7 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         return {name: tensor.numpy() for name, tensor in model.call(batch).items()}
 
     def postprocess(self, examples: Sequence[Any], outputs: Outputs) -> list[Any]:
-        _check_rows(outputs, len(examples))
+        check_rows(outputs, len(examples))
         if len(outputs) == 1:
             return list(next(iter(outputs.values())))
         names = list(outputs)
@@ -131,8 +144,11 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def block_output(self, block: Block, outputs: Outputs) -> Any:
-        _check_rows(outputs, block.rows)
+        check_rows(outputs, block.rows)
         return next(iter(outputs.values())) if len(outputs) == 1 else outputs
+
+    def fixed_batch_size(self, model: TFModel) -> int | None:
+        return model.fixed_batch_size()
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -185,34 +201,6 @@ def _serialized(examples: Sequence[Any]) -> np.ndarray[Any, Any]:
                 "pass bytes or tf.train.Example for every example"
             )
     return out
-
-
-def _stack(values: Sequence[Any], name: str | None) -> np.ndarray[Any, Any]:
-    try:
-        array = np.asarray(values)
-    except ValueError as exc:
-        shapes = sorted({str(np.shape(v)) for v in values})
-        field = f"field {name!r}: " if name else ""
-        raise InputError(
-            f"{field}examples of different shapes {', '.join(shapes)} cannot be stacked into one "
-            "batch; every example needs the same shape"
-        ) from exc
-    if array.dtype == object:
-        raise InputError(
-            f"{'field ' + repr(name) + ': ' if name else ''}examples could not be stacked into a "
-            "numeric array; pass arrays of one shape and dtype"
-        )
-    return array
-
-
-def _check_rows(outputs: Outputs, rows: int) -> None:
-    for name, value in outputs.items():
-        if np.ndim(value) == 0 or len(value) != rows:
-            raise BatchError(
-                f"output {name!r} has shape {list(np.shape(value))}, not one row per example "
-                f"({rows}); use a signature whose outputs are batched, or select batched "
-                "outputs with output_names"
-            )
 
 
 def _shape(shape: Any) -> list[int | None]:

@@ -1,13 +1,4 @@
-"""A conformance suite for handler authors: run it against your handler in your tests.
-
-Example:
-    >>> from infergraph.testing import check_handler
-    >>> check_handler(MyHandler(path="model.onnx"), [x1, x2, x3])   # doctest: +SKIP
-
-It checks what every execution path relies on: the handler and its config pickle (Beam ships
-them to workers), the four stages return one prediction per example, keys survive, and the
-in-process and Beam paths give identical results.
-"""
+"""The checks both forms of the conformance suite share, and running a handler on Beam."""
 
 from __future__ import annotations
 
@@ -20,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from .core.execute import AnyHandler
-from .core.predict import predict
-from .core.results import Failure, Prediction, Result
+from ..core.execute import AnyHandler
+from ..core.predict import predict
+from ..core.results import Failure, Prediction, Result
 
-__all__ = ["check_handler", "outputs_equal", "run_on_beam"]
+__all__ = ["check_handler", "outputs_close", "outputs_equal", "run_on_beam"]
 
 
 def check_handler(
@@ -76,7 +67,7 @@ def run_on_beam(handler: AnyHandler, data: Sequence[Any], **kwargs: Any) -> list
     """Run ``handler`` over ``data`` in a DirectRunner pipeline; predictions and failures."""
     import apache_beam as beam
 
-    from .beam.transform import RunInference
+    from ..beam.transform import RunInference
 
     with tempfile.TemporaryDirectory(prefix="infergraph-beam-") as tmp:
         prefix = str(Path(tmp) / "results")
@@ -107,3 +98,22 @@ def outputs_equal(left: Any, right: Any) -> bool:
     if isinstance(left, list | tuple) and isinstance(right, list | tuple):
         return len(left) == len(right) and all(map(outputs_equal, left, right))
     return bool(left == right)
+
+
+def outputs_close(left: Any, right: Any, *, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
+    """Equality of outputs up to float rounding (a model may round differently per batch size).
+
+    Non-numeric values (text, objects) must be equal.
+    """
+    if isinstance(left, Mapping) and isinstance(right, Mapping):
+        return left.keys() == right.keys() and all(
+            outputs_close(left[k], right[k], rtol=rtol, atol=atol) for k in left
+        )
+    if isinstance(left, list | tuple) and isinstance(right, list | tuple):
+        return len(left) == len(right) and all(
+            outputs_close(a, b, rtol=rtol, atol=atol) for a, b in zip(left, right, strict=True)
+        )
+    a, b = np.asarray(left), np.asarray(right)
+    if a.dtype.kind in "biufc" and b.dtype.kind in "biufc":
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+    return outputs_equal(left, right)
