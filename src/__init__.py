@@ -39,8 +39,8 @@ from .core.handler import ModelHandler
 from .core.metrics import RunStats
 from .core.predict import predict
 from .core.results import Failure, Prediction
-from .handlers.beam_bridge import from_beam
 from .core.sharing import SHARED_MODELS as model_cache
+from .handlers.beam_bridge import from_beam
 from .plugins.hookspecs import PROJECT_NAME, hookimpl
 from .plugins.manager import Plugins, get_plugin_manager
 

@@ -267,7 +267,7 @@ class BatchRunner:
             results.append(Prediction(block, run.output, self.node, item.key))
         elif run.ok.any():
             results.append(Prediction(block.take(run.ok), run.output, self.node, item.key))
-        results += [self._row_failure(item, row, stage, cause) for row, stage, cause in run.failures]
+        results += [self._row_failure(item, row, stage, exc) for row, stage, exc in run.failures]
         return results
 
     def _empty_block(self, item: Item) -> Result:
