@@ -66,8 +66,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, five_onnx: Path, ten_onnx:
     return root
 
 
-def in_process(spec: Path) -> dict[str, Any]:
-    """The spec's results computed by graph.run in this process."""
+def in_process(spec: Path) -> tuple[dict[str, Any], set[str]]:
+    """The spec's results computed by graph.run in this process: the records written for the
+    elements that did not fail, and the keys of those that did."""
     loaded = load_spec(spec)
     entry = loaded.spec.inputs[0]
     source = reader(entry, loaded.graph)
@@ -82,7 +83,13 @@ def in_process(spec: Path) -> dict[str, Any]:
     for result in loaded.graph.run(elements()):
         for record in records(result):
             out[record["key"]] = json.loads(ig.core.records.dumps(record))  # as written
-    return out
+    failed = {key for key, record in out.items() if record["status"] == "failed"}
+    return {k: r for k, r in out.items() if k not in failed}, failed
+
+
+def failed_keys(out: Path) -> set[str]:
+    failures = out.with_name(out.name.replace(".jsonl", ".failures.jsonl"))
+    return {json.loads(line)["key"] for line in failures.read_text().splitlines()}
 
 
 def written(path: Path) -> dict[str, Any]:
@@ -96,9 +103,10 @@ def test_multi_process_direct_runner(project: Path, fmt: str) -> None:
     args = ["run", str(spec), "--no-progress", "--output", str(out)]
     args += ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
     assert main(args) == 0
-    expected = in_process(spec)
-    assert len(expected) == ROWS
+    expected, failed = in_process(spec)
+    assert len(expected) + len(failed) == ROWS
     assert written(out) == expected
+    assert failed_keys(out) == failed
 
 
 def test_dask_local_cluster(project: Path) -> None:
@@ -110,4 +118,6 @@ def test_dask_local_cluster(project: Path) -> None:
     ) as cluster:
         args = ["run", str(spec), "--no-progress", "--output", str(out), "--runner", "dask"]
         assert main([*args, f"--dask_client_address={cluster.scheduler_address}"]) == 0
-    assert written(out) == in_process(spec)
+    expected, failed = in_process(spec)
+    assert written(out) == expected
+    assert failed_keys(out) == failed
