@@ -6,6 +6,10 @@ several types (ints, strings, tuples, lists, dicts, floats), and some elements a
 ``(key, example)`` pairs at all (bare examples, 3-tuples, lists), which ``keyed=True`` turns into
 ``input`` failures. Every run must keep: inputs = predictions + failures, one result per key,
 the order (in-process), a message on every failure, and the right output for every good element.
+
+A block whose rows fail is bisected by rows: its results are a prediction of its good rows (if
+any) and a failure per bad row, all with its key; they count as one element, and its rows are
+conserved (the prediction's rows plus the failures are the block's rows).
 """
 
 from __future__ import annotations
@@ -111,30 +115,87 @@ Results = Sequence[ig.Prediction[Any] | ig.Failure]
 
 
 def check_in_process(cases: Sequence[Case], results: Results) -> Counts:
-    """Every invariant, with order: result ``i`` belongs to element ``i``."""
-    assert len(results) == len(cases), f"{len(cases)} inputs gave {len(results)} results"
-    for case, result in zip(cases, results, strict=True):
-        assert repr(result.key) == repr(case.key), f"order or key lost: {result!r} for {case!r}"
-        _check_result(case, result)
-    _check_unique_keys(results)
-    return _counts(cases, results)
+    """Every invariant, with order: the results of element ``i`` come ``i``-th."""
+    grouped = _in_order(cases, results)
+    for case, group in zip(cases, grouped, strict=True):
+        for result in group:
+            assert repr(result.key) == repr(case.key), f"order or key lost: {result!r} for {case!r}"
+        _check_group(case, group)
+    _check_unique_keys([group[0] for group in grouped])
+    return _counts(cases, grouped)
 
 
 def check_any_order(cases: Sequence[Case], results: Results) -> Counts:
-    """Every invariant but order (the Beam path): one result per keyed element."""
-    assert len(results) == len(cases), f"{len(cases)} inputs gave {len(results)} results"
-    _check_unique_keys(results)
-    by_key = {repr(r.key): r for r in results if r.key is not None}
+    """Every invariant but order (the Beam path): the results of each keyed element."""
+    by_key: dict[str, list[ig.Prediction[Any] | ig.Failure]] = {}
+    for result in results:
+        if result.key is not None:
+            by_key.setdefault(repr(result.key), []).append(result)
+    grouped = []
     for case in cases:
         if case.pairing == "pair":
             assert repr(case.key) in by_key, f"no result for key {case.key!r}"
-            _check_result(case, by_key[repr(case.key)])
+            group = by_key.pop(repr(case.key))
+            _check_group(case, group)
+            grouped.append(group)
+    assert not by_key, f"results for keys no element had: {sorted(by_key)[:5]}"
     unpaired = [r for r in results if r.key is None]
     assert len(unpaired) == sum(c.pairing != "pair" for c in cases)
     for result in unpaired:
         assert isinstance(result, ig.Failure) and result.stage == "input", result
         assert result.message
-    return _counts(cases, results)
+    return _counts(cases, [*grouped, *([r] for r in unpaired)])
+
+
+def _rows(case: Case) -> int | None:
+    """The rows of a keyed block element, else ``None`` (one result)."""
+    if case.pairing != "pair" or not isinstance(case.element[1], ig.Block):
+        return None
+    rows = case.element[1].rows
+    return rows if rows > 0 else None
+
+
+def _in_order(
+    cases: Sequence[Case], results: Results
+) -> list[list[ig.Prediction[Any] | ig.Failure]]:
+    """The results of each element, in order (a block's results run until its rows add up)."""
+    grouped = []
+    position = 0
+    for case in cases:
+        assert position < len(results), f"{len(cases)} inputs gave {len(results)} results"
+        rows = _rows(case)
+        group = [results[position]]
+        position += 1
+        if rows is not None:
+            covered = _rows_of(group[0])
+            while covered < rows:
+                assert position < len(results), f"rows of {case!r} lost"
+                group.append(results[position])
+                covered += _rows_of(results[position])
+                position += 1
+            assert covered == rows, f"{rows} rows of {case!r} gave {covered}"
+        grouped.append(group)
+    assert position == len(results), f"{len(cases)} inputs gave {len(results)} results"
+    return grouped
+
+
+def _rows_of(result: ig.Prediction[Any] | ig.Failure) -> int:
+    if isinstance(result, ig.Prediction) and isinstance(result.example, ig.Block):
+        return result.example.rows
+    return 1
+
+
+def _check_group(case: Case, group: Sequence[ig.Prediction[Any] | ig.Failure]) -> None:
+    rows = _rows(case)
+    if rows is None or len(group) == 1:
+        assert len(group) == 1, f"{len(group)} results for {case!r}"
+        _check_result(case, group[0])
+        return
+    assert sum(_rows_of(r) for r in group) == rows, f"rows of {case!r} not conserved"
+    assert not case.good, f"rows of a good block failed: {group!r}"
+    for result in group:
+        if isinstance(result, ig.Failure):
+            assert result.stage and result.error_type and result.message.strip(), result
 
 
 def _check_result(case: Case, result: ig.Prediction[Any] | ig.Failure) -> None:
@@ -156,10 +217,13 @@ def _check_unique_keys(results: Results) -> None:
     assert not repeated, f"keys repeated: {repeated[:5]}"
 
 
-def _counts(cases: Sequence[Case], results: Results) -> Counts:
-    predictions = sum(isinstance(r, ig.Prediction) for r in results)
-    failures = sum(isinstance(r, ig.Failure) for r in results)
-    assert predictions + failures == len(cases)
+def _counts(
+    cases: Sequence[Case], grouped: Sequence[Sequence[ig.Prediction[Any] | ig.Failure]]
+) -> Counts:
+    """An element is predicted when its one result is a prediction, failed otherwise."""
+    assert len(grouped) == len(cases)
+    predictions = sum(len(g) == 1 and isinstance(g[0], ig.Prediction) for g in grouped)
+    failures = len(grouped) - predictions
     assert predictions == sum(case.good for case in cases)
     return Counts(len(cases), predictions, failures)
 

@@ -198,9 +198,11 @@ def test_values_that_are_not_numbers_fail_naming_the_input(
 def test_a_block_of_objects_is_not_turned_into_nan(five_onnx: Path) -> None:
     handler = ig.handler("onnx", path=str(five_onnx))
     block = ig.Block(np.array([[1.0], [None]], dtype=object))
-    (failure,) = ig.predict(handler, [("blk", block)])
-    assert isinstance(failure, ig.Failure) and failure.error_type == "InputError"
-    assert "Pass numbers only" in failure.message
+    failures = list(ig.predict(handler, [("blk", block)]))
+    assert len(failures) == 2  # an object block is no numbers, row by row too
+    assert all(isinstance(f, ig.Failure) and f.error_type == "InputError" for f in failures)
+    failure = failures[1]
+    assert "row 1 of a block" in failure.message and "Pass numbers only" in failure.message
 
 
 def test_integer_inputs_take_whole_numbers_only(onnx_dir: Path) -> None:
@@ -226,9 +228,10 @@ def test_a_wrong_shape_names_the_input_and_both_shapes(five_onnx: Path) -> None:
 
 def test_a_block_whose_output_rows_differ_fails(onnx_dir: Path) -> None:
     handler = ig.handler("onnx", path=str(onnx_models.batch_sum(onnx_dir / "batch_sum.onnx")))
-    (failure,) = ig.predict(handler, [("blk", ig.Block(np.ones((5, 1), np.float32)))])
-    assert isinstance(failure, ig.Failure) and failure.error_type == "BatchError"
-    assert "output 'y' has shape [1, 1], not one row per example (5)" in failure.message
+    failures = list(ig.predict(handler, [("blk", ig.Block(np.ones((5, 1), np.float32)))]))
+    assert len(failures) == 5  # a BatchError: every row fails, without bisection
+    assert all(isinstance(f, ig.Failure) and f.error_type == "BatchError" for f in failures)
+    assert "output 'y' has shape [1, 1], not one row per example (5)" in failures[0].message
     results = list(ig.predict(handler, [[1.0], [2.0], [3.0]]))
     assert all(isinstance(r, ig.Failure) and r.error_type == "BatchError" for r in results)
 
