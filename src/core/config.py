@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, ClassVar
 
@@ -32,7 +33,10 @@ class HandlerConfig(BaseModel):
     number): options from JSON or YAML (``--set max_batch_size=8``, graph specs) already are.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+    # hide_input_in_errors: a rejected secret (a token) is never quoted in an error.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", protected_namespaces=(), hide_input_in_errors=True
+    )
 
     #: Default ``max_batch_size`` for this handler; subclasses may override it.
     default_max_batch_size: ClassVar[int] = 256
@@ -126,6 +130,10 @@ def validate_config(
             problem = error["msg"]
             if error["type"] == "extra_forbidden":
                 problem = "unknown field"
+                names = list(config_cls.model_fields)
+                hint = difflib.get_close_matches(str(error["loc"][-1]), names, n=1)
+                if hint:
+                    problem += f" (did you mean {hint[0]!r}?)"
             problems.append(f"{field}: {problem}")
         fields = ", ".join(sorted(config_cls.model_fields))
         raise ConfigError(

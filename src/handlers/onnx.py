@@ -235,6 +235,7 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
     def _session_options(self, ort: Any) -> Any:
         # SessionOptions cannot be pickled, so it is built here, on the worker.
         options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: they surface as exceptions with a message
         options.intra_op_num_threads = self.config.intra_op_threads
         options.inter_op_num_threads = self.config.inter_op_threads
         options.graph_optimization_level = {

@@ -243,14 +243,9 @@ def _handler(name: str, entry: ModelSpec, base: Path, plugins: Any, fail: Any) -
     except ConfigError as exc:
         cause = exc.__cause__
         field: Loc = ("models", name)
-        hint = ""
         if isinstance(cause, ValidationError) and cause.errors():
-            first = cause.errors()[0]
-            field = (*field, *first["loc"][:1])
-            if first["type"] == "extra_forbidden":
-                config = plugins.get(entry.handler).handler_cls.Config
-                hint = _did_you_mean(str(first["loc"][0]), list(config.model_fields))
-        raise fail(field, f"{exc}{hint}") from exc
+            field = (*field, *cause.errors()[0]["loc"][:1])
+        raise fail(field, str(exc)) from exc
 
 
 def _targets(spec: GraphSpec, fail: Any) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ...core.config import HandlerConfig
 from .auth import is_loopback
@@ -34,9 +34,6 @@ V2_DATATYPES = frozenset(
 
 class RemoteConfig(HandlerConfig):
     """Config of the ``remote`` handler."""
-
-    # Validation errors never echo an input: one of them may be the token.
-    model_config = ConfigDict(**HandlerConfig.model_config, hide_input_in_errors=True)
 
     default_max_batch_size = 512
 
