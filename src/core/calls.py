@@ -42,6 +42,10 @@ def estimate_nbytes(example: Any) -> int:
 
 def plan_calls(items: Sequence[Item], max_size: int, max_bytes: int | None) -> Iterator[list[Item]]:
     """Split plain (non-block) items into model calls within the size and byte limits."""
+    if not max_bytes:  # by count alone: slices, no per-item work
+        for start in range(0, len(items), max_size):
+            yield list(items[start : start + max_size])
+        return
     call: list[Item] = []
     call_bytes = 0
     for item in items:

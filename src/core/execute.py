@@ -88,9 +88,9 @@ def to_items(
     elements: Sequence[Any], keyed: bool | None, node: str
 ) -> tuple[list[Item], list[Failure]]:
     """:func:`to_item` of many elements: the items, and the failures of unreadable ones."""
-    if keyed is None:  # nothing can fail: one comprehension
+    if keyed is None:  # nothing can fail: one comprehension (a pair becomes an Item as it is)
         return [
-            Item(e[0], e[1]) if isinstance(e, tuple) and len(e) == 2 else Item(None, e)
+            _new(Item, e) if type(e) is tuple and len(e) == 2 else _unkeyed_or_pair(e)
             for e in elements
         ], []
     items: list[Item] = []
@@ -102,6 +102,15 @@ def to_items(
         else:
             items.append(entry)
     return items, failures
+
+
+_new = tuple.__new__
+
+
+def _unkeyed_or_pair(element: Any) -> Item:
+    if isinstance(element, tuple) and len(element) == 2:  # a tuple subclass (a named tuple)
+        return Item(element[0], element[1])
+    return _new(Item, (None, element))
 
 
 class BlockRun(NamedTuple):
@@ -235,16 +244,22 @@ class BatchRunner:
         if len(called) > len(items):
             self.metrics.counter("padded_examples", len(called) - len(items))
         self._record_call(len(called), start)
-        results: list[Result] = []
-        for item, output in zip(items, predictions[: len(items)], strict=True):
-            if isinstance(output, Exception):
-                stage = getattr(output, "stage", None)
-                stage = stage if isinstance(stage, str) and stage else "run"
-                results.append(self._failure(item, stage, output))
-            else:
-                results.append(Prediction(item.example, output, self.node, item.key))
-        self.metrics.counter("inferences", sum(isinstance(r, Prediction) for r in results))
+        node = self.node
+        results: list[Result] = [
+            Prediction(item.example, output, node, item.key)
+            if not isinstance(output, Exception)
+            else self._output_failure(item, output)
+            for item, output in zip(items, predictions, strict=False)  # padding dropped
+        ]
+        failed = sum(type(result) is Failure for result in results)
+        self.metrics.counter("inferences", len(results) - failed)
         return results
+
+    def _output_failure(self, item: Item, output: Exception) -> Failure:
+        """The failure of an example whose prediction slot holds an exception."""
+        stage = getattr(output, "stage", None)
+        stage = stage if isinstance(stage, str) and stage else "run"
+        return self._failure(item, stage, output)
 
     def _postprocess(self, examples: list[Any], outputs: Any) -> list[Any]:
         returned = self.handler.postprocess(examples, outputs)
