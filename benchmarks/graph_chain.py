@@ -55,16 +55,29 @@ def graph_in_process(graph: ig.Graph, data: np.ndarray) -> int:
     return sum(r.status == "ok" for r in graph.run(enumerate(data)))
 
 
-def on_beam(transform: Any, chunks: int, rows_per_chunk: int) -> int:
+def graph_blocks(graph: ig.Graph, chunks: int, rows_per_chunk: int) -> int:
+    blocks = (block_of(c, rows_per_chunk) for c in range(chunks))
+    return sum(int((r.statuses() == 0).sum()) for r in graph.run(blocks))
+
+
+def block_of(chunk: int, rows: int) -> ig.Block:
+    keys = np.arange(chunk * rows, (chunk + 1) * rows)
+    return ig.Block(rows_of(chunk, rows), keys=keys)
+
+
+def on_beam(transform: Any, chunks: int, rows_per_chunk: int, blocks: bool = False) -> int:
     counted = beam.metrics.Metrics.counter("bench", "rows")
 
     def expand(chunk: int) -> Iterator[Any]:
+        if blocks:
+            yield block_of(chunk, rows_per_chunk)
+            return
         data = rows_of(chunk, rows_per_chunk)
         for i, row in enumerate(data):
             yield (chunk * rows_per_chunk + i, row)
 
     def count(result: Any) -> None:
-        counted.inc()
+        counted.inc(int((result.statuses() == 0).sum()) if blocks else 1)
 
     pipeline = beam.Pipeline(runner="DirectRunner")
     _ = (
@@ -142,6 +155,14 @@ def main() -> None:
             timed(
                 "Beam, RunGraph(A -> B)",
                 lambda: on_beam(ig.RunGraph(graph), chunks, args.chunk_rows),
+            ),
+            timed(
+                "in-process, graph A -> B, blocks",
+                lambda: graph_blocks(graph, chunks, args.chunk_rows),
+            ),
+            timed(
+                "Beam, RunGraph(A -> B), blocks",
+                lambda: on_beam(ig.RunGraph(graph), chunks, args.chunk_rows, blocks=True),
             ),
         ]
     raw = results[0]["rows_per_s"]

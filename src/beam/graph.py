@@ -10,13 +10,14 @@ since every node of an element fills in the same record), and the last segment e
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
-from apache_beam.pvalue import PCollection
+from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.util import BatchElements
 from apache_beam.utils import shared
 
@@ -33,7 +34,7 @@ from ..core.metrics import RunStats
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
 from .metrics import BeamMetrics
-from .transform import PREDICTIONS
+from .transform import FAILURES, PREDICTIONS
 
 RESULTS = PREDICTIONS
 LEADING_BATCH = 256
@@ -77,19 +78,23 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         steps = self.graph.validate()
         segments = _segments(steps)
         context = _Context(self.graph.name, self.keyed, Finish.of(self.graph))
+        tagged = not _on_dask(pcoll)
         current: Any = pcoll
         for index, segment in enumerate(segments):
             first, last = index == 0, index == len(segments) - 1
             label = "+".join(step.name for step in segment.steps) or "input"
+            run = beam.ParDo(_SegmentDoFn(segment, context, first, last, tagged))
             current = (
                 current
                 | f"Batch[{label}]" >> BatchElements(**_batching(segment, current))
-                | f"Run[{label}]" >> beam.ParDo(_SegmentDoFn(segment, context, first, last))
+                | f"Run[{label}]"
+                >> (run.with_outputs(FAILURES, main=RESULTS) if last and tagged else run)
             )
-        # Results and failures leave the last segment as one output and are told apart by
-        # type: every runner supports that (the Dask runner mixes up tagged outputs).
-        results = current | "Results" >> beam.Filter(_is_result)
-        failures = current | "Failures" >> beam.Filter(_is_failure)
+        if tagged:
+            results, failures = current[RESULTS], current[FAILURES]
+        else:  # the Dask runner mixes up tagged outputs: one output, told apart by type
+            results = current | "Results" >> beam.Filter(_is_result)
+            failures = current | "Failures" >> beam.Filter(_is_failure)
         if self._route_failures:
             return results, failures
         _ = failures | "RaiseOnFailure" >> beam.Map(_raise)
@@ -165,11 +170,14 @@ def namespace(graph: str, node: str | None = None) -> str:
 class _SegmentDoFn(beam.DoFn):
     """Applies a segment's steps to a batch of records (loading its model once per process)."""
 
-    def __init__(self, segment: Segment, context: _Context, first: bool, last: bool) -> None:
+    def __init__(
+        self, segment: Segment, context: _Context, first: bool, last: bool, tagged: bool = True
+    ) -> None:
         self.segment = segment
         self.context = context
         self.first = first
         self.last = last
+        self.tagged = tagged
         self._shared = shared.Shared()
 
     def setup(self) -> None:
@@ -204,19 +212,25 @@ class _SegmentDoFn(beam.DoFn):
         if not self.last:
             yield from records
             return
+        statuses: Counter[str] = Counter()
         for record in records:
             result = self.context.finish(record)
             if isinstance(result, BlockResult):
-                for status, rows in result.status_counts().items():
-                    self._results.counter(status, rows)
+                statuses.update(result.status_counts())
                 kept, failures = result.split(self.context.finish.order)
                 if kept is not None:
                     yield kept
-                yield from failures
+                for failure in failures:
+                    yield self._failed(failure)
                 continue
             status = result.status
-            self._results.counter(status)
-            yield result.to_failure() if status == "failed" else result
+            statuses[status] += 1
+            yield self._failed(result.to_failure()) if status == "failed" else result
+        for name, count in statuses.items():  # once per batch, not per element
+            self._results.counter(name, count)
+
+    def _failed(self, failure: Failure) -> Any:
+        return TaggedOutput(FAILURES, failure) if self.tagged else failure
 
     def _report_load(self) -> None:
         stats, self._load_stats = self._load_stats, None
@@ -228,6 +242,11 @@ class _SegmentDoFn(beam.DoFn):
         for name, dist in stats.distributions.items():
             if dist.max is not None:
                 sink.distribution(name, dist.max)
+
+
+def _on_dask(pcoll: PCollection[Any]) -> bool:
+    runner = getattr(pcoll.pipeline, "runner", None)
+    return any(cls.__name__ == "DaskRunner" for cls in type(runner).__mro__)
 
 
 def _is_failure(element: Any) -> bool:

@@ -192,6 +192,15 @@ class BatchRunner:
             ]
         return [result for results in self.process_items(items) for result in results]
 
+    def outputs(self, items: Sequence[Item]) -> list[Any]:
+        """Like :meth:`process_batch` for items that are not blocks, but each item's bare output
+        (no :class:`Prediction` around it), or its :class:`Failure`: the graph's fast path."""
+        return [
+            output
+            for call in plan_calls(items, self.call_size(), self.handler.config.max_batch_bytes)
+            for output in self._run_isolated(call, top=True, raw=True)
+        ]
+
     def process_items(self, items: Sequence[Item]) -> list[list[Result]]:
         """The results of each item (see :meth:`process_batch`), grouped by item."""
         results: list[list[Result]] = [[] for _ in items]
@@ -210,31 +219,34 @@ class BatchRunner:
 
     # -- plain examples ----------------------------------------------------------------------
 
-    def _run_isolated(self, items: list[Item], *, top: bool = False) -> list[Result]:
+    def _run_isolated(
+        self, items: list[Item], *, top: bool = False, raw: bool = False
+    ) -> list[Any]:
         size = self.call_size()
         if len(items) > size:  # the limit went down (out of memory) since the call was planned
             return [
                 result
                 for part in chunks(items, size)
-                for result in self._run_isolated(list(part), top=top)
+                for result in self._run_isolated(list(part), top=top, raw=raw)
             ]
         try:
-            return self._run_once(items)
+            return self._run_once(items, raw)
         except _StageFailed as failed:
             out_of_memory = self._out_of_memory(failed.cause)
             if out_of_memory and len(items) > 1 and not self.fixed:
                 self._lower_cap(len(items), failed)
-                return self._run_isolated(items, top=top)
+                return self._run_isolated(items, top=top, raw=raw)
             if len(items) == 1 or out_of_memory or isinstance(failed.cause, BatchError):
                 return [self._failure(item, failed.stage, failed.cause) for item in items]
             self.metrics.counter("bisections")
             middle = len(items) // 2
-            results = self._run_isolated(items[:middle]) + self._run_isolated(items[middle:])
+            results = self._run_isolated(items[:middle], raw=raw)
+            results += self._run_isolated(items[middle:], raw=raw)
             if top:
                 self._report_bisection(len(items), failed, results)
             return results
 
-    def _run_once(self, items: list[Item]) -> list[Result]:
+    def _run_once(self, items: list[Item], raw: bool = False) -> list[Any]:
         examples = [item.example for item in items]
         called = padded(examples, self.fixed) if self.fixed else examples
         start = self.clock()
@@ -245,8 +257,8 @@ class BatchRunner:
             self.metrics.counter("padded_examples", len(called) - len(items))
         self._record_call(len(called), start)
         node = self.node
-        results: list[Result] = [
-            Prediction(item.example, output, node, item.key)
+        results: list[Any] = [
+            (output if raw else Prediction(item.example, output, node, item.key))
             if not isinstance(output, Exception)
             else self._output_failure(item, output)
             for item, output in zip(items, predictions, strict=False)  # padding dropped
@@ -430,7 +442,7 @@ class BatchRunner:
         )
 
     def _report_bisection(self, size: int, failed: _StageFailed, results: list[Result]) -> None:
-        saved = sum(isinstance(result, Prediction) for result in results)
+        saved = sum(type(result) is not Failure for result in results)
         if not saved:
             return
         _log_once(

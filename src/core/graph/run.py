@@ -100,6 +100,10 @@ def to_record(element: Any, keyed: bool | None) -> Record | BlockRecord:
     A :class:`~infergraph.Failure` element (a reader's, for a line it could not read) stands for
     an element that failed before the graph: it comes out as a failed result.
     """
+    if type(element) is tuple and len(element) == 2 and keyed is not False:  # the common case
+        key, example = element
+        if type(example) is not Block:
+            return Record(key, example)
     if isinstance(element, Failure):
         return Record.failed(element)
     entry = to_item(element, keyed, INPUT)
@@ -173,7 +177,7 @@ def finish(record: Record, outputs: Sequence[str]) -> GraphResult:
         values,
         failures,
         tuple(skipped),
-        Lineage(tuple(record.path), dict(record.routes)),
+        Lineage(tuple(record.path), dict(record.routes)),  # its own dict (routes may be shared)
     )
 
 

@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..execute import BatchRunner, Item
 from ..fields import select_input
 from ..metrics import MetricsSink
-from ..results import Failure, Prediction, short_repr
+from ..results import Failure, short_repr
 from .columns import BlockRecord, apply_to_blocks
 from .hashing import stable_fraction
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, kind
@@ -120,7 +120,7 @@ class Step:
             if failure is None:
                 skipped += 1
             else:
-                failures[name] = failure
+                record.fail(name, failure)
         return active, skipped
 
     def _gather(self, records: Sequence[Record]) -> tuple[list[tuple[Record, list[Any]]], int]:
@@ -131,7 +131,7 @@ class Step:
             if state is None:
                 skipped += 1
             elif isinstance(state, Failure):
-                record.failures[self.name] = state
+                record.fail(self.name, state)
             else:
                 record.path.append(self.name)
                 active.append((record, state))
@@ -179,24 +179,26 @@ def _apply_model(
     items: list[Item] = []
     owners: list[Record] = []
     field, names = node.input_field, handler.input_names
+    name = node.name
     for record, (value,) in active:
         if field is not None or (type(value) is not np.ndarray and isinstance(value, Mapping)):
             try:
                 value = select_input(value, input_field=field, input_names=names)  # noqa: PLW2901
             except InputError as exc:
-                record.failures[node.name] = _failure(node, record, "input", exc, metrics)
+                record.fail(name, _failure(node, record, "input", exc, metrics))
                 continue
-        items.append(Item(record.key, value))
+        items.append(_new(Item, (record.key, value)))
         owners.append(record)
     if not items:
         return
-    for record, result in zip(owners, runner.process_batch(items), strict=True):
-        if isinstance(result, Prediction):
-            record.values[node.name] = result.output
-        elif result.node != node.name:
-            record.failures[node.name] = replace(result, node=node.name)
+    for record, output in zip(owners, runner.outputs(items), strict=True):
+        if type(output) is Failure:
+            record.fail(name, output if output.node == name else replace(output, node=name))
         else:
-            record.failures[node.name] = result
+            record.values[name] = output
+
+
+_new = tuple.__new__
 
 
 def _apply_function(
@@ -211,7 +213,7 @@ def _apply_function(
             else:
                 record.values[node.name] = fn(*values)
         except Exception as exc:
-            record.failures[node.name] = _failure(node, record, "function", exc, metrics)
+            record.fail(node.name, _failure(node, record, "function", exc, metrics))
 
 
 def _apply_route(
@@ -224,10 +226,10 @@ def _apply_route(
                 node.default,
             )
         except Exception as exc:
-            record.failures[node.name] = _failure(node, record, "route", exc, metrics)
+            record.fail(node.name, _failure(node, record, "route", exc, metrics))
             continue
         record.values[node.name] = value
-        record.routes[node.name] = target
+        record.take_route(node.name, target)
         if target is None:
             metrics.counter("unrouted")
 
@@ -242,7 +244,7 @@ def _apply_split(
                 f"split {node.name!r} assigns arms by key, and this element has none; "
                 "pass (key, example) pairs (or a key field when reading files)"
             )
-            record.failures[node.name] = _failure(node, record, "split", error, metrics)
+            record.fail(node.name, _failure(node, record, "split", error, metrics))
             continue
         point = stable_fraction(record.key, node.salt or node.name) * total
         arm = node.arms[-1][0]
@@ -252,7 +254,7 @@ def _apply_split(
                 break
             point -= weight
         record.values[node.name] = value
-        record.routes[node.name] = arm
+        record.take_route(node.name, arm)
 
 
 def _apply_merge(node: MergeNode, active: list[tuple[Record, list[Any]]]) -> None:

@@ -22,8 +22,17 @@ RESERVED = frozenset({INPUT, KEY})
 Status = Literal["ok", "partial", "skipped", "failed"]
 
 
+_UNSET: dict[str, Any] = {}
+"""The shared, never written, ``failures`` and ``routes`` of a record that has none yet (most
+records never fail nor meet a route: not allocating these dicts per record saves time)."""
+
+
 class Record:
-    """One input element on its way through a graph (mutable; the stages fill it in)."""
+    """One input element on its way through a graph (mutable; the stages fill it in).
+
+    ``failures`` and ``routes`` are read as dicts; they are written through :meth:`fail` and
+    :meth:`take_route` only.
+    """
 
     __slots__ = ("example", "failures", "key", "path", "routes", "values")
 
@@ -31,16 +40,28 @@ class Record:
         self.key = key
         self.example = example
         self.values: dict[str, Any] = {INPUT: example}
-        self.failures: dict[str, Failure] = {}
-        self.routes: dict[str, str | None] = {}
+        self.failures: dict[str, Failure] = _UNSET
+        self.routes: dict[str, str | None] = _UNSET
         self.path: list[str] = []
+
+    def fail(self, node: str, failure: Failure) -> None:
+        """Record that ``node`` has no value for this element, because of ``failure``."""
+        if self.failures is _UNSET:
+            self.failures = {}
+        self.failures[node] = failure
+
+    def take_route(self, node: str, target: str | None) -> None:
+        """Record the target route or split ``node`` chose (``None``: none)."""
+        if self.routes is _UNSET:
+            self.routes = {}
+        self.routes[node] = target
 
     @classmethod
     def failed(cls, failure: Failure) -> Record:
         """A record for an element that failed before entering the graph (stage ``input``)."""
         record = cls(failure.key, failure.example)
         del record.values[INPUT]
-        record.failures[INPUT] = failure
+        record.fail(INPUT, failure)
         return record
 
     def lookup(self, name: str) -> tuple[bool, Any]:
