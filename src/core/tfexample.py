@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-
-_BYTES, _FLOAT, _INT64, _MESSAGE, _STRING = 12, 2, 3, 11, 9
-_OPTIONAL, _REPEATED = 1, 3
+from .protos import BYTES, FLOAT, INT64, MESSAGE, OPTIONAL, REPEATED, STRING, Field, add_message
 
 
 @cache
@@ -29,36 +27,31 @@ def example_class() -> Any:
         name="infergraph/tensorflow/example.proto", package="tensorflow", syntax="proto3"
     )
 
-    def message(name: str, *fields: tuple[str, int, int, int, str]) -> Any:
-        proto = file.message_type.add(name=name)
-        for field_name, number, kind, label, type_name in fields:
-            field = proto.field.add(name=field_name, number=number, type=kind, label=label)
-            if type_name:
-                field.type_name = type_name
-        return proto
+    def message(name: str, *fields: Field) -> Any:
+        return add_message(file, name, *fields)
 
-    message("BytesList", ("value", 1, _BYTES, _REPEATED, ""))
-    message("FloatList", ("value", 1, _FLOAT, _REPEATED, ""))
-    message("Int64List", ("value", 1, _INT64, _REPEATED, ""))
+    message("BytesList", ("value", 1, BYTES, REPEATED, ""))
+    message("FloatList", ("value", 1, FLOAT, REPEATED, ""))
+    message("Int64List", ("value", 1, INT64, REPEATED, ""))
     feature = message(
         "Feature",
-        ("bytes_list", 1, _MESSAGE, _OPTIONAL, ".tensorflow.BytesList"),
-        ("float_list", 2, _MESSAGE, _OPTIONAL, ".tensorflow.FloatList"),
-        ("int64_list", 3, _MESSAGE, _OPTIONAL, ".tensorflow.Int64List"),
+        ("bytes_list", 1, MESSAGE, OPTIONAL, ".tensorflow.BytesList"),
+        ("float_list", 2, MESSAGE, OPTIONAL, ".tensorflow.FloatList"),
+        ("int64_list", 3, MESSAGE, OPTIONAL, ".tensorflow.Int64List"),
     )
     feature.oneof_decl.add(name="kind")
     for field in feature.field:
         field.oneof_index = 0
     features = message(
-        "Features", ("feature", 1, _MESSAGE, _REPEATED, ".tensorflow.Features.FeatureEntry")
+        "Features", ("feature", 1, MESSAGE, REPEATED, ".tensorflow.Features.FeatureEntry")
     )
     entry = features.nested_type.add(name="FeatureEntry")
     entry.options.map_entry = True
-    entry.field.add(name="key", number=1, type=_STRING, label=_OPTIONAL)
+    entry.field.add(name="key", number=1, type=STRING, label=OPTIONAL)
     entry.field.add(
-        name="value", number=2, type=_MESSAGE, label=_OPTIONAL, type_name=".tensorflow.Feature"
+        name="value", number=2, type=MESSAGE, label=OPTIONAL, type_name=".tensorflow.Feature"
     )
-    message("Example", ("features", 1, _MESSAGE, _OPTIONAL, ".tensorflow.Features"))
+    message("Example", ("features", 1, MESSAGE, OPTIONAL, ".tensorflow.Features"))
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("tensorflow.Example"))

@@ -14,11 +14,10 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from ...core.protos import INT64, MESSAGE, OPTIONAL, REPEATED, STRING, Field, add_message
+
 _FILE = "infergraph/tensorflow_serving/prediction_log.proto"
 _TENSOR_PROTO = ".tensorflow.TensorProto"
-
-_STRING, _INT64, _MESSAGE = 9, 3, 11
-_OPTIONAL, _REPEATED = 1, 3
 
 
 @dataclass(frozen=True)
@@ -91,61 +90,56 @@ def _file_proto(pb: Any) -> Any:
         dependency=["tensorflow/core/framework/tensor.proto", "google/protobuf/wrappers.proto"],
     )
 
-    def message(name: str, *fields: tuple[str, int, int, int, str]) -> Any:
-        proto = file.message_type.add(name=name)
-        for field_name, number, kind, label, type_name in fields:
-            field = proto.field.add(name=field_name, number=number, type=kind, label=label)
-            if type_name:
-                field.type_name = type_name
-        return proto
+    def message(name: str, *fields: Field) -> Any:
+        return add_message(file, name, *fields)
 
     def tensor_map(owner: Any, entry: str) -> None:
         nested = owner.nested_type.add(name=entry)
         nested.options.map_entry = True
-        nested.field.add(name="key", number=1, type=_STRING, label=_OPTIONAL)
+        nested.field.add(name="key", number=1, type=STRING, label=OPTIONAL)
         nested.field.add(
-            name="value", number=2, type=_MESSAGE, label=_OPTIONAL, type_name=_TENSOR_PROTO
+            name="value", number=2, type=MESSAGE, label=OPTIONAL, type_name=_TENSOR_PROTO
         )
 
     spec = ".tensorflow.serving.ModelSpec"
     model_spec = message(
         "ModelSpec",
-        ("name", 1, _STRING, _OPTIONAL, ""),
-        ("version", 2, _MESSAGE, _OPTIONAL, ".google.protobuf.Int64Value"),
-        ("signature_name", 3, _STRING, _OPTIONAL, ""),
-        ("version_label", 4, _STRING, _OPTIONAL, ""),
+        ("name", 1, STRING, OPTIONAL, ""),
+        ("version", 2, MESSAGE, OPTIONAL, ".google.protobuf.Int64Value"),
+        ("signature_name", 3, STRING, OPTIONAL, ""),
+        ("version_label", 4, STRING, OPTIONAL, ""),
     )
     model_spec.oneof_decl.add(name="version_choice")
     model_spec.field[1].oneof_index = 0
     model_spec.field[3].oneof_index = 0
     request = message(
         "PredictRequest",
-        ("model_spec", 1, _MESSAGE, _OPTIONAL, spec),
-        ("inputs", 2, _MESSAGE, _REPEATED, ".tensorflow.serving.PredictRequest.InputsEntry"),
-        ("output_filter", 3, _STRING, _REPEATED, ""),
+        ("model_spec", 1, MESSAGE, OPTIONAL, spec),
+        ("inputs", 2, MESSAGE, REPEATED, ".tensorflow.serving.PredictRequest.InputsEntry"),
+        ("output_filter", 3, STRING, REPEATED, ""),
     )
     tensor_map(request, "InputsEntry")
     response = message(
         "PredictResponse",
-        ("outputs", 1, _MESSAGE, _REPEATED, ".tensorflow.serving.PredictResponse.OutputsEntry"),
-        ("model_spec", 2, _MESSAGE, _OPTIONAL, spec),
+        ("outputs", 1, MESSAGE, REPEATED, ".tensorflow.serving.PredictResponse.OutputsEntry"),
+        ("model_spec", 2, MESSAGE, OPTIONAL, spec),
     )
     tensor_map(response, "OutputsEntry")
     message(
         "PredictLog",
-        ("request", 1, _MESSAGE, _OPTIONAL, ".tensorflow.serving.PredictRequest"),
-        ("response", 2, _MESSAGE, _OPTIONAL, ".tensorflow.serving.PredictResponse"),
+        ("request", 1, MESSAGE, OPTIONAL, ".tensorflow.serving.PredictRequest"),
+        ("response", 2, MESSAGE, OPTIONAL, ".tensorflow.serving.PredictResponse"),
     )
     message(
         "LogMetadata",
-        ("model_spec", 1, _MESSAGE, _OPTIONAL, spec),
-        ("saved_model_tags", 3, _STRING, _REPEATED, ""),
-        ("timestamp_secs", 4, _INT64, _OPTIONAL, ""),
+        ("model_spec", 1, MESSAGE, OPTIONAL, spec),
+        ("saved_model_tags", 3, STRING, REPEATED, ""),
+        ("timestamp_secs", 4, INT64, OPTIONAL, ""),
     )
     log = message(
         "PredictionLog",
-        ("log_metadata", 1, _MESSAGE, _OPTIONAL, ".tensorflow.serving.LogMetadata"),
-        ("predict_log", 6, _MESSAGE, _OPTIONAL, ".tensorflow.serving.PredictLog"),
+        ("log_metadata", 1, MESSAGE, OPTIONAL, ".tensorflow.serving.LogMetadata"),
+        ("predict_log", 6, MESSAGE, OPTIONAL, ".tensorflow.serving.PredictLog"),
     )
     log.oneof_decl.add(name="log_type")
     log.field[1].oneof_index = 0
