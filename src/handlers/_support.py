@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import BatchError, InputError, MissingDependencyError
+from ..core.errors import BatchError, InputError, MissingDependencyError, ModelLoadError
 
 logger = logging.getLogger("infergraph")
 
@@ -182,3 +182,20 @@ def check_rows(outputs: Mapping[str, Any], rows: int) -> None:
                 f"({rows}); use a model whose outputs are batched, or select batched outputs "
                 "with output_names"
             )
+
+
+def select_outputs(available: Sequence[str], wanted: Sequence[str] | None, owner: str) -> list[str]:
+    """The outputs to return: ``wanted`` (``output_names``), else every one of ``available``.
+
+    Raises:
+        ModelLoadError: naming ``owner`` (the model or signature), the unknown names and the
+            outputs there are.
+    """
+    chosen = list(wanted or available)
+    missing = [name for name in chosen if name not in available]
+    if missing:
+        raise ModelLoadError(
+            f"{owner} has no outputs {missing}; its outputs are {list(available)}. "
+            "Fix output_names"
+        )
+    return chosen

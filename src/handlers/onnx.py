@@ -26,6 +26,7 @@ from ._support import (
     check_rows,
     named_input,
     require,
+    select_outputs,
     shared_fields,
     single_input,
     stack,
@@ -212,14 +213,8 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
 
     def _outputs(self, session: Any) -> list[str]:
         available = [o.name for o in session.get_outputs()]
-        wanted = self.config.output_names or available
-        missing = [name for name in wanted if name not in available]
-        if missing:
-            raise ModelLoadError(
-                f"the ONNX model {self.config.path!r} has no outputs {missing}; its outputs are "
-                f"{available}. Fix output_names"
-            )
-        return list(wanted)
+        owner = f"the ONNX model {self.config.path!r}"
+        return select_outputs(available, self.config.output_names, owner)
 
     def _providers(self, ort: Any) -> tuple[list[str], list[dict[str, Any]] | None]:
         config = self.config

@@ -24,6 +24,7 @@ from .._support import (
     check_rows,
     named_input,
     require,
+    select_outputs,
     shared_fields,
     single_input,
     stack,
@@ -164,15 +165,8 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         return signatures[name]
 
     def _outputs(self, function: Any) -> list[str]:
-        available = list(function.structured_outputs)
-        wanted = self.config.output_names or available
-        missing = [name for name in wanted if name not in available]
-        if missing:
-            raise ModelLoadError(
-                f"signature {self.config.signature!r} of {self.config.path!r} has no outputs "
-                f"{missing}; its outputs are {available}"
-            )
-        return list(wanted)
+        owner = f"signature {self.config.signature!r} of {self.config.path!r}"
+        return select_outputs(list(function.structured_outputs), self.config.output_names, owner)
 
 
 def _check_dir(path: Path) -> None:
