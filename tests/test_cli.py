@@ -114,3 +114,28 @@ def test_predict_writes_prediction_logs(five_onnx: Path, tmp_path: Path) -> None
         for log in logs
     )
     assert outputs == [10.0, 15.0]
+
+
+def test_predict_refuses_to_lose_data(
+    five_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a", "x": [1]}'])
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--key-field", "id"]
+    out = str(tmp_path / "out.jsonl")
+    assert main([*args, "--input", str(source), "--output", out, "--failures", out]) == 2
+    assert "the failures file" in capsys.readouterr().err
+    assert main([*args, "--input", str(source), "--output", str(source)]) == 2
+    assert "is an input file: writing it would overwrite the input" in capsys.readouterr().err
+    assert source.read_text() == '{"id": "a", "x": [1]}\n'
+
+
+def test_predict_an_invalid_utf8_line_is_one_failure(five_onnx: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"id": "a", "x": [1]}\n\xff\xfe{"id": "b"}\n{"id": "c", "x": [3]}\n')
+    out = tmp_path / "out.jsonl"
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--key-field", "id"]
+    assert main([*args, "--input", str(source), "--output", str(out)]) == 0
+    assert sorted(r["id"] for r in read_jsonl(out)) == ["a", "c"]
+    (failure,) = read_jsonl(tmp_path / "out.failures.jsonl")
+    assert failure["stage"] == "input"
+    assert failure["message"].endswith("in.jsonl, line 2: not valid UTF-8 (byte 1 of the line)")
