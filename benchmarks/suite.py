@@ -1,0 +1,198 @@
+"""The benchmark suite: every variant of every model, each in a fresh process, in one run.
+
+``python -m benchmarks`` (``make bench``) runs the full suite; ``--quick`` a short one. It
+prints one line per job as it goes, then the machine, the markdown table and the targets, and
+writes the records as JSON (``--json``) and, for a full run, the chart (``--chart``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmarks import table
+from benchmarks.machine import describe, one_line
+from benchmarks.plan import BENCHES, PLAN, Job, jobs
+from benchmarks.records import Record, peak_rss, with_ratios
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "docs" / "img" / "benchmarks.png"
+JOB_TIMEOUT_S = 1800
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the suite; the exit status is 1 when a variant failed, else 0."""
+    args = _parser().parse_args(argv)
+    repeats = args.repeats or (1 if args.quick else 3)
+    keep = _selection(args.only)
+    started = time.monotonic()
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
+    machine = describe(ROOT)
+    print(f"machine: {one_line(machine)}", flush=True)
+    records: list[Record] = []
+    with tempfile.TemporaryDirectory(prefix="infergraph-bench-") as tmp:
+        models_dir, work_dir = Path(tmp) / "models", Path(tmp) / "work"
+        work_dir.mkdir()
+        todo = jobs(
+            quick=args.quick, repeats=repeats, models_dir=str(models_dir),
+            work_dir=str(work_dir), keep=keep,
+        )
+        _build_models(models_dir, env, tensorflow=any(j.model == "tf" for j in todo))
+        for number, job in enumerate(todo, 1):
+            record = run_job(job, env, Path(tmp) / f"record-{number}.json", machine)
+            records.append(record)
+            print(f"[{number}/{len(todo)}] {_progress(record)}", flush=True)
+    records = with_ratios(records)
+    print()
+    print(table.settings(records))
+    print(table.table(records))
+    print("targets:")
+    print(table.targets(records))
+    print(f"suite wall time: {time.monotonic() - started:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+        print(f"records -> {args.json}")
+        chart = args.chart if args.chart else (None if args.quick else CHART)
+        if chart is not None:
+            from benchmarks.chart import draw
+
+            draw(records, args.json, chart)
+            print(f"chart -> {chart}")
+    return 1 if any(r["status"] == "failed" for r in records) else 0
+
+
+def run_job(job: Job, env: dict[str, str], out: Path, machine: dict[str, Any]) -> Record:
+    """Run ``job`` in a fresh ``python -m benchmarks.variant`` process; its record."""
+    planned = next(p for p in PLAN if (p.model, p.variant) == (job.model, job.variant))
+    bench = BENCHES[job.model]
+    record: Record = {
+        "model": job.model,
+        "title": bench.title,
+        "variant": job.variant,
+        "label": planned.label,
+        "rows": job.rows,
+        "batch": bench.batch,
+        "block_rows": bench.block_rows,
+        "feed": bench.feed,
+        "repeats": job.repeats,
+        "processes": planned.processes,
+    }
+    command = [
+        sys.executable, "-m", "benchmarks.variant",
+        "--model", job.model, "--variant", job.variant, "--rows", str(job.rows),
+        "--repeats", str(job.repeats), "--models-dir", job.models_dir,
+        "--work-dir", job.work_dir, "--out", str(out),
+    ]
+    try:
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {**record, **_failed(f"ran past {JOB_TIMEOUT_S} s"), "machine": machine}
+    if done.returncode != 0 or not out.exists():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-30:]
+        print("\n".join(tail), file=sys.stderr)
+        last = tail[-1] if tail else f"exit status {done.returncode}"
+        return {**record, **_failed(last), "machine": machine}
+    result = json.loads(out.read_text())
+    record.update(
+        status=result["status"],
+        note=result.get("note", ""),
+        seconds=_round(result.get("seconds")),
+        seconds_all=[_round(s) for s in result.get("seconds_all", [])],
+        rows_per_s=_round(result.get("rows_per_s")),
+        peak_rss_mb=peak_rss(
+            result["driver_peak_rss_mb"], result["worker_peak_rss_mb"], planned.processes
+        ),
+        driver_peak_rss_mb=result["driver_peak_rss_mb"],
+        worker_peak_rss_mb=result["worker_peak_rss_mb"],
+        machine=machine,
+    )
+    return record
+
+
+def _failed(note: str) -> dict[str, Any]:
+    return {
+        "status": "failed", "note": f"failed: {note}", "seconds": None, "seconds_all": [],
+        "rows_per_s": None, "peak_rss_mb": None, "driver_peak_rss_mb": None,
+        "worker_peak_rss_mb": None,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _progress(record: Record) -> str:
+    name = f"{record['model']} {record['variant']} ({record['rows']:,} rows)"
+    if record["status"] != "ok":
+        return f"{name}: {record['note']}"
+    return (
+        f"{name}: {record['rows_per_s']:,.0f} rows/s, median {record['seconds']:.2f} s of "
+        f"{record['repeats']}, peak RSS {record['peak_rss_mb']:.0f} MB"
+    )
+
+
+def _build_models(models_dir: Path, env: dict[str, str], *, tensorflow: bool) -> None:
+    command = [sys.executable, "-m", "benchmarks.models", str(models_dir)]
+    if not tensorflow:
+        command.append("--no-tensorflow")
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"building the benchmark's models failed:\n{done.stderr[-3000:]}")
+
+
+def _selection(only: str | None) -> Any:
+    if not only:
+        return lambda model, variant: True
+    wanted = [part.strip() for part in only.split(",") if part.strip()]
+    known = {(p.model, p.variant) for p in PLAN}
+    for part in wanted:
+        model, _, variant = part.partition(":")
+        if model not in BENCHES or (variant and (model, variant) not in known):
+            choices = ", ".join(sorted(f"{m}:{v}" for m, v in known))
+            raise SystemExit(
+                f"--only: unknown {part!r}; choose models or model:variant ids from {choices}"
+            )
+
+    def keep(model: str, variant: str) -> bool:
+        return any(part in (model, f"{model}:{variant}") for part in wanted)
+
+    return keep
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Run the benchmark suite: every variant in its own process, medians of "
+        "repeats, a markdown table, the targets, and the records as JSON.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small row counts, 1 repeat: seconds to minutes"
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="timed runs per variant, the median reported (default 3; "
+        "1 with --quick)",
+    )
+    parser.add_argument("--json", type=Path, help="write the records here")
+    parser.add_argument(
+        "--chart", type=Path,
+        help=f"draw the chart here (default for a full run with --json: {CHART.relative_to(ROOT)})",
+    )
+    parser.add_argument(
+        "--only", help="comma-separated models or model:variant ids (e.g. mlp,tf:raw)"
+    )
+    return parser
