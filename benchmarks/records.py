@@ -3,7 +3,8 @@
 A record is a JSON object: ``model``, ``title``, ``variant`` (its id), ``label``, ``rows``,
 ``batch``, ``block_rows``, ``feed``, ``repeats``, ``processes``, ``status`` (``ok``, ``skipped`` or
 ``failed``), ``note``, ``seconds`` (the median of ``seconds_all``), ``rows_per_s``, ``vs_raw``,
-``vs_beam``, ``peak_rss_mb``, ``driver_peak_rss_mb``, ``worker_peak_rss_mb`` and ``machine``.
+``vs_beam``, ``peak_rss_mb``, ``driver_peak_rss_mb``, ``worker_peak_rss_mb``, ``load_avg_1m``
+(the machine's load just before the variant started) and ``machine``.
 
 ``vs_raw`` and ``vs_beam`` divide ``rows_per_s`` by that of the model's ``raw`` and ``beam``
 (Beam's own handler) variants, on the same row count where one ran on it, else on the largest.

@@ -86,6 +86,7 @@ def run_job(job: Job, env: dict[str, str], out: Path, machine: dict[str, Any]) -
         "feed": bench.feed,
         "repeats": job.repeats,
         "processes": planned.processes,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
     command = [
         sys.executable, "-m", "benchmarks.variant",

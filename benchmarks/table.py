@@ -62,10 +62,18 @@ def settings(records: Sequence[Record]) -> str:
     models = {}
     for record in records:
         models.setdefault(record["title"], f"{record['title']}: {record['feed']}")
+    loads = [r["load_avg_1m"] for r in records if r.get("load_avg_1m") is not None]
+    load = (
+        f" The machine's 1-minute load average before each variant: {min(loads):.1f} to "
+        f"{max(loads):.1f} (other work on the machine makes the numbers noisier)."
+        if loads else ""
+    )
     return (
         f"Median of {', '.join(map(str, repeats))} repeat(s) per variant. "
         + "; ".join(models.values())
-        + ".\n"
+        + "."
+        + load
+        + "\n"
     )
 
 
