@@ -48,7 +48,7 @@ def draw(records: Sequence[Record], json_path: Path, out: Path) -> None:
     )
     for axis, (title, bars) in zip(axes[:, 0], panels.items(), strict=True):
         _panel(axis, title, bars)
-    repeats = sorted({r["repeats"] for r in records})
+    repeats = sorted({r["repeats"] for r in records if r["status"] == "ok"})
     figure.suptitle(
         f"rows per second (log scale), median of {'/'.join(map(str, repeats))} repeat(s); "
         "grey: raw runtime and Beam's own handler",

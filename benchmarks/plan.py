@@ -142,7 +142,11 @@ PLAN = (
         "chain", "ig-rows", "infergraph graph A → B in-process, per row", (200 * K,), (20 * K,)
     ),
     Planned(
-        "chain", "ig-blocks", "infergraph graph A → B in-process, blocks", (2 * M,), (200 * K,)
+        "chain",
+        "ig-blocks",
+        "infergraph graph A → B in-process, blocks",
+        (200 * K, 2 * M),
+        (20 * K, 200 * K),
     ),
     Planned(
         "chain",
@@ -155,8 +159,8 @@ PLAN = (
         "chain",
         "ig-beam-blocks",
         "infergraph RunGraph(A → B) on Beam, blocks",
-        (2 * M,),
-        (200 * K,),
+        (200 * K, 2 * M),
+        (20 * K, 200 * K),
     ),
     # conv
     Planned("conv", "raw", "raw onnxruntime, batches of 256", (200 * K,), (5 * K,)),

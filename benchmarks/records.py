@@ -4,7 +4,8 @@ A record is a JSON object: ``model``, ``title``, ``variant`` (its id), ``label``
 ``batch``, ``block_rows``, ``feed``, ``repeats``, ``processes``, ``status`` (``ok``, ``skipped`` or
 ``failed``), ``note``, ``seconds`` (the median of ``seconds_all``), ``rows_per_s``, ``vs_raw``,
 ``vs_beam``, ``peak_rss_mb``, ``driver_peak_rss_mb``, ``worker_peak_rss_mb``, ``load_avg_1m``
-(the machine's load just before the variant started) and ``machine``.
+(the machine's load just before each sample started) and ``machine``. ``seconds_all`` holds
+one sample per round of the run, each from a fresh process; the peaks are the largest.
 
 ``vs_raw`` and ``vs_beam`` divide ``rows_per_s`` by that of the model's ``raw`` and ``beam``
 (Beam's own handler) variants, on the same row count where one ran on it, else on the largest.

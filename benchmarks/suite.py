@@ -1,8 +1,11 @@
 """The benchmark suite: every variant of every model, each in a fresh process, in one run.
 
-``python -m benchmarks`` (``make bench``) runs the full suite; ``--quick`` a short one. It
-prints one line per job as it goes, then the machine, the markdown table and the targets, and
-writes the records as JSON (``--json``) and, for a full run, the chart (``--chart``).
+``python -m benchmarks`` (``make bench``) runs the full suite; ``--quick`` a short one. The run
+goes through every job ``--repeats`` times, in rounds, each time in a fresh process, so that a
+burst of other work on the machine lands on one sample of many variants rather than on every
+sample of one; a job's record holds the median. It prints one line per sample as it goes, then
+the machine, the markdown table and the targets, and writes the records as JSON (``--json``)
+and, for a full run, the chart (``--chart``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,6 +35,8 @@ JOB_TIMEOUT_S = 1800
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the suite; the exit status is 1 when a variant failed, else 0."""
     args = _parser().parse_args(argv)
+    if args.chart and not args.json:
+        raise SystemExit("--chart needs --json: the chart names the records it shows")
     repeats = args.repeats or (1 if args.quick else 3)
     keep = _selection(args.only)
     started = time.monotonic()
@@ -38,20 +44,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ, PYTHONPATH=path)
     machine = describe(ROOT)
     print(f"machine: {one_line(machine)}", flush=True)
-    records: list[Record] = []
     with tempfile.TemporaryDirectory(prefix="infergraph-bench-") as tmp:
         models_dir, work_dir = Path(tmp) / "models", Path(tmp) / "work"
         work_dir.mkdir()
         todo = jobs(
-            quick=args.quick, repeats=repeats, models_dir=str(models_dir),
+            quick=args.quick, repeats=1, models_dir=str(models_dir),
             work_dir=str(work_dir), keep=keep,
         )
         _build_models(models_dir, env, tensorflow=any(j.model == "tf" for j in todo))
-        for number, job in enumerate(todo, 1):
-            record = run_job(job, env, Path(tmp) / f"record-{number}.json", machine)
-            records.append(record)
-            print(f"[{number}/{len(todo)}] {_progress(record)}", flush=True)
-    records = with_ratios(records)
+        samples: list[list[Sample]] = [[] for _ in todo]
+        for round_number in range(1, repeats + 1):
+            for number, job in enumerate(todo):
+                if samples[number] and samples[number][-1]["status"] != "ok":
+                    continue  # skipped or failed: not run again
+                out = Path(tmp) / f"sample-{number}-{round_number}.json"
+                sample = run_sample(job, env, out)
+                samples[number].append(sample)
+                where = f"[{round_number}/{repeats} {number + 1}/{len(todo)}]"
+                print(f"{where} {_progress(job, sample)}", flush=True)
+    records = with_ratios(
+        [record(job, found, machine) for job, found in zip(todo, samples, strict=True)]
+    )
     print()
     print(table.settings(records))
     print(table.table(records))
@@ -71,23 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1 if any(r["status"] == "failed" for r in records) else 0
 
 
-def run_job(job: Job, env: dict[str, str], out: Path, machine: dict[str, Any]) -> Record:
-    """Run ``job`` in a fresh ``python -m benchmarks.variant`` process; its record."""
-    planned = next(p for p in PLAN if (p.model, p.variant) == (job.model, job.variant))
-    bench = BENCHES[job.model]
-    record: Record = {
-        "model": job.model,
-        "title": bench.title,
-        "variant": job.variant,
-        "label": planned.label,
-        "rows": job.rows,
-        "batch": bench.batch,
-        "block_rows": bench.block_rows,
-        "feed": bench.feed,
-        "repeats": job.repeats,
-        "processes": planned.processes,
-        "load_avg_1m": round(os.getloadavg()[0], 2),
-    }
+Sample = dict[str, Any]
+
+
+def run_sample(job: Job, env: dict[str, str], out: Path) -> Sample:
+    """Run ``job`` once in a fresh ``python -m benchmarks.variant`` process; what it measured
+    (``status``, ``note``, ``seconds``, the peaks) and the machine's load before it started."""
+    load = round(os.getloadavg()[0], 2)
     command = [
         sys.executable, "-m", "benchmarks.variant",
         "--model", job.model, "--variant", job.variant, "--rows", str(job.rows),
@@ -100,34 +103,50 @@ def run_job(job: Job, env: dict[str, str], out: Path, machine: dict[str, Any]) -
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return {**record, **_failed(f"ran past {JOB_TIMEOUT_S} s"), "machine": machine}
+        return {"status": "failed", "note": f"failed: ran past {JOB_TIMEOUT_S} s", "load": load}
     if done.returncode != 0 or not out.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-30:]
         print("\n".join(tail), file=sys.stderr)
         last = tail[-1] if tail else f"exit status {done.returncode}"
-        return {**record, **_failed(last), "machine": machine}
-    result = json.loads(out.read_text())
-    record.update(
-        status=result["status"],
-        note=result.get("note", ""),
-        seconds=_round(result.get("seconds")),
-        seconds_all=[_round(s) for s in result.get("seconds_all", [])],
-        rows_per_s=_round(result.get("rows_per_s")),
-        peak_rss_mb=peak_rss(
-            result["driver_peak_rss_mb"], result["worker_peak_rss_mb"], planned.processes
-        ),
-        driver_peak_rss_mb=result["driver_peak_rss_mb"],
-        worker_peak_rss_mb=result["worker_peak_rss_mb"],
-        machine=machine,
-    )
-    return record
+        return {"status": "failed", "note": f"failed: {last}", "load": load}
+    return {**json.loads(out.read_text()), "load": load}
 
 
-def _failed(note: str) -> dict[str, Any]:
+def record(job: Job, samples: list[Sample], machine: dict[str, Any]) -> Record:
+    """The record of a job from its samples (one per round): the median time, the largest
+    peak RSS; skipped or failed if its last sample was."""
+    planned = _planned(job)
+    bench = BENCHES[job.model]
+    timed = [s for s in samples if s["status"] == "ok"]
+    last = samples[-1]
+    seconds = [_round(s["seconds"]) for s in timed]
+    median = statistics.median(seconds) if seconds and last["status"] == "ok" else None
+    driver = max((s["driver_peak_rss_mb"] for s in timed), default=None)
+    worker = max((s["worker_peak_rss_mb"] for s in timed), default=None)
     return {
-        "status": "failed", "note": f"failed: {note}", "seconds": None, "seconds_all": [],
-        "rows_per_s": None, "peak_rss_mb": None, "driver_peak_rss_mb": None,
-        "worker_peak_rss_mb": None,
+        "model": job.model,
+        "title": bench.title,
+        "variant": job.variant,
+        "label": planned.label,
+        "rows": job.rows,
+        "batch": bench.batch,
+        "block_rows": bench.block_rows,
+        "feed": bench.feed,
+        "repeats": len(seconds),
+        "processes": planned.processes,
+        "status": last["status"],
+        "note": last.get("note", ""),
+        "seconds": median,
+        "seconds_all": seconds,
+        "rows_per_s": None if median is None else _round(job.rows / median),
+        "peak_rss_mb": (
+            None if driver is None or worker is None
+            else peak_rss(driver, worker, planned.processes)
+        ),
+        "driver_peak_rss_mb": driver,
+        "worker_peak_rss_mb": worker,
+        "load_avg_1m": [s["load"] for s in samples],
+        "machine": machine,
     }
 
 
@@ -135,13 +154,19 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def _progress(record: Record) -> str:
-    name = f"{record['model']} {record['variant']} ({record['rows']:,} rows)"
-    if record["status"] != "ok":
-        return f"{name}: {record['note']}"
+def _planned(job: Job) -> Any:
+    return next(p for p in PLAN if (p.model, p.variant) == (job.model, job.variant))
+
+
+def _progress(job: Job, sample: Sample) -> str:
+    name = f"{job.model} {job.variant} ({job.rows:,} rows)"
+    if sample["status"] != "ok":
+        return f"{name}: {sample['note']}"
+    processes = _planned(job).processes
+    peak = peak_rss(sample["driver_peak_rss_mb"], sample["worker_peak_rss_mb"], processes)
     return (
-        f"{name}: {record['rows_per_s']:,.0f} rows/s, median {record['seconds']:.2f} s of "
-        f"{record['repeats']}, peak RSS {record['peak_rss_mb']:.0f} MB"
+        f"{name}: {job.rows / sample['seconds']:,.0f} rows/s ({sample['seconds']:.2f} s), "
+        f"peak RSS {peak:.0f} MB, load {sample['load']:.1f}"
     )
 
 

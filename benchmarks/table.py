@@ -58,18 +58,19 @@ def machine(records: Sequence[Record]) -> str:
 
 def settings(records: Sequence[Record]) -> str:
     """Repeats per variant (the median is shown) and how each model is fed."""
-    repeats = sorted({r["repeats"] for r in records})
+    repeats = sorted({r["repeats"] for r in records if r["status"] == "ok"})
     models = {}
     for record in records:
         models.setdefault(record["title"], f"{record['title']}: {record['feed']}")
-    loads = [r["load_avg_1m"] for r in records if r.get("load_avg_1m") is not None]
+    loads = [load for r in records for load in r.get("load_avg_1m", [])]
     load = (
         f" The machine's 1-minute load average before each variant: {min(loads):.1f} to "
         f"{max(loads):.1f} (other work on the machine makes the numbers noisier)."
         if loads else ""
     )
     return (
-        f"Median of {', '.join(map(str, repeats))} repeat(s) per variant. "
+        f"Each variant ran {' or '.join(map(str, repeats))} time(s), in rounds, each time in a "
+        "fresh process; the table shows the median. "
         + "; ".join(models.values())
         + "."
         + load

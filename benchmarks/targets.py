@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from benchmarks.records import Record, ok
 
 RSS_TOLERANCE = 0.10
-RSS_VARIANTS = ("ig-blocks", "ig-beam-blocks", "ig-beam-blocks-2p")
+RSS_VARIANTS = (
+    ("mlp", "ig-blocks"),
+    ("mlp", "ig-beam-blocks"),
+    ("mlp", "ig-beam-blocks-2p"),
+    ("chain", "ig-blocks"),
+    ("chain", "ig-beam-blocks"),
+)
 
 
 @dataclass(frozen=True)
@@ -57,18 +63,18 @@ def _missing(records: Sequence[Record], model: str, variant: str) -> str:
 
 
 def rss_flat(records: Sequence[Record]) -> Verdict:
-    """Each blocks variant of the MLP: peak RSS at its most rows within 10% of its fewest."""
+    """Each blocks variant (MLP, chain): peak RSS at its most rows within 10% of its fewest."""
     target = "blocks: peak RSS flat from 200 k to 2 M rows (within 10%)"
     parts, met = [], []
-    for variant in RSS_VARIANTS:
-        found = ok(records, "mlp", variant)
+    for model, variant in RSS_VARIANTS:
+        found = ok(records, model, variant)
         if len(found) < 2:
             continue
         low, high = found[0], found[-1]
         growth = high["peak_rss_mb"] / low["peak_rss_mb"] - 1
         met.append(growth <= RSS_TOLERANCE)
         parts.append(
-            f"{variant} {low['peak_rss_mb']:.0f} → {high['peak_rss_mb']:.0f} MB "
+            f"{model} {variant} {low['peak_rss_mb']:.0f} → {high['peak_rss_mb']:.0f} MB "
             f"({growth:+.0%}, {low['rows']:,} → {high['rows']:,} rows)"
         )
     if not parts:

@@ -1,12 +1,12 @@
 """Run one job (one variant of one model on some rows) in this process and write its record.
 
-``python -m benchmarks.variant --model mlp --variant ig-blocks --rows 200000 --repeats 3
---models-dir DIR --work-dir DIR --out record.json``: the suite starts one such process per job,
-so no variant inherits another's memory, imports or loaded models. Preparing the job (building
-handlers, rows, files) happens before the timed part; each repeat is then a complete run, the
-model's loading (and a Beam pipeline's start-up) included. The record holds the median time
-and this process's peak resident memory (``ru_maxrss`` of ``RUSAGE_SELF``) and that of its
-largest child process (``RUSAGE_CHILDREN``: Beam's worker processes).
+``python -m benchmarks.variant --model mlp --variant ig-blocks --rows 200000 --repeats 1
+--models-dir DIR --work-dir DIR --out record.json``: the suite starts one such process per job
+and round, so no variant inherits another's memory, imports or loaded models. Preparing the
+job (building handlers, rows, files) happens before the timed part; each repeat is then a
+complete run, the model's loading (and a Beam pipeline's start-up) included. The record holds
+the median time and this process's peak resident memory (``ru_maxrss`` of ``RUSAGE_SELF``) and
+that of its largest child process (``RUSAGE_CHILDREN``: Beam's worker processes).
 """
 
 from __future__ import annotations
