@@ -64,8 +64,9 @@ def settings(records: Sequence[Record]) -> str:
         models.setdefault(record["title"], f"{record['title']}: {record['feed']}")
     loads = [load for r in records for load in r.get("load_avg_1m", [])]
     load = (
-        f" The machine's 1-minute load average before each variant: {min(loads):.1f} to "
-        f"{max(loads):.1f} (other work on the machine makes the numbers noisier)."
+        f" The machine's 1-minute load average before each sample (this run's own work "
+        f"included): {min(loads):.1f} to {max(loads):.1f}; other work on the machine makes the "
+        "numbers noisier."
         if loads else ""
     )
     return (
