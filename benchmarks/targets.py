@@ -75,7 +75,7 @@ def rss_flat(records: Sequence[Record]) -> Verdict:
         met.append(growth <= RSS_TOLERANCE)
         parts.append(
             f"{model} {variant} {low['peak_rss_mb']:.0f} → {high['peak_rss_mb']:.0f} MB "
-            f"({growth:+.0%}, {low['rows']:,} → {high['rows']:,} rows)"
+            f"({round(growth, 2) + 0.0:+.0%}, {low['rows']:,} → {high['rows']:,} rows)"
         )
     if not parts:
         return Verdict(target, None, "no blocks variant ran on two row counts")
