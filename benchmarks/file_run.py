@@ -1,10 +1,12 @@
-"""``infergraph run`` from a Parquet file to a JSONL file, as a user runs a spec.
+"""``infergraph run`` from a Parquet file to Parquet files, as a user runs a spec.
 
 The Parquet file (outside the timed part) holds a key column ``id`` (int64) and a column ``x``
 of fixed-size lists of float32 (one row of the model's input each), in row groups of
 :data:`ROW_GROUP` rows. The spec reads it with ``format: parquet`` (``key_field: id``,
-``input_field: x``), runs the model on the DirectRunner and writes JSONL. Each repeat calls the
-command's entry point in this process (Beam's start-up included, Python's not).
+``input_field: x``), runs the model on the DirectRunner and writes Parquet parts
+(``results-<part>.parquet``); the rows written are counted from the parts' footers after the
+clock stops. Each repeat calls the command's entry point in this process (Beam's start-up
+included, Python's not).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ ROW_GROUP = 100_000
 
 
 def spec(job: Job, data: Path, output: Path) -> dict[str, object]:
-    """The graph spec: one model node, the Parquet input, a JSONL output, the DirectRunner."""
+    """The graph spec: one model node, the Parquet input, a Parquet output, the DirectRunner."""
     batch = job.bench.batch
     return {
         "name": "bench_parquet",
@@ -40,7 +42,7 @@ def spec(job: Job, data: Path, output: Path) -> dict[str, object]:
         "inputs": [
             {"format": "parquet", "path": str(data), "key_field": "id", "input_field": "x"}
         ],
-        "outputs": [{"format": "jsonl", "path": str(output)}],
+        "outputs": [{"format": "parquet", "path": str(output)}],
         "runner": {"name": "DirectRunner"},
     }
 
@@ -71,10 +73,10 @@ def write_parquet(rows: Rows, path: Path) -> Path:
 
 
 def parquet_run(job: Job, rows: Rows) -> Callable[[], Callable[[], int]]:
-    """Prepare the file and the spec; the run (``infergraph run``) returns a line counter.
+    """Prepare the file and the spec; the run (``infergraph run``) returns a row counter.
 
     Raises:
-        NotAvailable: ``infergraph run`` rejects the spec (no Parquet reader yet).
+        NotAvailable: ``infergraph run`` rejects the spec (no Parquet reader or writer yet).
     """
     from benchmarks.plan import NotAvailable
     from infergraph.cli.main import main as infergraph
@@ -83,7 +85,7 @@ def parquet_run(job: Job, rows: Rows) -> Callable[[], Callable[[], int]]:
 
     work = Path(job.work_dir) / f"{job.model}-parquet-{job.rows}"
     work.mkdir(parents=True, exist_ok=True)
-    data, output = work / "input.parquet", work / "results.jsonl"
+    data, output = work / "input.parquet", work / "results"
     spec_path = work / "spec.yaml"
     spec_path.write_text(yaml.safe_dump(spec(job, data, output), sort_keys=False))
     try:
@@ -91,21 +93,22 @@ def parquet_run(job: Job, rows: Rows) -> Callable[[], Callable[[], int]]:
     except InfergraphError as exc:
         first = str(exc).splitlines()[0].removeprefix(f"{spec_path}:")
         first = first.split(": ", 1)[-1] if first[:1].isdigit() else first
-        raise NotAvailable(f"`infergraph run` rejects an input of format parquet: {first}") from exc
+        raise NotAvailable(f"`infergraph run` rejects Parquet in and out: {first}") from exc
     write_parquet(rows, data)
 
     def run() -> Callable[[], int]:
+        for old in work.glob(f"{output.name}-*.parquet"):
+            old.unlink()  # the previous repeat's parts
         status = infergraph(["run", str(spec_path), "--no-progress", "--fail-on-failures"])
         if status != 0:
             raise RuntimeError(f"infergraph run {spec_path} exited with status {status}")
-        return lambda: _lines(output)
+        return lambda: _rows_written(output)
 
     return run
 
 
-def _lines(path: Path) -> int:
-    count = 0
-    with path.open("rb") as stream:
-        while block := stream.read(1 << 24):
-            count += block.count(b"\n")
-    return count
+def _rows_written(prefix: Path) -> int:
+    import pyarrow.parquet as pq
+
+    parts = sorted(prefix.parent.glob(f"{prefix.name}-*.parquet"))
+    return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)

@@ -131,7 +131,7 @@ PLAN = (
     Planned(
         "mlp",
         "ig-run-parquet",
-        "`infergraph run`, Parquet file to JSONL file",
+        "`infergraph run`, Parquet file to Parquet files",
         (2 * M,),
         (200 * K,),
     ),
