@@ -38,8 +38,13 @@ test: lint  ## ruff, mypy (strict) and the test suite
 docs: setup
 	$(BIN)/mkdocs build --strict
 
-bench: setup
-	$(BIN)/python -m benchmarks.onnx_throughput
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed  ## the benchmark suite, its chart, and the docs' numbers from it
+	$(BIN)/python -m benchmarks --json benchmarks/results/full.json
+	$(BIN)/python -m benchmarks.report
 
 clean:
 	rm -rf $(VENV) out site build
