@@ -192,17 +192,27 @@ def count(stats: GraphStats, result: GraphResult | BlockResult) -> None:
 def _chunks(
     data: Iterable[Any], size: int, wait: float | None, clock: Clock
 ) -> Iterator[list[Any]]:
+    """Elements in chunks of ``size`` rows (a block weighs its rows), so that what is held at
+    once stays bounded whatever the elements."""
     chunk: list[Any] = []
+    rows = 0
     started = clock()
     for element in data:
         if not chunk:
             started = clock()
         chunk.append(element)
-        if len(chunk) >= size or (wait is not None and clock() - started >= wait):
+        rows += _weight(element)
+        if rows >= size or (wait is not None and clock() - started >= wait):
             yield chunk
-            chunk = []
+            chunk, rows = [], 0
     if chunk:
         yield chunk
+
+
+def _weight(element: Any) -> int:
+    if type(element) is tuple and len(element) == 2:
+        element = element[1]
+    return int(element.rows) if isinstance(element, Block) else 1
 
 
 __all__ = ["Finish", "GraphStats", "Step", "count", "finish", "run_graph", "to_record"]

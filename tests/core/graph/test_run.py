@@ -212,3 +212,19 @@ def test_a_column_of_keys_hashes_like_each_key() -> None:
     assert stable_fraction("k", "a") != stable_fraction("k", "b")
     spread = stable_fractions(np.array([f"user-{i}" for i in range(10_000)]), "ab")
     assert abs(float(np.mean(spread < 0.1)) - 0.1) < 0.01  # uniform enough for weights
+
+
+def test_blocks_are_chunked_by_their_rows() -> None:
+    g = ig.Graph()
+    g.model("double", ScaleHandler(max_batch_size=100))
+    g.chain("double")
+    pulled = []
+
+    def source():  # type: ignore[no-untyped-def]
+        for i in range(10):
+            pulled.append(i)
+            yield ig.Block(np.ones(60), keys=np.arange(i * 60, (i + 1) * 60))
+
+    results = g.run(source())
+    next(results)
+    assert len(pulled) == 2  # 120 rows reach the chunk size of 100: not 100 blocks held at once
