@@ -7,12 +7,14 @@ transform reads it with the same core functions as the in-process path (``to_ite
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.util import BatchElements
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
 
 from ..core.blocks import Block
@@ -60,24 +62,19 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
         return routed
 
     def expand(self, pcoll: PCollection[Any]) -> Any:
-        config = self.handler.config
-        batching: dict[str, Any] = {
-            "min_batch_size": config.min_batch_size,
-            "max_batch_size": config.batch_size_limit,
-            "element_size_fn": _rows,
-        }
-        if config.max_batch_duration_s is not None and _streaming(pcoll):
-            # Only streaming pipelines wait for batches to fill; bounded bundles flush anyway.
-            # (Stateful batching in a batch pipeline also trips a DirectRunner assertion.)
-            batching["max_batch_duration_secs"] = config.max_batch_duration_s
-        results = (
-            pcoll
-            | "Batch" >> BatchElements(**batching)
-            | "Infer"
-            >> beam.ParDo(_InferDoFn(self.handler, self.keyed)).with_outputs(
-                FAILURES, main=PREDICTIONS
+        if _global_batch(pcoll):
+            # One DoFn batches and runs: no per-element hop through BatchElements.
+            infer = _InferEachDoFn(self.handler, self.keyed)
+            results = pcoll | "Infer" >> beam.ParDo(infer).with_outputs(FAILURES, main=PREDICTIONS)
+        else:
+            results = (
+                pcoll
+                | "Batch" >> BatchElements(**_batching(self.handler, pcoll))
+                | "Infer"
+                >> beam.ParDo(_InferDoFn(self.handler, self.keyed)).with_outputs(
+                    FAILURES, main=PREDICTIONS
+                )
             )
-        )
         if self._route_failures:
             return results[PREDICTIONS], results[FAILURES]
         _ = results[FAILURES] | "RaiseOnFailure" >> beam.Map(_raise)
@@ -86,6 +83,27 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
 
 def _streaming(pcoll: PCollection[Any]) -> bool:
     return bool(pcoll.pipeline.options.view_as(StandardOptions).streaming)
+
+
+def _global_batch(pcoll: PCollection[Any]) -> bool:
+    """A bounded pipeline in the global window: batches may simply span a bundle."""
+    windowing = getattr(pcoll, "windowing", None)
+    global_window = isinstance(getattr(windowing, "windowfn", None), GlobalWindows)
+    return global_window and not _streaming(pcoll)
+
+
+def _batching(handler: AnyHandler, pcoll: PCollection[Any]) -> dict[str, Any]:
+    config = handler.config
+    batching: dict[str, Any] = {
+        "min_batch_size": config.min_batch_size,
+        "max_batch_size": config.batch_size_limit,
+        "element_size_fn": _rows,
+    }
+    if config.max_batch_duration_s is not None and _streaming(pcoll):
+        # Only streaming pipelines wait for batches to fill; bounded bundles flush anyway.
+        # (Stateful batching in a batch pipeline also trips a DirectRunner assertion.)
+        batching["max_batch_duration_secs"] = config.max_batch_duration_s
+    return batching
 
 
 def _rows(element: Any) -> int:
@@ -150,3 +168,31 @@ class _InferDoFn(beam.DoFn):
         for name, dist in stats.distributions.items():
             if dist.max is not None:
                 runner.metrics.distribution(name, dist.max)
+
+
+class _InferEachDoFn(_InferDoFn):
+    """Takes elements one by one, runs them in batches of ``max_batch_size`` (block rows
+    counted), and the rest of a bundle when it ends: batching and inference in one step."""
+
+    def start_bundle(self) -> None:
+        self._pending: list[Any] = []
+        self._pending_rows = 0
+        self._limit = self.handler.config.batch_size_limit
+
+    def process(self, element: Any) -> list[Any] | None:  # type: ignore[override]
+        self._pending.append(element)
+        self._pending_rows += _rows(element)
+        if self._pending_rows < self._limit:
+            return None
+        batch, self._pending, self._pending_rows = self._pending, [], 0
+        return super().process(batch)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if not self._pending:
+            return
+        batch, self._pending, self._pending_rows = self._pending, [], 0
+        for output in super().process(batch):
+            if isinstance(output, TaggedOutput):
+                yield TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+            else:
+                yield GlobalWindows.windowed_value(output)
