@@ -19,6 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.util import BatchElements
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
 
 from ..core.blocks import Block
@@ -34,7 +35,7 @@ from ..core.metrics import RunStats
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
 from .metrics import BeamMetrics
-from .transform import FAILURES, PREDICTIONS
+from .transform import FAILURES, PREDICTIONS, bounded_global_window
 
 RESULTS = PREDICTIONS
 LEADING_BATCH = 256
@@ -80,15 +81,19 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         context = _Context(self.graph.name, self.keyed, Finish.of(self.graph))
         tagged = not _on_dask(pcoll)
         current: Any = pcoll
+        each = bounded_global_window(pcoll)
         for index, segment in enumerate(segments):
             first, last = index == 0, index == len(segments) - 1
             label = "+".join(step.name for step in segment.steps) or "input"
-            run = beam.ParDo(_SegmentDoFn(segment, context, first, last, tagged))
-            current = (
-                current
-                | f"Batch[{label}]" >> BatchElements(**_batching(segment, current))
-                | f"Run[{label}]"
-                >> (run.with_outputs(FAILURES, main=RESULTS) if last and tagged else run)
+            if each:  # one DoFn batches and applies the steps: no hop through BatchElements
+                run = beam.ParDo(_SegmentEachDoFn(segment, context, first, last, tagged))
+            else:
+                run = beam.ParDo(_SegmentDoFn(segment, context, first, last, tagged))
+                current = current | f"Batch[{label}]" >> BatchElements(
+                    **_batching(segment, current)
+                )
+            current = current | f"Run[{label}]" >> (
+                run.with_outputs(FAILURES, main=RESULTS) if last and tagged else run
             )
         if tagged:
             results, failures = current[RESULTS], current[FAILURES]
@@ -202,7 +207,7 @@ class _SegmentDoFn(beam.DoFn):
         self._box = self._shared.acquire(load, tag=handler.cache_key())
         self._runner = BatchRunner(handler, self._box.model, self._sinks[step.name])
 
-    def process(self, batch: list[Any]) -> Iterator[Any]:
+    def process(self, batch: list[Any]) -> list[Any]:
         records = (
             [to_record(element, self.context.keyed) for element in batch] if self.first else batch
         )
@@ -210,8 +215,8 @@ class _SegmentDoFn(beam.DoFn):
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runner if step.is_model else None)
         if not self.last:
-            yield from records
-            return
+            return records
+        out: list[Any] = []
         statuses: Counter[str] = Counter()
         for record in records:
             result = self.context.finish(record)
@@ -219,15 +224,15 @@ class _SegmentDoFn(beam.DoFn):
                 statuses.update(result.status_counts())
                 kept, failures = result.split(self.context.finish.order)
                 if kept is not None:
-                    yield kept
-                for failure in failures:
-                    yield self._failed(failure)
+                    out.append(kept)
+                out += [self._failed(failure) for failure in failures]
                 continue
             status = result.status
             statuses[status] += 1
-            yield self._failed(result.to_failure()) if status == "failed" else result
+            out.append(self._failed(result.to_failure()) if status == "failed" else result)
         for name, count in statuses.items():  # once per batch, not per element
             self._results.counter(name, count)
+        return out
 
     def _failed(self, failure: Failure) -> Any:
         return TaggedOutput(FAILURES, failure) if self.tagged else failure
@@ -242,6 +247,42 @@ class _SegmentDoFn(beam.DoFn):
         for name, dist in stats.distributions.items():
             if dist.max is not None:
                 sink.distribution(name, dist.max)
+
+
+class _SegmentEachDoFn(_SegmentDoFn):
+    """Takes records one by one and applies the segment to batches of the model's
+    ``max_batch_size`` (block rows counted), the rest of a bundle when it ends: batching and
+    the steps in one DoFn (bounded pipelines in the global window)."""
+
+    def start_bundle(self) -> None:
+        self._pending: list[Any] = []
+        self._pending_rows = 0
+
+    def process(self, element: Any) -> list[Any] | None:  # type: ignore[override]
+        self._pending.append(element)
+        self._pending_rows += _rows(element)
+        if self._pending_rows < self.limit:
+            return None
+        batch, self._pending, self._pending_rows = self._pending, [], 0
+        return super().process(batch)
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if not self._pending:
+            return
+        batch, self._pending, self._pending_rows = self._pending, [], 0
+        for output in super().process(batch):
+            if isinstance(output, TaggedOutput):
+                yield TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+            else:
+                yield GlobalWindows.windowed_value(output)
+
+    @property
+    def limit(self) -> int:
+        """Rows per batch: the model's batch size (the leading steps': a fixed number)."""
+        model = self.segment.model
+        if model is None or not isinstance(model.node, ModelNode):
+            return LEADING_BATCH
+        return int(model.node.handler.config.batch_size_limit)
 
 
 def _on_dask(pcoll: PCollection[Any]) -> bool:

@@ -62,7 +62,7 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
         return routed
 
     def expand(self, pcoll: PCollection[Any]) -> Any:
-        if _global_batch(pcoll):
+        if bounded_global_window(pcoll):
             # One DoFn batches and runs: no per-element hop through BatchElements.
             infer = _InferEachDoFn(self.handler, self.keyed)
             results = pcoll | "Infer" >> beam.ParDo(infer).with_outputs(FAILURES, main=PREDICTIONS)
@@ -85,7 +85,7 @@ def _streaming(pcoll: PCollection[Any]) -> bool:
     return bool(pcoll.pipeline.options.view_as(StandardOptions).streaming)
 
 
-def _global_batch(pcoll: PCollection[Any]) -> bool:
+def bounded_global_window(pcoll: PCollection[Any]) -> bool:
     """A bounded pipeline in the global window: batches may simply span a bundle."""
     windowing = getattr(pcoll, "windowing", None)
     global_window = isinstance(getattr(windowing, "windowfn", None), GlobalWindows)

@@ -336,9 +336,12 @@ def _input(record: BlockRecord, name: str, rows: np.ndarray[Any, Any]) -> Any:
 
 
 def _take(column: Column, rows: np.ndarray[Any, Any]) -> Column:
+    """The rows at ``rows`` (sorted indexes) of a column; the column itself when they are all
+    of its rows (no copy)."""
     if isinstance(column, Mapping):
-        return {name: np.asarray(value)[rows] for name, value in column.items()}
-    return np.asarray(column)[rows]
+        return {name: _take(value, rows) for name, value in column.items()}
+    array = np.asarray(column)
+    return array if len(rows) == len(array) else array[rows]
 
 
 def row_of(column: Column, index: int) -> Any:
@@ -362,6 +365,10 @@ def _store(record: BlockRecord, name: str, rows: np.ndarray[Any, Any], column: C
     """Put ``column`` (one row per index in ``rows``) into the node's aligned column."""
     valid = record.valid.get(name)
     if valid is None or name not in record.values:
+        if len(rows) == record.rows:  # every row (rows are sorted indexes): keep it as it is
+            record.values[name] = column
+            record.valid[name] = np.ones(record.rows, dtype=bool)
+            return
         record.values[name] = _allocate(column, record.rows)
         valid = record.valid[name] = np.zeros(record.rows, dtype=bool)
     target = record.values[name]
