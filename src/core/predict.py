@@ -73,8 +73,11 @@ def _groups(
     rows = 0
     started = clock()
     for element in data:
-        entry = to_item(element, keyed, node)
-        if isinstance(entry, Item) and isinstance(entry.example, Block):
+        if keyed is not False and type(element) is tuple and len(element) == 2:
+            entry: Item | Failure = _new(Item, element)  # a pair: the item as it is
+        else:
+            entry = to_item(element, keyed, node)
+        if type(entry) is Item and isinstance(entry.example, Block):
             if group:
                 yield group
                 group, rows = [], 0
@@ -89,6 +92,9 @@ def _groups(
             group, rows = [], 0
     if group:
         yield group
+
+
+_new = tuple.__new__
 
 
 class _Progress:
