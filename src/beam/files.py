@@ -157,7 +157,9 @@ class _WriteParquet(beam.DoFn):
         table = pa.concat_tables(self._held, promote_options="permissive")
         self._held = []
         self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
-        self._writer = pq.ParquetWriter(self._sink, table.schema)
+        # Dictionary encoding only where values repeat (status): on float columns it costs
+        # several times the write and saves nothing.
+        self._writer = pq.ParquetWriter(self._sink, table.schema, use_dictionary=["status"])
         self._writer.write_table(table)
 
 

@@ -1,7 +1,8 @@
 """Graph results as Arrow tables: the columns a Parquet output holds.
 
 Columns: ``key``, one per output node (``null`` where the element or row has no value; a node
-with several outputs becomes one column per output, ``node.output``), and ``status``. A block's
+with several outputs becomes one column per output, ``node.output``), and ``status`` (dictionary
+encoded). A block's
 columns are converted whole (a 2-D column becomes a list column); elements one at a time are
 gathered row by row.
 """
@@ -44,7 +45,7 @@ def _block_table(result: BlockResult, nodes: Sequence[str]) -> Any:
                 columns[f"{name}.{field}"] = _array(values, valid)
         else:
             columns[name] = _array(column, valid) if column is not None else pa.nulls(result.rows)
-    columns["status"] = pa.array(np.asarray(STATUSES)[result.statuses()])
+    columns["status"] = status_column(result.statuses())
     return pa.table(columns)
 
 
@@ -65,8 +66,17 @@ def _rows_table(results: Sequence[GraphResult], nodes: Sequence[str]) -> Any:
                 else None
                 for r in results
             ]
-    columns["status"] = [r.status for r in results]
-    return pa.table({name: pa.array(values) for name, values in columns.items()})
+    table = {name: pa.array(values) for name, values in columns.items()}
+    table["status"] = status_column(np.array([STATUSES.index(r.status) for r in results]))
+    return pa.table(table)
+
+
+def status_column(codes: np.ndarray[Any, Any]) -> Any:
+    """Row statuses (codes into :data:`STATUSES`) as a dictionary-encoded column."""
+    import pyarrow as pa
+
+    indices = pa.array(np.asarray(codes, dtype=np.int8))
+    return pa.DictionaryArray.from_arrays(indices, pa.array(STATUSES))
 
 
 def _keys(result: BlockResult) -> Any:
