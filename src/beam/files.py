@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,15 @@ class _ReadFile(beam.DoFn):
         self.source = source
 
     def process(self, path: str) -> Iterator[Any]:
+        if _native(self.source, path):  # a local columnar file: Arrow reads it, memory-mapped
+            yield from self.source.read_path(path)  # type: ignore[union-attr]
+            return
         with FileSystems.open(path) as stream:
             yield from self.source.read(stream, path)
+
+
+def _native(source: Source | BlockSource, path: str) -> bool:
+    return isinstance(source, BlockSource) and source.format == "parquet" and "://" not in path
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,8 @@ def _rows(result: Any) -> int:
 
 
 class _WriteParquet(beam.DoFn):
-    """Writes the tables of a bundle to one Parquet file.
+    """Writes the tables of a bundle to one Parquet file, on a thread of its own: the next block
+    is computed while the last one is encoded and written (one write in flight at a time).
 
     A column with no value yet has Arrow's null type; tables are held back (up to
     ``HOLD_ROWS`` rows) until every column has a real type, so that one file has one schema.
@@ -128,10 +137,17 @@ class _WriteParquet(beam.DoFn):
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
+    def setup(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infergraph-parquet")
+
+    def teardown(self) -> None:
+        self._pool.shutdown(wait=True)
+
     def start_bundle(self) -> None:
         self._writer: Any = None
         self._sink: Any = None
         self._held: list[Any] = []
+        self._writing: Future[None] | None = None
 
     def process(self, table: Any) -> None:
         if self._writer is None:
@@ -140,15 +156,23 @@ class _WriteParquet(beam.DoFn):
                 return
             self._open_and_write_held()
             return
-        self._writer.write_table(table.cast(self._writer.schema))
+        self._wait()
+        self._writing = self._pool.submit(self._writer.write_table, table.cast(self._writer.schema))
 
     def finish_bundle(self) -> None:
         if self._writer is None and self._held:
             self._open_and_write_held()
+        self._wait()
         if self._writer is not None:
             self._writer.close()
             self._sink.close()
         self._writer = self._sink = None
+
+    def _wait(self) -> None:
+        """Wait for the write in flight (and raise its error, if it failed)."""
+        writing, self._writing = self._writing, None
+        if writing is not None:
+            writing.result()
 
     def _open_and_write_held(self) -> None:
         import pyarrow as pa
@@ -160,7 +184,7 @@ class _WriteParquet(beam.DoFn):
         # Dictionary encoding only where values repeat (status): on float columns it costs
         # several times the write and saves nothing.
         self._writer = pq.ParquetWriter(self._sink, table.schema, use_dictionary=["status"])
-        self._writer.write_table(table)
+        self._writing = self._pool.submit(self._writer.write_table, table)
 
 
 def _has_null_columns(table: Any) -> bool:

@@ -12,6 +12,8 @@ Rows that cannot be read (a CSV row with the wrong number of values, a corrupt T
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
@@ -59,6 +61,14 @@ class BlockSource:
                     yield table
                 else:
                     yield self._block(_table_columns(table), table.num_rows, name)
+
+    def read_path(self, path: str) -> Iterator[Block | Failure]:
+        """The blocks of a local Parquet file, read by Arrow itself (memory-mapped)."""
+        import pyarrow.parquet as pq
+
+        batches = pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=self.block_rows)
+        for table in _rebatch(prefetched(batches), self.block_rows):
+            yield self._block(_table_columns(table), table.num_rows, path)
 
     # -- formats -------------------------------------------------------------------------------
 
@@ -159,6 +169,39 @@ def _feature_column(values: list[Any]) -> np.ndarray[Any, Any]:
     column = np.empty(len(values), dtype=object)
     column[:] = [np.asarray(v) if not isinstance(v, list) else v for v in values]
     return column
+
+
+def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, read ahead by a thread (up to ``depth`` items): the next ones are decoded while
+    the consumer works on the current one. An error of the reading thread is raised here."""
+    done = object()
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(done)
+        except BaseException as exc:  # handed over to the consumer
+            ahead.put(exc)
+
+    thread = threading.Thread(target=read, name="infergraph-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := ahead.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _keys(column: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

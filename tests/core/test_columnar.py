@@ -102,3 +102,19 @@ def test_a_missing_key_column_names_the_columns() -> None:
     expected = r"no key column 'id'; the columns are \['key', 'n', 'x'\]"
     with pytest.raises(InputError, match=expected):
         read(BlockSource("parquet", key_field="id"), sink.getvalue())
+
+
+def test_read_ahead_keeps_order_and_raises_the_readers_error() -> None:
+    from infergraph.core.columnar import prefetched
+
+    assert list(prefetched(iter(range(100)))) == list(range(100))
+
+    def broken() -> Any:
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetched(broken()))
+    stream = prefetched(iter(range(10**6)))
+    assert next(stream) == 0
+    stream.close()  # the reader stops; nothing hangs
