@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from ..core.columnar import BlockSource
 from ..core.errors import ConfigError
-from ..core.graph.columns import BlockResult
+from ..core.graph.block_state import BlockResult, row_of
 from ..core.records import dumps
 from ..core.results import Failure, Prediction
 from ..core.sources import Source
@@ -224,9 +224,7 @@ def _rows_of(result: Any) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
         return
     for row in range(result.rows):
         values = {
-            name: column[row]
-            if not isinstance(column, dict)
-            else {k: v[row] for k, v in column.items()}
+            name: row_of(column, row)
             for name, column in result.values.items()
             if result.valid[name][row]
         }

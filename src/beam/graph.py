@@ -25,7 +25,7 @@ from apache_beam.utils import shared
 from ..core.blocks import Block
 from ..core.errors import InferenceFailedError
 from ..core.execute import BatchRunner
-from ..core.graph.columns import BlockRecord, BlockResult
+from ..core.graph.block_state import BlockRecord, BlockResult
 from ..core.graph.graph import Graph
 from ..core.graph.nodes import ModelNode
 from ..core.graph.run import Finish, to_record

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import ConfigError
-from ..core.graph.columns import BlockResult, row_of
+from ..core.graph.block_state import BlockResult, row_of
 from ..core.graph.spec import InputSpec
 from ..core.records import failure_record, to_jsonable
 from ..plugins.manager import Plugins, get_plugin_manager

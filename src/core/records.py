@@ -14,7 +14,7 @@ from .blocks import Block
 from .results import Failure
 
 if TYPE_CHECKING:
-    from .graph.columns import BlockResult
+    from .graph.block_state import BlockResult
     from .graph.state import GraphResult
 
 RESERVED_FIELDS = frozenset({"key", "input", "status", "failures", "skipped", "lineage"})
@@ -110,7 +110,7 @@ def block_records(
 ) -> Iterator[dict[str, Any]]:
     """The JSON objects of a block's rows, each what :func:`graph_record` writes for the row
     on its own (``order``: the graph's nodes in step order, for the lineage)."""
-    from .graph.columns import STATUSES, row_of
+    from .graph.block_state import STATUSES, row_of
 
     codes = result.statuses()
     for row in range(result.rows):
@@ -152,7 +152,7 @@ class GraphRecords:
         self.order = tuple(order)
 
     def __call__(self, result: Any) -> Iterator[dict[str, Any]]:
-        from .graph.columns import BlockResult
+        from .graph.block_state import BlockResult
 
         if isinstance(result, BlockResult):
             yield from block_records(result, self.nodes, self.order)

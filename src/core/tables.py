@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph.columns import STATUSES, BlockResult
+from .graph.block_state import STATUSES, BlockResult
 from .graph.state import GraphResult
 from .records import to_jsonable
 

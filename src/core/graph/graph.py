@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, GraphError
 from ..handler import ModelHandler
-from .columns import BlockResult
+from .block_state import BlockResult
 from .conditions import Condition, as_condition
 from .nodes import AnyHandler, FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
 from .run import GraphStats

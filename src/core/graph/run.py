@@ -15,7 +15,7 @@ from ..execute import BatchRunner, Item, to_item
 from ..metrics import RunStats
 from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
-from .columns import BlockRecord, BlockResult
+from .block_state import BlockRecord, BlockResult
 from .nodes import ModelNode, RouteNode, SplitNode
 from .stages import Step
 from .state import INPUT, GraphResult, Lineage, Record

@@ -20,7 +20,8 @@ from ..execute import BatchRunner, Item
 from ..fields import select_input
 from ..metrics import MetricsSink
 from ..results import Failure, short_repr
-from .columns import BlockRecord, apply_to_blocks
+from .block_state import BlockRecord
+from .columns import apply_to_blocks
 from .hashing import stable_fraction
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, kind
 from .state import INPUT, KEY, Record

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import infergraph as ig
-from infergraph.core.graph.columns import BlockResult
+from infergraph.core.graph.block_state import BlockResult
 from infergraph.testing import outputs_equal
 from tests import graph_topologies as topologies
 

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import infergraph as ig
-from infergraph.core.graph.columns import BlockResult
+from infergraph.core.graph.block_state import BlockResult
 from tests.core.handlers import ScaleHandler
 
 
