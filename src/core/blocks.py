@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,9 +33,11 @@ class Block:
 
     data: ArrayOrDict
     keys: np.ndarray[Any, Any] | None = None
+    _rows: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         rows = _row_counts(self.data)
+        object.__setattr__(self, "_rows", rows[0])
         if len(set(rows)) != 1:
             raise InputError(f"every array of a block must have the same rows; got {rows}")
         if self.keys is not None:
@@ -50,7 +52,7 @@ class Block:
     @property
     def rows(self) -> int:
         """The number of rows (examples) in the block."""
-        return _row_counts(self.data)[0]
+        return self._rows
 
     @property
     def nbytes(self) -> int:
