@@ -19,7 +19,8 @@ from apache_beam.utils import shared
 
 from ..core.blocks import Block
 from ..core.errors import InferenceFailedError
-from ..core.execute import AnyHandler, BatchRunner, to_items
+from ..core.execute import AnyHandler, BatchRunner
+from ..core.items import to_items
 from ..core.metrics import RunStats
 from ..core.results import Failure, Result
 from ..core.sharing import ModelBox, load_model

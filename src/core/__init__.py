@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from .blocks import Block
 from .config import HandlerConfig
-from .execute import BatchRunner, Item, to_item
+from .execute import BatchRunner, Item
 from .handler import ModelHandler
+from .items import to_item
 from .metrics import MetricsSink, RunStats
 from .predict import predict
 from .results import Failure, Prediction, Result

@@ -1,10 +1,10 @@
 """The core both execution paths share: keys in, batches through the four stages, results out.
 
-``to_item`` reads an input element (with or without a key); ``BatchRunner.process_batch`` runs
-a group of items through a handler and returns one :class:`Prediction` or :class:`Failure` per
-item, in order (a block whose rows partly fail gives a prediction of its good rows and a failure
-per bad row). Whatever a handler stage raises or returns is handled inside the stage guard, so
-nothing escapes and nothing is lost:
+``BatchRunner.process_batch`` runs a group of items (read by :mod:`infergraph.core.items`)
+through a handler and returns one :class:`Prediction` or :class:`Failure` per item, in order (a
+block whose rows partly fail gives a prediction of its good rows and a failure per bad row).
+Whatever a handler stage raises or returns is handled inside the stage guard, so nothing
+escapes and nothing is lost:
 
 - a batch that fails is bisected so that only the elements that cause the failure become
   failure records; a block is bisected by rows the same way; a :class:`BatchError` (no single
@@ -46,8 +46,6 @@ __all__ = [
     "Item",
     "estimate_nbytes",
     "plan_calls",
-    "to_item",
-    "to_items",
 ]
 
 AnyHandler = ModelHandler[Any, Any, Any, Any, Any]
@@ -57,60 +55,6 @@ logger = logging.getLogger("infergraph")
 
 _logged: set[tuple[str, str]] = set()
 _logged_lock = threading.Lock()
-
-
-def to_item(element: Any, keyed: bool | None, node: str) -> Item | Failure:
-    """Read one input element.
-
-    With ``keyed=None`` a 2-tuple is a ``(key, example)`` pair and anything else an unkeyed
-    example; ``keyed=True`` requires pairs (anything else is an ``input`` failure) and
-    ``keyed=False`` takes every element, tuples included, as the example itself.
-    """
-    is_pair = isinstance(element, tuple) and len(element) == 2
-    if keyed is None:
-        keyed = is_pair
-    if not keyed:
-        return Item(None, element)
-    if not is_pair:
-        return Failure(
-            example=element,
-            key=None,
-            stage="input",
-            node=node,
-            error_type=InputError.__name__,
-            message=f"expected a (key, example) pair because keyed=True, got "
-            f"{type(element).__name__}; pass pairs, or keyed=None to detect them per element",
-        )
-    return Item(element[0], element[1])
-
-
-def to_items(
-    elements: Sequence[Any], keyed: bool | None, node: str
-) -> tuple[list[Item], list[Failure]]:
-    """:func:`to_item` of many elements: the items, and the failures of unreadable ones."""
-    if keyed is None:  # nothing can fail: one comprehension (a pair becomes an Item as it is)
-        return [
-            _new(Item, e) if type(e) is tuple and len(e) == 2 else _unkeyed_or_pair(e)
-            for e in elements
-        ], []
-    items: list[Item] = []
-    failures: list[Failure] = []
-    for element in elements:
-        entry = to_item(element, keyed, node)
-        if isinstance(entry, Failure):
-            failures.append(entry)
-        else:
-            items.append(entry)
-    return items, failures
-
-
-_new = tuple.__new__
-
-
-def _unkeyed_or_pair(element: Any) -> Item:
-    if isinstance(element, tuple) and len(element) == 2:  # a tuple subclass (a named tuple)
-        return Item(element[0], element[1])
-    return _new(Item, (None, element))
 
 
 class BlockRun(NamedTuple):
@@ -185,9 +129,7 @@ class BatchRunner:
         if not any(isinstance(item.example, Block) for item in items):
             return [
                 result
-                for call in plan_calls(
-                    items, self.call_size(), self.handler.config.max_batch_bytes
-                )
+                for call in plan_calls(items, self.call_size(), self.handler.config.max_batch_bytes)
                 for result in self._run_isolated(call, top=True)
             ]
         return [result for results in self.process_items(items) for result in results]

@@ -8,7 +8,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .blocks import Block
-from .execute import AnyHandler, BatchRunner, Clock, Item, to_item
+from .execute import AnyHandler, BatchRunner, Clock, Item
+from .items import to_item
 from .metrics import MetricsSink, NullMetrics
 from .results import Failure, Result
 from .sharing import SHARED_MODELS

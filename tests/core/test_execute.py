@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import infergraph as ig
-from infergraph.core.execute import BatchRunner, Item, plan_calls, to_item
+from infergraph.core.execute import BatchRunner, Item, plan_calls
+from infergraph.core.items import to_item
 from infergraph.core.metrics import RunStats
 from infergraph.core.sharing import SHARED_MODELS
 from tests.core.handlers import ScaleHandler

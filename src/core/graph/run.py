@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..blocks import Block
-from ..execute import BatchRunner, Item, to_item
+from ..execute import BatchRunner, Item
+from ..items import to_item
 from ..metrics import RunStats
 from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
