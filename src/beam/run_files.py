@@ -18,6 +18,7 @@ from ..core.results import Failure
 from ..core.sources import Source
 from .files import JsonlSink, ParquetSink, PredictionLogSink, ReadRecords, write_failures
 from .graph import RunGraph, namespace
+from .local_runner import local_runner
 
 Sink = JsonlSink | ParquetSink | PredictionLogSink
 
@@ -106,7 +107,7 @@ def run_graph_files(
     graph.validate()
     start = time.monotonic()
     options = PipelineOptions(list(pipeline_args))
-    with beam.Pipeline(options=options) as pipeline:
+    with beam.Pipeline(runner=local_runner(options), options=options) as pipeline:
         read = [
             pipeline | f"Read[{i}]" >> ReadRecords(source, path)
             for i, (source, path) in enumerate(inputs)

@@ -76,10 +76,18 @@ def _real(path: str) -> str:
 
 def runs_locally(pipeline_args: Sequence[str]) -> bool:
     """Whether the run executes in this process, where the progress counter is seen."""
-    runner = "DirectRunner"
-    for arg in pipeline_args:
-        if arg.startswith("--runner="):
-            runner = arg.split("=", 1)[1]
-        if arg.startswith("--direct_running_mode=") and arg.endswith("multi_processing"):
-            return False
-    return runner in ("DirectRunner", "direct", "BundleBasedDirectRunner", "FnApiRunner")
+    from apache_beam.options.pipeline_options import (
+        DirectOptions,
+        PipelineOptions,
+        StandardOptions,
+    )
+
+    from ..beam.local_runner import DIRECT_NAMES
+
+    options = PipelineOptions(list(pipeline_args))
+    if options.view_as(DirectOptions).direct_running_mode == "multi_processing":
+        return False
+    name = (options.view_as(StandardOptions).runner or "DirectRunner").lower()
+    return name in DIRECT_NAMES | {"bundlebaseddirectrunner", "fnapirunner", "localrunner"} or (
+        name.endswith(".localrunner")
+    )
