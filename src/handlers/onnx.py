@@ -1,9 +1,11 @@
 """The ``onnx`` handler: ONNX Runtime, one InferenceSession per process.
 
 An example is an array (single-input models) or a dict of arrays by input name; a prediction is
-the array (single-output models) or a dict of arrays by output name. Blocks are supported.
-Inputs are checked against the model's dtypes and shapes before ONNX Runtime sees them, and a
-model with a static batch dimension is called with batches of exactly that size.
+the array (single-output models) or a dict of arrays by output name; a ZipMap output (skl2onnx
+classifiers) gives one label -> probability dict per example. Blocks are supported. Inputs are
+checked against the model's dtypes and shapes before ONNX Runtime sees them, and a model with a
+static batch dimension is called with batches of exactly that size. Models the handler cannot
+serve (non-tensor inputs, outputs declared without a batch axis) are refused at load.
 """
 
 from __future__ import annotations

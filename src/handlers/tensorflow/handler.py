@@ -1,9 +1,10 @@
 """The ``tensorflow`` handler: a SavedModel signature, loaded once per process.
 
-An example is a serialized ``tf.train.Example`` (``bytes``) or a ``tf.train.Example``, for a
-signature that parses examples (batched as one string tensor); an array or tensor, for a
-single-input signature (stacked); or a dict of arrays by input name. A prediction is the array
-(single-output signatures) or a dict of arrays by output name. Blocks are supported.
+An example is a serialized ``tf.train.Example`` (``bytes``), a ``tf.train.Example`` or a dict
+of features, for a signature that parses examples (batched as one string tensor); an array or
+tensor, for a single-input signature (stacked); or a dict of arrays by input name. A prediction
+is the array (single-output signatures) or a dict of arrays by output name. Blocks are
+supported. A signature with an output that has no batch axis is refused at load.
 """
 
 from __future__ import annotations
