@@ -15,6 +15,8 @@ from tests.handlers import onnx_exports
 from tests.handlers.cli_predict import predict_jsonl
 from tests.handlers.onnx_exports import SPECIES
 
+pytestmark = pytest.mark.slow  # Beam pipelines and infergraph predict runs
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -207,7 +209,6 @@ def test_outputs_with_another_leading_dim_are_refused_at_load(tmp_path: Path) ->
     assert all(isinstance(r, ig.Failure) and r.error_type == "BatchError" for r in results)
 
 
-@pytest.mark.slow
 def test_a_refused_model_is_an_error_on_beam_and_in_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
