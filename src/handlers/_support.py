@@ -103,6 +103,12 @@ def stack(values: Sequence[Any], name: str | None, *, numeric: bool = True) -> n
             f"{field}examples could not be stacked into a numeric array; pass arrays of one "
             "shape and dtype"
         )
+    if array.dtype.kind in "SU":
+        # numpy turns numbers among strings into text ("7"): keep them objects, so that the
+        # input's check names them instead of passing them on as text.
+        objects = np.asarray(values, dtype=object)
+        if not all(isinstance(v, str | bytes) for v in objects.flat):
+            return objects
     return array
 
 
@@ -121,7 +127,7 @@ def as_input(value: Any, want: Any, name: str, dtype_name: str) -> np.ndarray[An
             f"({exc}); every example needs the same shape"
         ) from exc
     if target.kind in "OSU":
-        return np.asarray(value, dtype=object) if target.kind == "O" else array.astype(target)
+        return _strings(array, name, dtype_name) if target.kind == "O" else array.astype(target)
     kind = array.dtype.kind
     if kind not in "biuf":
         raise InputError(
@@ -155,6 +161,60 @@ def as_input(value: Any, want: Any, name: str, dtype_name: str) -> np.ndarray[An
     return cast
 
 
+def _strings(array: np.ndarray[Any, Any], name: str, dtype_name: str) -> np.ndarray[Any, Any]:
+    """A string input's batch as an object array of ``str``/``bytes``; anything else (numbers,
+    ``None``) is an :class:`InputError`, not a runtime's cryptic type error."""
+    if array.dtype.kind not in "SUO":
+        raise InputError(
+            f"input {name!r} expects {dtype_name} text; the batch holds {_kind_name(array)} "
+            f"(dtype {array.dtype}). Pass strings"
+        )
+    strings = array.astype(object)
+    if array.dtype.kind == "O":
+        for value in strings.flat:
+            if not isinstance(value, str | bytes):
+                raise InputError(
+                    f"input {name!r} expects {dtype_name} text; the batch holds "
+                    f"{type(value).__name__} {value!r}. Pass strings"
+                )
+    return strings
+
+
+def utf8_strings(strings: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any]:
+    """An object array of text with ``bytes`` decoded as UTF-8, for runtimes whose string
+    tensors are text (ONNX Runtime writes ``str(b"x")``, ``"b'x'"``, for bytes).
+
+    Raises:
+        InputError: bytes that are not UTF-8.
+    """
+    if not any(isinstance(value, bytes) for value in strings.flat):
+        return strings
+    decoded = strings.copy()
+    for index, value in np.ndenumerate(strings):
+        if isinstance(value, bytes):
+            try:
+                decoded[index] = value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(
+                    f"input {name!r} expects text; the batch holds bytes that are not UTF-8 "
+                    f"({value[:20]!r}). Pass str, or UTF-8 bytes"
+                ) from None
+    return decoded
+
+
+def fit_rank(
+    array: np.ndarray[Any, Any], dims: Sequence[int | None] | None
+) -> np.ndarray[Any, Any]:
+    """``array`` with a trailing axis of 1 added when the input has one and the examples lack it.
+
+    Converted tabular models take one ``[batch, 1]`` input per column; an example that is a
+    plain value (``{"age": 31}``) stacks to ``[batch]``. Adding the axis is unambiguous.
+    """
+    if dims is not None and len(dims) >= 2 and dims[-1] == 1 and array.ndim == len(dims) - 1:
+        return array[..., np.newaxis]
+    return array
+
+
 def _kind_name(array: np.ndarray[Any, Any]) -> str:
     kind = array.dtype.kind
     if kind == "O":
@@ -175,13 +235,70 @@ def check_rows(outputs: Mapping[str, Any], rows: int) -> None:
         BatchError: an output is a scalar or has another number of rows (no example is at
             fault: the model or the selected outputs are not batched).
     """
+    def batched(value: Any) -> bool:
+        return np.ndim(value) > 0 and len(value) == rows
+
     for name, value in outputs.items():
-        if np.ndim(value) == 0 or len(value) != rows:
+        if not batched(value):
+            others = [other for other, v in outputs.items() if batched(v)]
+            fix = (
+                f"select the batched outputs with output_names={others}"
+                if others
+                else "use a model whose outputs have a batch (first) axis"
+            )
             raise BatchError(
                 f"output {name!r} has shape {list(np.shape(value))}, not one row per example "
-                f"({rows}); use a model whose outputs are batched, or select batched outputs "
-                "with output_names"
+                f"({rows}); {fix}"
             )
+
+
+def check_batched(
+    shapes: Mapping[str, Sequence[int | None] | None],
+    batch: int | None,
+    *,
+    chosen: bool,
+    owner: str,
+) -> None:
+    """Refuse, at load, outputs whose declared shape cannot have one row per example.
+
+    ``shapes`` maps each selected output to its declared dims (``[]`` a scalar, ``None`` not
+    known); ``batch`` is the inputs' static batch size (``None`` when free). A scalar never has
+    rows. A static first dimension is not the batch unless it equals a static ``batch``; such
+    an output is refused only when ``chosen`` is false (outputs named in ``output_names`` are
+    checked batch by batch instead, for models whose declared shapes are wrong).
+
+    Raises:
+        ModelLoadError: naming ``owner``, the outputs and their shapes, and what to do.
+    """
+    scalars = [name for name, dims in shapes.items() if dims is not None and not dims]
+    leading = [
+        name
+        for name, dims in shapes.items()
+        if dims and dims[0] is not None and dims[0] != batch
+    ]
+    refused = scalars if chosen else scalars + leading
+    if not refused:
+        return
+    described = ", ".join(
+        f"{name!r} (shape {list(shapes[name] or [])})" for name in shapes if name in refused
+    )
+    batched = [name for name in shapes if name not in scalars + leading]
+    fix = (
+        f"set output_names to the batched outputs, {batched}"
+        if batched
+        else "export the model with a batch (first) axis on its outputs, one value per example"
+    )
+    wrong = [name for name in leading if name in refused]
+    escape = (
+        f". If {wrong} do have one row per example (a declared shape can be wrong), name them "
+        "in output_names: they are then checked batch by batch"
+        if wrong
+        else ""
+    )
+    raise ModelLoadError(
+        f"{owner} has outputs without a batch axis: {described}. The handler returns one "
+        f"prediction per example, so every output needs one row per example: {fix}{escape}"
+    )
 
 
 def select_outputs(available: Sequence[str], wanted: Sequence[str] | None, owner: str) -> list[str]:

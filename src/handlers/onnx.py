@@ -1,9 +1,11 @@
 """The ``onnx`` handler: ONNX Runtime, one InferenceSession per process.
 
 An example is an array (single-input models) or a dict of arrays by input name; a prediction is
-the array (single-output models) or a dict of arrays by output name. Blocks are supported.
-Inputs are checked against the model's dtypes and shapes before ONNX Runtime sees them, and a
-model with a static batch dimension is called with batches of exactly that size.
+the array (single-output models) or a dict of arrays by output name; a ZipMap output (skl2onnx
+classifiers) gives one label -> probability dict per example. Blocks are supported. Inputs are
+checked against the model's dtypes and shapes before ONNX Runtime sees them, and a model with a
+static batch dimension is called with batches of exactly that size. Models the handler cannot
+serve (non-tensor inputs, outputs declared without a batch axis) are refused at load.
 """
 
 from __future__ import annotations
@@ -23,13 +25,16 @@ from ..core.handler import ModelHandler
 from ..plugins.hookspecs import Register, hookimpl
 from ._support import (
     as_input,
+    check_batched,
     check_rows,
+    fit_rank,
     named_input,
     require,
     select_outputs,
     shared_fields,
     single_input,
     stack,
+    utf8_strings,
     warn_once,
 )
 
@@ -145,7 +150,9 @@ class OnnxModel:
 
     @staticmethod
     def _array(name: str, spec: OnnxInput, value: Any) -> np.ndarray[Any, Any]:
-        array = as_input(value, spec.dtype, name, spec.type)
+        array = fit_rank(as_input(value, spec.dtype, name, spec.type), spec.shape)
+        if spec.dtype is np.object_:
+            array = utf8_strings(array, name)
         spec.check(name, array)
         return array
 
@@ -177,8 +184,16 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
                 f"ONNX Runtime could not load {str(path)!r}: {type(exc).__name__}: {exc}"
             ) from exc
         self._check_placement(session, providers)
-        inputs = {i.name: _input(i) for i in session.get_inputs()}
-        return OnnxModel(session, inputs, self._outputs(session))
+        inputs = {i.name: self._input(i) for i in session.get_inputs()}
+        model = OnnxModel(session, inputs, self._outputs(session))
+        shapes = {o.name: _output_dims(o) for o in session.get_outputs()}
+        check_batched(
+            {name: shapes[name] for name in model.outputs},
+            model.fixed_batch_size(),
+            chosen=self.config.output_names is not None,
+            owner=f"the ONNX model {self.config.path!r}",
+        )
+        return model
 
     def batch(self, examples: Sequence[Any]) -> Columns:
         if isinstance(examples[0], Mapping):
@@ -193,7 +208,7 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
 
     def run(self, model: OnnxModel, batch: Columns) -> Outputs:
         values = model.session.run(model.outputs, model.feed(batch))
-        return dict(zip(model.outputs, values, strict=True))
+        return {name: _column(value) for name, value in zip(model.outputs, values, strict=True)}
 
     def postprocess(self, examples: Sequence[Any], outputs: Outputs) -> list[Any]:
         check_rows(outputs, len(examples))
@@ -210,6 +225,17 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
         return model.fixed_batch_size()
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _input(self, node: Any) -> OnnxInput:
+        if node.type not in _DTYPES:
+            raise ModelLoadError(
+                f"the ONNX model {self.config.path!r} has input {node.name!r} of type "
+                f"{node.type}, which the onnx handler cannot feed: it feeds tensors of numbers, "
+                "booleans and strings. Export the model with tensor inputs"
+            )
+        shape = getattr(node, "shape", None)
+        dims = [d if isinstance(d, int) and d > 0 else None for d in shape] if shape else None
+        return OnnxInput(_DTYPES[node.type], node.type, dims)
 
     def _outputs(self, session: Any) -> list[str]:
         available = [o.name for o in session.get_outputs()]
@@ -258,10 +284,25 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
         warn_once(f"onnx-fallback:{self.config.path}", "%s; falling back to the CPU", message)
 
 
-def _input(node: Any) -> OnnxInput:
+def _column(value: Any) -> np.ndarray[Any, Any]:
+    """An output as an array: a sequence output (a ZipMap's list of label -> probability
+    dicts, one per row) becomes a 1-D object array, so that blocks and batches hold arrays."""
+    if isinstance(value, np.ndarray):
+        return value
+    column = np.empty(len(value), dtype=object)
+    for i, item in enumerate(value):
+        column[i] = item
+    return column
+
+
+def _output_dims(node: Any) -> list[int | None] | None:
+    """An output's declared dims, or ``None`` when they say nothing about a batch axis: a
+    sequence or map output (a ZipMap's, one map per example), or no shape (ONNX Runtime
+    reports a scalar and an unknown shape alike, as ``[]``)."""
     shape = getattr(node, "shape", None)
-    dims = [dim if isinstance(dim, int) and dim > 0 else None for dim in shape] if shape else None
-    return OnnxInput(_DTYPES.get(node.type, np.float32), node.type, dims)
+    if not str(node.type).startswith("tensor(") or not shape:
+        return None
+    return [d if isinstance(d, int) and d > 0 else None for d in shape]
 
 
 @hookimpl

@@ -69,7 +69,8 @@ def serialized_examples() -> Examples:
                 None,
                 "text",
                 np.ones(1),
-                {"x": 1.0},
+                {"x": None},  # a dict of features becomes a tf.train.Example; None cannot
+                {"y": 1.0},
             ]
         ),
         good.map(lambda data: data[:-2]),  # truncated
@@ -85,6 +86,7 @@ def serialized_examples() -> Examples:
         good.map(lambda data: (data, parses(data))),
         good.map(lambda data: (proto(data), parses(data))),
         good.map(lambda data: (bytearray(data), parses(data))),
+        FLOATS.map(lambda x: ({"x": np.float32(x)}, five(x)[0])),  # features as a dict
         bad.map(lambda data: (data, parses(data) if isinstance(data, bytes) else None)),
         rows.map(
             lambda r: (ig.Block(np.array(r, dtype=object)), np.stack([parses(d) for d in r]))

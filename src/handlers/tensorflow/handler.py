@@ -1,9 +1,10 @@
 """The ``tensorflow`` handler: a SavedModel signature, loaded once per process.
 
-An example is a serialized ``tf.train.Example`` (``bytes``) or a ``tf.train.Example``, for a
-signature that parses examples (batched as one string tensor); an array or tensor, for a
-single-input signature (stacked); or a dict of arrays by input name. A prediction is the array
-(single-output signatures) or a dict of arrays by output name. Blocks are supported.
+An example is a serialized ``tf.train.Example`` (``bytes``), a ``tf.train.Example`` or a dict
+of features, for a signature that parses examples (batched as one string tensor); an array or
+tensor, for a single-input signature (stacked); or a dict of arrays by input name. A prediction
+is the array (single-output signatures) or a dict of arrays by output name. Blocks are
+supported. A signature with an output that has no batch axis is refused at load.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import numpy as np
 from ...core.blocks import Block
 from ...core.errors import InputError, ModelLoadError
 from ...core.handler import ModelHandler
+from ...core.tfexample import make_example
 from ...plugins.hookspecs import Register, hookimpl
 from .._support import (
     as_input,
+    check_batched,
     check_rows,
+    fit_rank,
     named_input,
     require,
     select_outputs,
@@ -59,7 +63,17 @@ class TFModel:
         """The signature's keyword arguments for collated columns, cast to its dtypes."""
         if len(self.inputs) == 1:
             ((name, spec),) = self.inputs.items()
-            return {name: self._tensor(name, spec, single_input(columns, name, "signature"))}
+            if not self._parses(name, spec):
+                return {name: self._tensor(name, spec, single_input(columns, name, "signature"))}
+            if isinstance(columns, Mapping) and name not in columns:
+                return {name: self._tensor(name, spec, _examples(columns))}
+            try:
+                return {name: self._tensor(name, spec, single_input(columns, name, "signature"))}
+            except InputError as exc:
+                raise InputError(
+                    f"{exc}. This signature parses serialized tf.train.Example protos: pass "
+                    "bytes, tf.train.Example protos or dicts of features"
+                ) from None
         return {
             name: self._tensor(name, spec, named_input(columns, name, self.inputs, "signature"))
             for name, spec in self.inputs.items()
@@ -79,11 +93,16 @@ class TFModel:
         (first,) = firsts
         return int(first) if first else None
 
+    def _parses(self, name: str, spec: Any) -> bool:
+        """Whether the input is the TFX convention's serialized ``tf.train.Example`` batch."""
+        return name == "examples" and spec.dtype == self.tf.string and spec.shape.rank == 1
+
     def _tensor(self, name: str, spec: Any, value: Any) -> Any:
         want = spec.dtype.as_numpy_dtype if spec.dtype != self.tf.string else object
         if isinstance(value, self.tf.Tensor):
             value = value.numpy()
         array = as_input(value, want, name, spec.dtype.name)
+        array = fit_rank(array, spec.shape.as_list() if spec.shape.rank is not None else None)
         if not spec.shape.is_compatible_with(array.shape):
             raise InputError(
                 f"input {name!r} expects shape {_shape(spec.shape)} ({spec.dtype.name}), got a "
@@ -119,7 +138,15 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         function = self._signature(loaded)
         _, inputs = function.structured_input_signature
         outputs = self._outputs(function)
-        return TFModel(tf, loaded, function, dict(inputs), outputs, placement.device)
+        model = TFModel(tf, loaded, function, dict(inputs), outputs, placement.device)
+        specs = function.structured_outputs
+        check_batched(
+            {name: _dims(specs[name].shape) for name in outputs},
+            model.fixed_batch_size(),
+            chosen=self.config.output_names is not None,
+            owner=f"signature {self.config.signature!r} of {self.config.path!r}",
+        )
+        return model
 
     def batch(self, examples: Sequence[Any]) -> Columns:
         first = examples[0]
@@ -127,8 +154,11 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
             return _serialized(examples)
         if isinstance(first, Mapping):
             names = shared_fields(examples)
-            return {name: stack([e[name] for e in examples], name) for name in names}
-        return stack(examples, None)
+            return {
+                name: stack([e[name] for e in examples], name, numeric=False) for name in names
+            }
+        # Not checked for numbers here: feed checks each input against its dtype (text too).
+        return stack(examples, None, numeric=False)
 
     def batch_block(self, block: Block) -> Columns:
         return block.data
@@ -194,6 +224,34 @@ def _serialized(examples: Sequence[Any]) -> np.ndarray[Any, Any]:
                 f"a batch of serialized tf.train.Example also holds a {type(example).__name__}; "
                 "pass bytes or tf.train.Example for every example"
             )
+    return out
+
+
+def _dims(shape: Any) -> list[int | None] | None:
+    return list(shape.as_list()) if shape.rank is not None else None
+
+
+def _examples(columns: Mapping[str, Any]) -> np.ndarray[Any, Any]:
+    """Dict examples (columns of features) as serialized ``tf.train.Example`` protos, for a
+    signature that parses them: floats become float lists, integers int64 lists, text and
+    bytes bytes lists.
+
+    Raises:
+        InputError: a feature holds ``None`` or other objects.
+    """
+    for feature, values in columns.items():
+        array = np.asarray(values)
+        objects = array.flat if array.dtype == object else ()
+        odd = [v for v in objects if not isinstance(v, str | bytes)]
+        if odd or array.dtype.kind not in "biufSUO":
+            raise InputError(
+                f"feature {feature!r} holds {odd[0] if odd else array.dtype!r}, which a "
+                "tf.train.Example cannot hold; pass numbers, text or bytes"
+            )
+    rows = len(next(iter(columns.values()))) if columns else 0
+    out = np.empty(rows, dtype=object)
+    for row in range(rows):
+        out[row] = make_example({feature: values[row] for feature, values in columns.items()})
     return out
 
 
