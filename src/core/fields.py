@@ -5,8 +5,10 @@ Records read from JSONL or CSV are dicts, and a handler usually wants one value.
 1. a value that is not a dict is passed as it is;
 2. with ``input_field`` set (``--input-field`` on the command line), that field's value;
 3. a handler that declares ``input_names`` gets a dict of exactly those fields;
-4. a dict with a single field gives that field's value;
-5. any other dict is passed as it is (handlers such as ``onnx`` take dicts by input name).
+4. a handler that takes whole records (``takes_records``: e.g. ``tensorflow`` on a signature that
+   parses ``tf.train.Example``, whose features are the record's fields) gets the dict as it is;
+5. a dict with a single field gives that field's value;
+6. any other dict is passed as it is (handlers such as ``onnx`` take dicts by input name).
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from .errors import InputError
 
 
 def select_input(
-    value: Any, *, input_field: str | None = None, input_names: Sequence[str] | None = None
+    value: Any,
+    *,
+    input_field: str | None = None,
+    input_names: Sequence[str] | None = None,
+    whole: bool = False,
 ) -> Any:
     """The part of ``value`` a handler receives (see the module's rule).
 
@@ -42,6 +48,6 @@ def select_input(
                 f"(it has {sorted(value)})"
             )
         return {name: value[name] for name in input_names}
-    if len(value) == 1:
+    if len(value) == 1 and not whole:
         return next(iter(value.values()))
     return value

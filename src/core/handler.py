@@ -139,6 +139,15 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
         """
         return looks_like_out_of_memory(exc)
 
+    @property
+    def takes_records(self) -> bool:
+        """Whether a record (a dict read from a file or passed by a graph) reaches the handler
+        as it is, even with one field: for handlers whose examples are records of named
+        features. Default: ``False``, a record of one field gives that field's value (see
+        :mod:`infergraph.core.fields`).
+        """
+        return False
+
     # -- identity --------------------------------------------------------------------------
 
     @property

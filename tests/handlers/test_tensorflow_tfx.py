@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy as np
@@ -165,3 +166,56 @@ def test_inspect_errors(tmp_path: Path) -> None:
     (tmp_path / "saved_model.pb").write_bytes(b"\xff\xff garbage")
     with pytest.raises(ig.ModelLoadError, match=f"could not read the SavedModel '{tmp_path}'"):
         describe_model(str(tmp_path))
+
+
+def test_a_signature_that_parses_examples_takes_whole_records(models: dict[str, Path]) -> None:
+    parses = ig.handler("tensorflow", path=str(models["linear_examples"]))
+    tensors = ig.handler(
+        "tensorflow", path=str(models["linear_examples"]), signature="predict_tensor"
+    )
+    assert parses.takes_records and not tensors.takes_records
+    missing = ig.handler("tensorflow", path=str(models["linear_examples"]) + "-missing")
+    assert not missing.takes_records  # loading reports the missing model
+
+
+def test_records_of_one_feature_reach_a_parsing_signature_from_the_cli(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    # One field besides the key: the one-field rule would pass the bare value, which a
+    # signature that parses tf.train.Example cannot name; the record goes as it is.
+    from infergraph.cli import main
+
+    records = tmp_path / "in.jsonl"
+    records.write_text(
+        '{"id": "a", "x": [105.0]}\n{"id": "b", "x": 1013.0}\n{"id": "c", "x": 1013}\n'
+    )
+    out = tmp_path / "out.jsonl"
+    status = main(
+        [
+            "predict",
+            "--handler",
+            "tensorflow",
+            "--model",
+            str(models["linear_examples"]),
+            "--input",
+            str(records),
+            "--output",
+            str(out),
+            "--key-field",
+            "id",
+            "--no-progress",
+        ]
+    )
+    assert status == 0
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert results == [{"id": "a", "output": [525.0]}, {"id": "b", "output": [5065.0]}]
+    failures = [
+        json.loads(line) for line in (tmp_path / "out.failures.jsonl").read_text().splitlines()
+    ]
+    # A JSON integer is an int64 feature, as in TF Serving's JSON examples; the model parses x
+    # as float, and the failure says so.
+    assert [f["id"] for f in failures] == ["c"]
+    assert failures[0]["message"].endswith(
+        "feature 'x' holds int64 values but the model parses it as float: give it float values "
+        "(write 1013.0, not 1013)"
+    )

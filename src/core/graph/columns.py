@@ -125,7 +125,12 @@ def _model(
     keys = None if record.block.keys is None else record.block.keys[rows]
     handler = runner.handler
     try:
-        column = select_input(column, input_field=node.input_field, input_names=handler.input_names)
+        column = select_input(
+            column,
+            input_field=node.input_field,
+            input_names=handler.input_names,
+            whole=handler.takes_records,
+        )
     except InputError as exc:
         _fail_rows(node, record, rows, metrics, stage="input", exc=exc)
         return

@@ -179,12 +179,14 @@ def _apply_model(
     handler = runner.handler
     items: list[Item] = []
     owners: list[Record] = []
-    field, names = node.input_field, handler.input_names
+    field, names, whole = node.input_field, handler.input_names, handler.takes_records
     name = node.name
     for record, (value,) in active:
         if field is not None or (type(value) is not np.ndarray and isinstance(value, Mapping)):
             try:
-                value = select_input(value, input_field=field, input_names=names)  # noqa: PLW2901
+                value = select_input(  # noqa: PLW2901
+                    value, input_field=field, input_names=names, whole=whole
+                )
             except InputError as exc:
                 record.fail(name, _failure(node, record, "input", exc, metrics))
                 continue

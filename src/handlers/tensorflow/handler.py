@@ -9,6 +9,7 @@ supported. A signature with an output that has no batch axis is refused at load.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +83,10 @@ class TFModel:
     def call(self, columns: Columns) -> dict[str, Any]:
         """Call the signature on ``columns`` on the model's device; tensors by output name."""
         with self.tf.device(self.device):
-            result = self.function(**self.feed(columns))
+            try:
+                result = self.function(**self.feed(columns))
+            except self.tf.errors.InvalidArgumentError as exc:
+                raise _feature_type_error(exc) or exc from exc
         return {name: result[name] for name in self.outputs}
 
     def fixed_batch_size(self) -> int | None:
@@ -118,6 +122,7 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
     Config = TensorFlowConfig
     accepts_blocks = True
     config: TensorFlowConfig
+    _parses_examples: bool | None = None
 
     def load(self) -> TFModel:
         tf = require(
@@ -152,6 +157,8 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         first = examples[0]
         if isinstance(first, bytes | bytearray) or hasattr(first, "SerializeToString"):
             return _serialized(examples)
+        if isinstance(first, Mapping) and self.takes_records:
+            return _records_as_examples(examples)
         if isinstance(first, Mapping):
             names = shared_fields(examples)
             return {
@@ -183,6 +190,16 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
 
     # -- internals ---------------------------------------------------------------------------
 
+    @property
+    def takes_records(self) -> bool:
+        """Whether the signature parses ``tf.train.Example``: then a record's fields are its
+        features (a record of one field included), read from the SavedModel's signature."""
+        if self._parses_examples is None:
+            self._parses_examples = _parses_examples(
+                Path(self.config.path), self.config.signature, self.config.tags
+            )
+        return self._parses_examples
+
     def _signature(self, loaded: Any) -> Any:
         signatures = dict(getattr(loaded, "signatures", {}) or {})
         name = self.config.signature
@@ -197,6 +214,53 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
     def _outputs(self, function: Any) -> list[str]:
         owner = f"signature {self.config.signature!r} of {self.config.path!r}"
         return select_outputs(list(function.structured_outputs), self.config.output_names, owner)
+
+
+def _parses_examples(path: Path, signature: str, tags: list[str] | None) -> bool:
+    """Whether the signature's one input is the TFX batch of serialized ``tf.train.Example``,
+    read from ``saved_model.pb`` without loading the model (``False`` when it cannot be read:
+    loading reports why)."""
+    try:
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    except Exception:  # a missing or corrupt model fails at load, with its message
+        return False
+    graphs = list(saved.meta_graphs)
+    if tags is not None or len(graphs) > 1:
+        wanted = set(tags or ["serve"])
+        graphs = [g for g in graphs if wanted <= set(g.meta_info_def.tags)]
+    for graph in graphs:
+        if signature not in graph.signature_def:
+            continue
+        inputs = graph.signature_def[signature].inputs
+        if len(inputs) != 1 or "examples" not in inputs:
+            return False
+        tensor = inputs["examples"]
+        return tensor.dtype == _DT_STRING and len(tensor.tensor_shape.dim) == 1
+    return False
+
+
+_DT_STRING = 7  # tensorflow.DataType.DT_STRING
+
+
+_TYPES_DIFFER = re.compile(
+    r"Key: (?P<key>.+?), Index: \d+\.\s+Data types don't match\. "
+    r"Data type: (?P<given>\w+) but expected type: (?P<expected>\w+)"
+)
+
+
+def _feature_type_error(exc: Exception) -> InputError | None:
+    """A clear error for a tf.train.Example feature of another type than the model parses."""
+    found = _TYPES_DIFFER.search(str(exc))
+    if found is None:
+        return None
+    key, given, expected = found["key"], found["given"], found["expected"]
+    hint = " (write 1013.0, not 1013)" if expected == "float" and given == "int64" else ""
+    return InputError(
+        f"feature {key!r} holds {given} values but the model parses it as {expected}: give it "
+        f"{expected} values{hint}"
+    )
 
 
 def _check_dir(path: Path) -> None:
@@ -252,6 +316,20 @@ def _examples(columns: Mapping[str, Any]) -> np.ndarray[Any, Any]:
     out = np.empty(rows, dtype=object)
     for row in range(rows):
         out[row] = make_example({feature: values[row] for feature, values in columns.items()})
+    return out
+
+
+def _records_as_examples(records: Sequence[Any]) -> np.ndarray[Any, Any]:
+    """Records (dicts of features) as serialized ``tf.train.Example``, one by one: a feature
+    may hold a value in one record and a list in another, as in a JSONL file."""
+    out = np.empty(len(records), dtype=object)
+    for row, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise InputError(
+                f"a batch of records also holds a {type(record).__name__}; this signature "
+                "parses tf.train.Example: pass dicts of features, bytes or tf.train.Example"
+            )
+        (out[row],) = _examples({feature: [value] for feature, value in record.items()})
     return out
 
 
