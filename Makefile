@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint docs bench clean
+.PHONY: setup run test lint docs bench peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,14 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 bench: $(VENV)/.bench-installed  ## the benchmark suite, its chart, and the docs' numbers from it
 	$(BIN)/python -m benchmarks --json benchmarks/results/full.json
 	$(BIN)/python -m benchmarks.report
+
+# Real peer servers (MLServer, KServe) in scratch venvs of their own, never in .venv: they pin
+# versions that clash with TensorFlow and Beam.
+PEERS ?= $(CURDIR)/.peers
+
+peers: setup  ## the remote handler against real MLServer and KServe servers on 127.0.0.1
+	bash tests/peers/setup.sh $(PEERS)
+	INFERGRAPH_PEERS=$(PEERS) $(BIN)/python -m pytest tests/peers -q
 
 clean:
 	rm -rf $(VENV) out site build

@@ -40,7 +40,8 @@ class Action:
     ``size`` bytes, one byte every ``delay_s``), ``trickle_headers`` (the same, status line and
     headers included), ``short`` (200 with one prediction too few),
     ``echo_auth`` (answer ``status`` with an error that quotes the request's ``Authorization``
-    header, as some proxies do).
+    header, as some proxies do), ``text`` (answer ``status`` with ``message`` as a plain-text
+    body, as MLServer answers a model error: a Python traceback).
     """
 
     kind: str
@@ -49,6 +50,11 @@ class Action:
     message: str = ""
     delay_s: float = 0.0
     size: int = 0
+
+
+def text(code: int, body: str) -> Action:
+    """Answer with ``code`` and ``body`` as plain text."""
+    return Action("text", code, message=body)
 
 
 def status(code: int, message: str = "", **headers: str) -> Action:
@@ -75,13 +81,18 @@ class PredictionServer:
         token: When set, requests without ``Authorization: Bearer <token>`` get a 401.
         max_body_bytes: Bodies above this many bytes get a 413 "payload too large".
         latency_s: Added to every answer (benchmarks).
+        close_after_error_s: When set, the connection of an answer of HTTP 500 or more is
+            closed this long after the answer, without a ``Connection: close`` header (as
+            uvicorn does after an error answer of KServe or MLServer): a request the client
+            sends on it meanwhile is aborted.
     """
 
     def __init__(
         self, *, token: str | None = None, max_body_bytes: int | None = None,
-        latency_s: float = 0.0,
+        latency_s: float = 0.0, close_after_error_s: float | None = None,
     ) -> None:
         self.token = token
+        self.close_after_error_s = close_after_error_s
         self.max_body_bytes = max_body_bytes
         self.latency_s = latency_s
         #: v2: whether output tensors carry a ``name`` (the protocol makes it optional).
@@ -197,6 +208,9 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
             answer = action.kind if named and action is not None else code
             server._record(Seen(protocol, self.path, body, len(raw), authorized, answer))
             self._send(code, payload, headers)
+            if code >= 500 and server.close_after_error_s is not None:
+                time.sleep(server.close_after_error_s)
+                self.close_connection = True
 
         def _answer(
             self, action: Action | None, protocol: str | None, body: dict[str, Any],
@@ -204,6 +218,8 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
         ) -> tuple[int, Any, dict[str, str]]:
             if action is not None and action.kind == "status":
                 return action.status, {"error": action.message or "scripted"}, action.headers
+            if action is not None and action.kind == "text":
+                return action.status, action.message.encode(), {}
             if action is not None and action.kind == "error_body":
                 return 200, {"error": action.message}, {}
             if action is not None and action.kind == "echo_auth":
@@ -253,9 +269,10 @@ def _make_handler(server: PredictionServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.flush()
 
         def _send(self, code: int, payload: Any, headers: dict[str, str]) -> None:
-            data = json.dumps(payload).encode()
+            raw = isinstance(payload, bytes)
+            data = payload if raw else json.dumps(payload).encode()
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/plain" if raw else "application/json")
             self.send_header("Content-Length", str(len(data)))
             for name, value in headers.items():
                 self.send_header(name, value)

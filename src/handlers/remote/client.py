@@ -27,8 +27,16 @@ from ...core.errors import (
 )
 from .auth import Auth
 from .breaker import breaker_for
-from .outcomes import Exhausted, RemoteStats, poison, run_deadline_passed, unavailable
-from .protocols import Protocol, ResponseError, server_message
+from .outcomes import (
+    Exhausted,
+    RemoteStats,
+    Suspect,
+    poison,
+    rejected,
+    run_deadline_passed,
+    unavailable,
+)
+from .protocols import Protocol, ResponseError, pack, server_message
 from .retry import (
     OVERLOAD_STATUSES,
     RETRYABLE_STATUSES,
@@ -102,14 +110,11 @@ class RemoteClient:
     def metrics(self) -> dict[str, int | str]:
         """What the client did, and its endpoint's circuit breaker (shared in the process).
 
-        Counters: ``requests`` (HTTP requests sent), ``retries``, ``throttled`` (requests held
-        back), ``splits`` (413 and 400 bisections), ``rejected`` (instances rejected),
-        ``exhausted`` (requests out of attempts or time), ``poison_splits`` (bisections of a
-        request that kept getting HTTP 500), ``poison_isolated`` (instances failed as poison
-        pills), ``deadline_cut`` (answers cut off at the deadline), ``run_deadline_refused``
-        (requests not sent past ``run_deadline_s``); of the breaker: ``breaker_opened``,
-        ``breaker_half_opened``, ``breaker_closed``, ``breaker_rejected`` (requests failed at
-        once); and ``breaker_state`` (``closed``, ``open`` or ``half_open``).
+        Counters: ``requests``, ``retries``, ``throttled``, ``splits``, ``rejected``,
+        ``exhausted``, ``poison_splits``, ``poison_isolated``, ``deadline_cut``,
+        ``run_deadline_refused``; of the breaker: ``breaker_opened``, ``breaker_half_opened``,
+        ``breaker_closed``, ``breaker_rejected``, and ``breaker_state`` (``closed``, ``open``
+        or ``half_open``). The remote handler's docs say what each counts.
         """
         breaker = self.breaker
         return {**self.stats.snapshot(), **breaker.counts(), "breaker_state": breaker.state}
@@ -141,8 +146,11 @@ class RemoteClient:
             instances.append(instance)
         if not instances:
             return outputs
+        started = self._clock()
         deadline = self._batch_deadline()
-        requests = self._pack(sizes, groups)
+        requests = pack(
+            sizes, groups, self.config.max_instances_per_request, self.config.max_request_bytes
+        )
         if len(requests) == 1 or self.config.concurrency == 1:
             answers = [self._send_safely([instances[j] for j in r], deadline) for r in requests]
         else:
@@ -154,7 +162,8 @@ class RemoteClient:
             answers = [future.result() for future in futures]
         for request, answer in zip(requests, answers, strict=True):
             for j, output in zip(request, answer, strict=True):
-                outputs[positions[j]] = output
+                judged = self._judge(output, started) if isinstance(output, Suspect) else output
+                outputs[positions[j]] = judged
         return outputs
 
     def _batch_deadline(self) -> float:
@@ -167,21 +176,6 @@ class RemoteClient:
         if self.config.run_deadline_s is not None:
             deadline = min(deadline, run_started + self.config.run_deadline_s)
         return deadline
-
-    def _pack(self, sizes: Sequence[int], groups: Sequence[Hashable]) -> list[list[int]]:
-        """Instance indices grouped within the limits; a request holds one group only."""
-        limit, budget = self.config.max_instances_per_request, self.config.max_request_bytes
-        requests: list[list[int]] = []
-        open_requests: dict[Hashable, tuple[list[int], int]] = {}
-        for j, (size, group) in enumerate(zip(sizes, groups, strict=True)):
-            current, used = open_requests.get(group, ([], 0))
-            if current and (len(current) >= limit or used + size > budget):
-                current, used = [], 0
-            if not current:
-                requests.append(current)
-            current.append(j)
-            open_requests[group] = (current, used + size)
-        return requests
 
     # -- one request -------------------------------------------------------------------------
 
@@ -198,8 +192,8 @@ class RemoteClient:
             return outcome
         if self._poison_suspected(outcome) and len(instances) > 1:
             return self._isolate(instances, deadline, outcome.started)
-        if self._poison_suspected(outcome) and self.breaker.answered_since(outcome.started):
-            return [self._poison(outcome)]
+        if self._poison_suspected(outcome):
+            return [self._suspect(outcome, outcome.started)]
         return [self._unavailable(outcome)] * len(instances)
 
     def _attempts(
@@ -228,7 +222,11 @@ class RemoteClient:
                     self.stats.add("exhausted")
                     if failed.out_of_time and failed.status is not None:
                         self.stats.add("deadline_cut")
-                    self.breaker.exhausted(started if since is None else since)
+                    origin = started if since is None else since
+                    # A 500 may be a poison pill: an answer just before the request counts too.
+                    self.breaker.exhausted(
+                        self._lookback(origin) if failed.status == 500 else origin
+                    )
                     return Exhausted(failed, attempt, started, out_of_time)
                 self.stats.add("retries")
                 logger.debug("retrying %s in %.2fs after: %s", self.url, delay, failed)
@@ -299,12 +297,7 @@ class RemoteClient:
                 instances[middle:], deadline
             )
         self.stats.add("rejected", len(instances))
-        error = RequestRejectedError(
-            f"endpoint {self.url} rejected the request with HTTP {status}: {message}",
-            status,
-            message,
-        )
-        return [error] * len(instances)
+        return [rejected(self.url, status, message, self.config)] * len(instances)
 
     def _poison_suspected(self, outcome: Exhausted) -> bool:
         """Whether a request that ran out may hold an instance that crashes the model.
@@ -325,7 +318,8 @@ class RemoteClient:
 
         Both halves are tried (``BISECT_ATTEMPTS`` attempts each) before either is judged: a
         half that still fails is bisected further only if the endpoint answered some request
-        since the first one started (so an outage stops here, after one level).
+        since the first one started (so an outage stops here, after one level). A lone
+        instance that still fails is judged when the batch is done (:meth:`_judge`).
         """
         self.stats.add("poison_splits")
         middle = len(instances) // 2
@@ -336,11 +330,10 @@ class RemoteClient:
         for half, outcome in zip(halves, outcomes, strict=True):
             if not isinstance(outcome, Exhausted):
                 results += outcome
+            elif self._poison_suspected(outcome) and len(half) == 1:
+                results.append(self._suspect(outcome, since))
             elif self._poison_suspected(outcome) and self.breaker.answered_since(since):
-                if len(half) > 1:
-                    results += self._isolate(half, deadline, since)
-                else:
-                    results.append(self._poison(outcome))
+                results += self._isolate(half, deadline, since)
             else:
                 results += [self._unavailable(outcome)] * len(half)
         return results
@@ -355,9 +348,19 @@ class RemoteClient:
     def _unavailable(self, outcome: Exhausted) -> EndpointUnavailableError:
         return unavailable(self.url, outcome, self.config, self._clock() - outcome.started)
 
-    def _poison(self, outcome: Exhausted) -> RequestRejectedError:
+    def _suspect(self, outcome: Exhausted, since: float) -> Suspect:
+        return Suspect(outcome, self._lookback(since), self._unavailable(outcome))
+
+    def _judge(self, suspect: Suspect, batch_started: float) -> InferenceError:
+        """A poison pill if the endpoint answered a request of the batch, or just before."""
+        if not self.breaker.answered_since(min(suspect.evidence_since, batch_started)):
+            return suspect.unavailable
         self.stats.add("poison_isolated")
-        return poison(self.url, outcome)
+        return poison(self.url, suspect.outcome)
+
+    def _lookback(self, since: float) -> float:
+        """As long before ``since`` as the request that started then has been failing."""
+        return since - (self._clock() - since)
 
     def _wait_for_throttle(self, deadline: float) -> None:
         while self.throttler.should_throttle():

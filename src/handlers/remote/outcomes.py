@@ -31,6 +31,20 @@ class Exhausted:
     out_of_time: bool
 
 
+@dataclass(frozen=True)
+class Suspect:
+    """A lone instance that kept getting HTTP 500 while the breaker was closed.
+
+    It is judged when its batch is done, so that the order of the batch's requests does not
+    matter: a poison pill if the endpoint answered some request of the batch or since
+    ``evidence_since`` (as long before the request as it took), else ``unavailable``.
+    """
+
+    outcome: Exhausted
+    evidence_since: float
+    unavailable: EndpointUnavailableError
+
+
 class RemoteStats:
     """Thread-safe counters of what a client did (see ``RemoteClient.metrics``)."""
 
@@ -67,6 +81,35 @@ def unavailable(
         f"last: {answer}: {last}. {advice}",
         last.status,
     )
+
+
+def rejected(url: str, status: int, message: str, config: RemoteConfig) -> RequestRejectedError:
+    """The error of each example of a request the endpoint refused (a 4xx, an error body)."""
+    advice = _advice(status, config)
+    return RequestRejectedError(
+        f"endpoint {url} rejected the request with HTTP {status}: "
+        + (f"{message.rstrip('. ')}; {advice}" if advice else message),
+        status,
+        message,
+    )
+
+
+def _advice(status: int, config: RemoteConfig) -> str:
+    """What to check for a status that says the config, not the example, is wrong."""
+    if status == 404:
+        if config.protocol == "vertex":
+            target = f"endpoint_id={config.endpoint_id!r}, project and location"
+        else:
+            target = f"model={config.model!r}"
+            if config.version:
+                target += f", version={config.version!r}"
+        return (
+            f"the server has no model at this URL: check {target} against the models it "
+            "serves, and the endpoint"
+        )
+    if status in (401, 403):
+        return "check the credentials: auth, and token if set"
+    return ""
 
 
 def poison(url: str, outcome: Exhausted) -> RequestRejectedError:

@@ -88,7 +88,18 @@ def server_message(payload: Any, text: str) -> str:
         if isinstance(error, Mapping):
             return str(error.get("message") or error)
         return str(error)
-    return text.strip()[:500] or "(empty body)"
+    text = text.strip()
+    if text.startswith("Traceback (most recent call last):"):
+        text = _exception_lines(text) or text
+    return text[:500] or "(empty body)"
+
+
+def _exception_lines(traceback: str) -> str:
+    """The exception at the end of a Python traceback (MLServer answers 500 with one), on one
+    line: what went wrong, not the first frames of the server's stack."""
+    lines = traceback.splitlines()
+    last_frame = max(i for i, line in enumerate(lines) if i == 0 or line[:1].isspace())
+    return " ".join(line.strip() for line in lines[last_frame + 1 :] if line.strip())
 
 
 class Protocol(ABC):
@@ -203,6 +214,24 @@ class TFServingProtocol(_InstancesProtocol):
         if config.version:
             path += f"/versions/{_q(config.version)}"
         return path + ":predict"
+
+
+def pack(
+    sizes: Sequence[int], groups: Sequence[Hashable], limit: int, budget: int
+) -> list[list[int]]:
+    """Instance indices in requests of at most ``limit`` instances and ``budget`` bytes, in
+    order; a request holds instances of one :meth:`Protocol.group` only."""
+    requests: list[list[int]] = []
+    open_requests: dict[Hashable, tuple[list[int], int]] = {}
+    for j, (size, group) in enumerate(zip(sizes, groups, strict=True)):
+        current, used = open_requests.get(group, ([], 0))
+        if current and (len(current) >= limit or used + size > budget):
+            current, used = [], 0
+        if not current:
+            requests.append(current)
+        current.append(j)
+        open_requests[group] = (current, used + size)
+    return requests
 
 
 def json_size(instance: Any) -> int:

@@ -14,6 +14,8 @@ import collections
 import contextlib
 import functools
 import json
+import logging
+import re
 import socket
 import threading
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from .retry import Clock
 
 if TYPE_CHECKING:
     from .config import RemoteConfig
+
+logger = logging.getLogger("infergraph")
 
 _CHUNK = 64 * 1024
 
@@ -136,11 +140,9 @@ class Transport:
     ) -> tuple[Any, bytes]:
         requests = require("requests", package="requests", extra="remote", purpose="remote")
         try:
-            response = self._session().post(
-                url, data=body, headers=headers, timeout=timeout, stream=True
-            )
+            response = self._send(url, body, headers, timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
-            raise AttemptFailed(None, self.scrub(f"{type(exc).__name__}: {exc}")) from None
+            raise AttemptFailed(None, self.scrub(_no_answer(exc))) from None
         except (requests.RequestException, ValueError) as exc:
             hint = " (check the Authorization token)" if "Authorization" in headers else ""
             raise InferenceError(
@@ -151,6 +153,25 @@ class Transport:
             return response, self._read(response, deadline)
         finally:
             response.close()
+
+    def _send(self, url: str, body: bytes, headers: dict[str, str], timeout: Any) -> Any:
+        """POST once; again on a fresh connection if a kept-alive one turns out closed.
+
+        A server may close a kept-alive connection without saying so (uvicorn does after an
+        answer whose handler raised: KServe's and MLServer's error answers). A request sent on
+        it is aborted before any answer; the pool drops that connection, and the request goes
+        out once more, at once and not counted as an attempt.
+        """
+        requests = require("requests", package="requests", extra="remote", purpose="remote")
+        urllib3 = require("urllib3", package="requests", extra="remote", purpose="remote")
+        session = self._session()
+        try:
+            return session.post(url, data=body, headers=headers, timeout=timeout, stream=True)
+        except requests.ConnectionError as exc:
+            if not (exc.args and isinstance(exc.args[0], urllib3.exceptions.ProtocolError)):
+                raise
+            logger.debug("%s closed a kept-alive connection (%s); sending again", url, exc)
+        return session.post(url, data=body, headers=headers, timeout=timeout, stream=True)
 
     def _read(self, response: Any, deadline: float) -> bytes:
         urllib3 = require("urllib3", package="requests", extra="remote", purpose="remote")
@@ -212,6 +233,29 @@ class Transport:
             session.mount("http://", adapter)
             self._local.session = session
         return session
+
+
+# urllib3's wrappings of a cause: "HTTPConnection(host='h', port=1): cause" and
+# "(<HTTPConnection object at 0x1>, 'cause')".
+_WRAPPED = (
+    re.compile(r"^\w+\(host='[^']*', port=\d+\): (.*)$", re.S),
+    re.compile(r"^\(<[^>]*>, '(.*)'\)$", re.S),
+)
+
+
+def _no_answer(exc: Exception) -> str:
+    """Why no answer came, without urllib3's wrapping: its "Max retries exceeded" (nothing is
+    retried there) and its pool and connection reprs, e.g. ``ConnectionError: Failed to
+    establish a new connection: [Errno 111] Connection refused``."""
+    cause = exc.args[0] if exc.args else None
+    cause = getattr(cause, "reason", None) or cause  # urllib3's MaxRetryError: the cause
+    if cause is None:
+        return f"{type(exc).__name__}: {exc}"
+    text = str(cause)
+    for wrapped in _WRAPPED:
+        match = wrapped.match(text)
+        text = match.group(1) if match else text
+    return f"{type(exc).__name__}: {text}"
 
 
 def _set_read_timeout(raw: Any, seconds: float) -> None:
