@@ -73,23 +73,39 @@ def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if "\\t" in problem or "\t" in problem:
+            problem += " (YAML indents with spaces only: replace the tabs)"
         raise SpecError(f"{name}{line}: not valid YAML or JSON: {problem}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{name}:1: a spec is a mapping with nodes, models, inputs, outputs")
     lines: dict[Loc, int] = {}
-    _walk(root, (), lines)
+    _walk(root, (), lines, name)
     return data, lines
 
 
-def _walk(node: Any, loc: Loc, lines: dict[Loc, int]) -> None:
+def _walk(node: Any, loc: Loc, lines: dict[Loc, int], name: str) -> None:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
         for key, value in node.value:
-            lines[(*loc, key.value)] = key.start_mark.line + 1
-            _walk(value, (*loc, key.value), lines)
+            if not isinstance(key, yaml.ScalarNode):
+                raise SpecError(
+                    f"{name}:{key.start_mark.line + 1}: {dotted(loc) or '(spec)'}: a key must "
+                    "be a name, not a list or a mapping"
+                )
+            line = key.start_mark.line + 1
+            if key.value in first and key.value != "<<":
+                # YAML (and JSON) parsers keep the last value silently: refuse the ambiguity.
+                raise SpecError(
+                    f"{name}:{line}: {dotted((*loc, key.value))}: duplicate key {key.value!r} "
+                    f"(first on line {first[key.value]}); a key may appear once: remove one"
+                )
+            first[key.value] = line
+            lines[(*loc, key.value)] = line
+            _walk(value, (*loc, key.value), lines, name)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*loc, index), lines)
+            _walk(item, (*loc, index), lines, name)
 
 
 def line_of(lines: Mapping[Loc, int], loc: Loc) -> int:
