@@ -140,18 +140,27 @@ def _first_problem(exc: ValidationError, name: str, lines: Mapping[Loc, int]) ->
     errors = exc.errors()
     error = errors[0]
     loc: Loc = tuple(error["loc"])
-    if any(part in _CONDITION_KINDS for part in loc):
-        loc = loc[: next(i for i, p in enumerate(loc) if p in _CONDITION_KINDS)]
+    condition = next((i for i, part in enumerate(loc) if _condition_kind(part)), None)
+    if condition is not None:
+        loc = loc[:condition]
         problem = (
             "not a valid condition: write {field: PATH, op: eq|ne|lt|le|gt|ge|in|exists, "
             "value: V}, or {and: [...]}, {or: [...]}, {not: {...}}"
         )
+        if error["type"] == "value_error":  # a well-formed comparison whose value does not fit
+            problem = error["msg"].removeprefix("Value error, ")
     elif error["type"] == "extra_forbidden":
         problem = "unknown field" + _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
     else:
         problem = error["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 and not _union(loc) else ""
     return f"{name}:{line_of(lines, loc)}: {dotted(loc) or '(spec)'}: {problem}{more}"
+
+
+def _condition_kind(part: str | int) -> bool:
+    """Whether a pydantic location part is a condition class (``Compare``, or
+    ``function-after[_value_fits_op(), Compare]`` for one its validator refused)."""
+    return isinstance(part, str) and (part in _CONDITION_KINDS or part.endswith(", Compare]"))
 
 
 def _union(loc: Loc) -> bool:

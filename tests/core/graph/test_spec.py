@@ -131,6 +131,18 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
         # a bad operator
         ((VALID.replace("op: gt", "op: greater"),
           ":16: nodes[3].route.cases[0].when: not a valid condition")),
+        # a comparison whose value does not fit its operator: refused before any element fails
+        ((VALID.replace("op: gt, value: 500", "op: in, value: 500"),
+          ":16: nodes[3].route.cases[0].when: op 'in' takes a list of values, e.g. value: [a, b]; "
+          "got 500")),
+        ((VALID.replace("op: gt, value: 500", "op: ge"),
+          ":16: nodes[3].route.cases[0].when: op 'ge' needs a value to compare 'input.0' with")),
+        # a split weight that is not a finite positive number
+        ((VALID.replace("  - {name: either, merge: [big, small]}\n",
+                        "  - {name: either, merge: [big, small]}\n"
+                        "  - {name: ab, split: {a1: .inf, a2: 1}}\n"
+                        "  - {name: a1, model: ten}\n  - {name: a2, model: five}\n"),
+          ":23: nodes[8]: split 'ab': arm weights must be finite and > 0; got ['a1=inf']")),
         # a condition on a downstream node
         ((VALID.replace("field: input.0", "field: big.0"),
           ":13: nodes[3]: route 'by_size', case for 'big': the condition reads 'big.0'")),
