@@ -68,6 +68,13 @@ def add_parser(commands: Any) -> None:
         "the key, or the whole record)",
     )
     predict.add_argument(
+        "--example",
+        choices=["serialized", "features"],
+        default="serialized",
+        help="tfrecord inputs: pass each record's serialized tf.Example (default; for "
+        "signatures that parse examples) or its features, as a record of fields",
+    )
+    predict.add_argument(
         "--output-format",
         choices=["jsonl", "predictionlog"],
         default="jsonl",
@@ -114,6 +121,7 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
         input_field=args.input_field,
         read_as=args.read_as,
         block_rows=args.block_rows,
+        example=args.example,
     )
     source = reader(entry, graph)
 
