@@ -275,7 +275,7 @@ def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
         return "skip"
 
     reader = pcsv.open_csv(
-        stream,
+        _Readable(stream),
         read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
         parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
     )
@@ -284,6 +284,27 @@ def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
         bad.clear()
         yield batch
     yield from bad
+
+
+class _Readable:
+    """A binary stream as Arrow reads one. Beam's decompressing stream (a ``.gz`` input) has a
+    ``closed`` method where Arrow expects a flag, and would be taken for a closed file."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _failure(message: str, example: Any = "") -> Failure:
