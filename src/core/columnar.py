@@ -274,11 +274,18 @@ def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
         )
         return "skip"
 
-    reader = pcsv.open_csv(
-        _Readable(stream),
-        read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
-        parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
-    )
+    import pyarrow as pa
+
+    try:
+        reader = pcsv.open_csv(
+            _Readable(stream),
+            read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+        )
+    except pa.ArrowInvalid as exc:
+        if str(exc).startswith("Empty CSV file"):  # no header, no records: as the row reader
+            return
+        raise InputError(f"{name}: cannot be read as CSV: {exc}") from exc
     for batch in reader:
         yield from bad
         bad.clear()

@@ -91,6 +91,11 @@ def test_csv_from_a_gzip_file_as_beam_opens_it(tmp_path: Any) -> None:
     ]
 
 
+def test_an_empty_csv_file_has_no_records() -> None:
+    assert read(BlockSource("csv", key_field="key"), b"") == []
+    assert read(BlockSource("csv", key_field="key"), b"key,x\n") == []
+
+
 def test_tfrecord_in_chunks() -> None:
     stream = io.BytesIO()
     for key, row in zip(KEYS, X, strict=True):
