@@ -92,7 +92,7 @@ def test_predict_bad_set_names_the_field(
 def test_predict_missing_input(five_onnx: Path, tmp_path: Path, capsys) -> None:
     args = ["predict", "--handler", "onnx", "--model", str(five_onnx)]
     assert main([*args, "--input", str(tmp_path / "none"), "--output", "o.jsonl"]) == 2
-    assert "input file" in capsys.readouterr().err
+    assert "input " + repr(str(tmp_path / "none")) + " not found" in capsys.readouterr().err
 
 
 def test_predict_writes_prediction_logs(five_onnx: Path, tmp_path: Path) -> None:
@@ -139,3 +139,23 @@ def test_predict_an_invalid_utf8_line_is_one_failure(five_onnx: Path, tmp_path: 
     (failure,) = read_jsonl(tmp_path / "out.failures.jsonl")
     assert failure["stage"] == "input"
     assert failure["message"].endswith("in.jsonl, line 2: not valid UTF-8 (byte 1 of the line)")
+
+
+def test_predict_tfrecord_features_and_a_corrupt_record(five_onnx: Path, tmp_path: Path) -> None:
+    from infergraph.core.tfexample import make_example
+    from infergraph.core.tfrecord import write_record
+
+    source = tmp_path / "in.tfrecord"
+    with source.open("wb") as stream:
+        for key, x in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+            write_record(stream, make_example({"id": key, "x": [x]}))
+    data = bytearray(source.read_bytes())
+    data[len(data) // 3 + 20] ^= 0xFF  # the second record's data
+    source.write_bytes(bytes(data))
+    out = tmp_path / "o.jsonl"
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--input", str(source)]
+    args += ["--output", str(out), "--key-field", "id", "--example", "features"]
+    assert main(args) == 0
+    assert read_jsonl(out) == [{"id": "a", "output": [5.0]}, {"id": "c", "output": [15.0]}]
+    (failure,) = read_jsonl(tmp_path / "o.failures.jsonl")
+    assert failure["message"] == f"{source}: record 2: corrupt data (checksum mismatch)"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -107,6 +110,41 @@ def run_graph_files(
     graph.validate()
     start = time.monotonic()
     options = PipelineOptions(list(pipeline_args))
+    paths = [sink.path for sink in sinks] + [failures_path]
+    before = _beam_temp_dirs(paths)
+    try:
+        pipeline = _run(
+            graph,
+            inputs=inputs,
+            sinks=sinks,
+            failures_path=failures_path,
+            failure_record=failure_record,
+            options=options,
+        )
+    except BaseException:  # a failed or interrupted run: Beam leaves its temporary files
+        for directory in _beam_temp_dirs(paths) - before:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    wall_s = time.monotonic() - start
+    client = getattr(pipeline.result, "client", None)  # a Dask run's client: let it go
+    if client is not None:
+        client.close()
+    try:
+        return summarize(pipeline.result, graph, wall_s)
+    except NotImplementedError:  # a runner that reports no metrics (Dask): read the files
+        return summarize_files(sinks, failures_path, wall_s)
+
+
+def _run(
+    graph: Graph,
+    *,
+    inputs: Sequence[tuple[Source | BlockSource, str]],
+    sinks: Sequence[Sink],
+    failures_path: str,
+    failure_record: Callable[[Failure], dict[str, Any]],
+    options: PipelineOptions,
+) -> beam.Pipeline:
+    """Build and run the pipeline; the pipeline, run."""
     with beam.Pipeline(runner=local_runner(options), options=options) as pipeline:
         read = [
             pipeline | f"Read[{i}]" >> ReadRecords(source, path)
@@ -121,14 +159,17 @@ def run_graph_files(
         # One last transform that depends on every write: the Dask runner computes only the
         # graph of the last transform applied, and would drop the other writes.
         _ = tuple(written) | "Done" >> beam.Flatten()
-    wall_s = time.monotonic() - start
-    client = getattr(pipeline.result, "client", None)  # a Dask run's client: let it go
-    if client is not None:
-        client.close()
-    try:
-        return summarize(pipeline.result, graph, wall_s)
-    except NotImplementedError:  # a runner that reports no metrics (Dask): read the files
-        return summarize_files(sinks, failures_path, wall_s)
+    return pipeline
+
+
+def _beam_temp_dirs(paths: Sequence[str]) -> set[str]:
+    """Beam's temporary directories (``beam-temp-<name>-<id>``) for local output ``paths``."""
+    found: set[str] = set()
+    for path in paths:
+        if "://" not in path:
+            pattern = f"beam-temp-{glob.escape(os.path.basename(path))}-*"
+            found.update(glob.glob(os.path.join(glob.escape(os.path.dirname(path)), pattern)))
+    return found
 
 
 class _Tick(beam.DoFn):
@@ -168,7 +209,6 @@ def summarize(result: Any, graph: Graph, wall_s: float) -> RunSummary:
 def summarize_files(sinks: Sequence[Sink], failures_path: str, wall_s: float) -> RunSummary:
     """The run's summary from the files it wrote (local JSONL and Parquet outputs), for runners
     without metrics; node counts are unknown (none)."""
-    import glob
     import json
 
     statuses: dict[str, int] = {}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import glob
+import gzip
 import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..beam.run_files import Counter, RunSummary
@@ -55,7 +56,8 @@ def _records_in(path: str, kind: str) -> int:
         loaded = np.load(path, mmap_mode="r", allow_pickle=False)
         arrays = [loaded[name] for name in loaded.files] if hasattr(loaded, "files") else [loaded]
         return len(arrays[0]) if arrays else 0
-    with open(path, "rb") as stream:
+    opener: Any = gzip.open if path.endswith(".gz") else open  # Beam reads .gz decompressed
+    with opener(path, "rb") as stream:
         if kind == "tfrecord":
             count = 0
             while header := stream.read(12):

@@ -37,6 +37,14 @@ def user_error(exc: BaseException) -> InfergraphError | None:
     return None
 
 
+def interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is a ``KeyboardInterrupt`` (Ctrl-C), or Beam's rethrow of one."""
+    return any(
+        isinstance(link, KeyboardInterrupt) or str(link).startswith("KeyboardInterrupt")
+        for link in _chain(exc)
+    )
+
+
 def strip_beam_suffix(message: str) -> str:
     """``message`` without the ``[while running '<step>']`` Beam appends on each rethrow."""
     return _BEAM_SUFFIX.sub("", message.rstrip())

@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from . import handlers, predict, run
-from .errors import quiet_libraries, user_error
+from .errors import interrupted, quiet_libraries, user_error
 
 # Each subcommand module has ``add_parser(commands)``, which sets ``run(args, extra) -> int``.
 COMMANDS = {
@@ -39,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with quiet_libraries(args.verbose):
         try:
             return int(args.run(args, extra))
+        except KeyboardInterrupt:
+            return _interrupted()
         except Exception as exc:
+            if interrupted(exc):  # Ctrl-C inside a Beam step, which Beam rethrows wrapped
+                return _interrupted()
             error = user_error(exc)
             if error is None:
                 raise
@@ -47,6 +51,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 traceback.print_exception(exc)
             print(f"infergraph: error: {error}", file=sys.stderr)
             return 2
+
+
+INTERRUPTED = 130
+"""The exit status of a run stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it."""
+
+
+def _interrupted() -> int:
+    print(
+        "infergraph: interrupted: the run stopped before it finished, so its results and "
+        "failures files are missing or incomplete; run it again",
+        file=sys.stderr,
+    )
+    return INTERRUPTED
 
 
 class _Format(logging.Formatter):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,26 @@ RUNNERS = {
     "DaskRunner": "infergraph.beam.dask_runner.DaskRunner",
 }
 """Runners by a short name (Dask: infergraph's fix of Beam's Dask runner, beam/dask_runner.py)."""
+
+
+EXTENSIONS = {
+    "jsonl": (".jsonl", ".json", ".ndjson"),
+    "csv": (".csv",),
+    "tfrecord": (".tfrecord", ".tfrecords"),
+    "parquet": (".parquet", ".pq"),
+    "arrow": (".arrow", ".feather", ".ipc"),
+    "numpy": (".npy", ".npz"),
+}
+"""Input formats by file extension (a ``.gz`` suffix is read through: Beam decompresses it)."""
+
+
+def format_of(path: str) -> str | None:
+    """The input format ``path`` (a file or a glob) names by its extension; ``None`` if none."""
+    lowered = path.lower().removesuffix(".gz")
+    for kind, endings in EXTENSIONS.items():
+        if lowered.endswith(endings):
+            return kind
+    return None
 
 
 def runner_args(name: str, options: dict[str, Any]) -> list[str]:
@@ -38,6 +59,31 @@ def failures_path(output: str) -> str:
     return output + ".failures.jsonl"
 
 
+def check_input(pattern: str) -> None:
+    """Refuse an input that matches no file (a local path or glob; URLs are not checked).
+
+    Raises:
+        ConfigError: naming the input, and the glob to pass for a directory.
+    """
+    if local_files(pattern) != []:
+        return
+    if os.path.isdir(pattern):
+        example = os.path.join(pattern, "*" + (_example_extension(pattern)))
+        raise ConfigError(
+            f"input {pattern!r} is a directory; pass a glob of the files in it, such as "
+            f"{example!r} (quoted, so that the shell does not expand it)"
+        )
+    raise ConfigError(f"input {pattern!r} not found (no file matches it)")
+
+
+def _example_extension(directory: str) -> str:
+    """The extension of the first input-format file in ``directory`` (``.jsonl`` if none)."""
+    for name in sorted(os.listdir(directory)):
+        if format_of(name) is not None:
+            return name[name.index(".") :] if "." in name else ".jsonl"
+    return ".jsonl"
+
+
 def check_paths(inputs: Sequence[str], outputs: Sequence[str], failures: str) -> None:
     """Refuse a run that would overwrite its input or write two outputs to one file.
 
@@ -46,6 +92,7 @@ def check_paths(inputs: Sequence[str], outputs: Sequence[str], failures: str) ->
     """
     seen: dict[str, str] = {}
     for role, path in [*(("output", p) for p in outputs), ("failures", failures)]:
+        _check_writable(role, path)
         real = _real(path)
         if real in seen:
             raise ConfigError(
@@ -68,6 +115,33 @@ def exit_status(elements: int, failed: int, any_failed: int, args: argparse.Name
     if args.fail_on_failures and any_failed:
         return 1
     return 0
+
+
+def _check_writable(role: str, path: str) -> None:
+    """Refuse a local output whose directory cannot be made or written to, before the run
+    (Beam would fail at its end, with a traceback)."""
+    if "://" in path:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        blocked = next(
+            (p for p in _parents(directory) if os.path.exists(p) and not os.path.isdir(p)), None
+        )
+        reason = f"{blocked!r} is a file, not a directory" if blocked else exc.strerror or exc
+        raise ConfigError(
+            f"cannot write the {role} file {path!r} in {directory!r}: {reason}; choose another path"
+        ) from exc
+
+
+def _parents(directory: str) -> list[str]:
+    parents = [directory]
+    while os.path.dirname(parents[-1]) != parents[-1]:
+        parents.append(os.path.dirname(parents[-1]))
+    return parents
 
 
 def _real(path: str) -> str:

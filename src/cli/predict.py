@@ -19,8 +19,8 @@ from ..core.graph.block_state import BlockResult, row_of
 from ..core.graph.spec import InputSpec
 from ..core.records import failure_record, to_jsonable
 from ..plugins.manager import Plugins, get_plugin_manager
-from .display import count_records, local_files, print_summary, progress
-from .pipeline import check_paths, exit_status, failures_path, runs_locally
+from .display import count_records, print_summary, progress
+from .pipeline import check_input, check_paths, exit_status, failures_path, format_of, runs_locally
 from .run import reader
 
 
@@ -68,6 +68,13 @@ def add_parser(commands: Any) -> None:
         "the key, or the whole record)",
     )
     predict.add_argument(
+        "--example",
+        choices=["serialized", "features"],
+        default="serialized",
+        help="tfrecord inputs: pass each record's serialized tf.Example (default; for "
+        "signatures that parse examples) or its features, as a record of fields",
+    )
+    predict.add_argument(
         "--output-format",
         choices=["jsonl", "predictionlog"],
         default="jsonl",
@@ -100,8 +107,7 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
     if args.model is not None:
         options["path"] = args.model
     handler = _create(plugins, args.handler, options)
-    if local_files(args.input) == []:
-        raise ConfigError(f"input file {args.input!r} not found (no file matches it)")
+    check_input(args.input)
     failures = args.failures or failures_path(args.output)
     check_paths([args.input], [args.output], failures)
     node = _node_name(args.handler)
@@ -115,6 +121,7 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
         input_field=args.input_field,
         read_as=args.read_as,
         block_rows=args.block_rows,
+        example=args.example,
     )
     source = reader(entry, graph)
 
@@ -181,22 +188,7 @@ class _PredictFailure:
 
 
 def _format(args: argparse.Namespace) -> Any:
-    if args.input_format:
-        return args.input_format
-    lowered = args.input.lower().removesuffix(".gz")
-    for kind, endings in _EXTENSIONS.items():
-        if lowered.endswith(endings):
-            return kind
-    return "jsonl"
-
-
-_EXTENSIONS = {
-    "csv": (".csv",),
-    "tfrecord": (".tfrecord", ".tfrecords"),
-    "parquet": (".parquet", ".pq"),
-    "arrow": (".arrow", ".feather", ".ipc"),
-    "numpy": (".npy", ".npz"),
-}
+    return args.input_format or format_of(args.input) or "jsonl"
 
 
 def _node_name(handler: str) -> str:

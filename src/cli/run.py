@@ -14,12 +14,14 @@ from ..core.graph.nodes import FunctionNode, ModelNode
 from ..core.graph.spec import InputSpec
 from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
 from ..core.sources import Format, Source
-from .display import count_records, local_files, print_summary, progress
+from .display import count_records, print_summary, progress
 from .pipeline import (
     RUNNERS,
+    check_input,
     check_paths,
     exit_status,
     failures_path,
+    format_of,
     runner_args,
     runs_locally,
 )
@@ -154,11 +156,12 @@ def _inputs(loaded: Any, override: str | None) -> list[tuple[Source | BlockSourc
         raise SpecError(f"{loaded.path}: the spec has no inputs; add one, or pass --input")
     found = []
     for entry in specs:
+        if override is not None and format_of(override) not in (None, entry.format):
+            # --input other.csv for a spec that reads jsonl: read it as its extension says
+            entry = entry.model_copy(update={"format": format_of(override)})  # noqa: PLW2901
         source = reader(entry, loaded.graph)
         path = override if override is not None else loaded.resolve(entry.path)
-        files = local_files(path)
-        if files == []:
-            raise ConfigError(f"input {path!r} not found (no file matches it)")
+        check_input(path)
         found.append((source, path))
     return found
 

@@ -274,16 +274,44 @@ def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
         )
         return "skip"
 
-    reader = pcsv.open_csv(
-        stream,
-        read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
-        parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
-    )
+    import pyarrow as pa
+
+    try:
+        reader = pcsv.open_csv(
+            _Readable(stream),
+            read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
+            parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+        )
+    except pa.ArrowInvalid as exc:
+        if str(exc).startswith("Empty CSV file"):  # no header, no records: as the row reader
+            return
+        raise InputError(f"{name}: cannot be read as CSV: {exc}") from exc
     for batch in reader:
         yield from bad
         bad.clear()
         yield batch
     yield from bad
+
+
+class _Readable:
+    """A binary stream as Arrow reads one. Beam's decompressing stream (a ``.gz`` input) has a
+    ``closed`` method where Arrow expects a flag, and would be taken for a closed file."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.closed = False
+
+    def read(self, size: int = -1) -> bytes:
+        return self._stream.read(size)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 def _failure(message: str, example: Any = "") -> Failure:

@@ -60,19 +60,29 @@ class Source:
                 continue
             where = f"{name}, line {number}"
             try:
-                text = raw.decode("utf-8")
+                text = _decode(raw, number)
             except UnicodeDecodeError as exc:
                 yield _failure(raw, where, f"not valid UTF-8 (byte {exc.start + 1} of the line)")
                 continue
+            if not text.strip():  # a byte order mark alone
+                continue
+            text = text.rstrip("\r\n")
             try:
                 record = json.loads(text)
             except json.JSONDecodeError as exc:
                 problem = f"not valid JSON ({exc.msg}, column {exc.colno})"
-                yield _failure(text.rstrip("\r\n"), where, problem)
+                yield _failure(text, where, problem)
                 continue
             if not isinstance(record, dict):
                 problem = f"expected a JSON object, got {type(record).__name__}"
                 yield _failure(record, where, problem)
+                continue
+            if "\\u" in text and _lone_surrogate(record):
+                problem = (
+                    "a \\u escape is half of a UTF-16 surrogate pair (\\ud800 to \\udfff) "
+                    "without its other half: not valid Unicode; fix the escape"
+                )
+                yield _failure(text, where, problem)
                 continue
             yield self._element(record, where)
 
@@ -82,7 +92,7 @@ class Source:
         def lines() -> Iterator[str]:
             for number, raw in enumerate(iter(stream.readline, b""), start=1):
                 try:
-                    yield raw.decode("utf-8")
+                    yield _decode(raw, number)
                 except UnicodeDecodeError as exc:
                     bad[number] = f"not valid UTF-8 (byte {exc.start + 1} of the line)"
                     yield raw.decode("utf-8", "replace")
@@ -156,6 +166,23 @@ class Source:
                 )
             example = record[self.input_field]
         return (key, example) if keyed else example
+
+
+def _decode(raw: bytes, number: int) -> str:
+    """A line as text; the first line loses its UTF-8 byte order mark (editors on Windows
+    write one), which is no part of the first record."""
+    text = raw.decode("utf-8")
+    return text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _lone_surrogate(record: dict[str, Any]) -> bool:
+    """Whether a JSON record holds a lone surrogate (from an escape such as ``\\ud800``),
+    which no UTF-8 writer or Beam coder can encode."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _cell(text: str) -> Any:

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import gzip
 import io
 import time
+from pathlib import Path
 
 import pytest
 
 from infergraph.beam.run_files import Counter
-from infergraph.cli.display import progress
+from infergraph.cli.display import count_records, progress
+from infergraph.core.sources import Source
 
 
 class Terminal(io.StringIO):
@@ -32,3 +35,17 @@ def test_no_progress_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     with progress(Counter(), total=10, enabled=True):
         pass
     assert screen.getvalue() == ""
+
+
+def test_records_are_counted_in_gzip_files_too(tmp_path: Path) -> None:
+    lines = b'{"id": "a"}\n\n{"id": "b"}\n{"id": "c"}\n'
+    (tmp_path / "in.jsonl").write_bytes(lines)
+    with gzip.open(tmp_path / "in.jsonl.gz", "wb") as stream:
+        stream.write(lines)
+    with gzip.open(tmp_path / "in.csv.gz", "wb") as stream:
+        stream.write(b"id,x\na,1\nb,2\n")
+    inputs = [
+        (Source("jsonl"), str(tmp_path / "in.jsonl*")),
+        (Source("csv"), str(tmp_path / "*.csv.gz")),
+    ]
+    assert count_records(inputs) == 3 + 3 + 2

@@ -208,3 +208,57 @@ def test_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert {"models", "nodes", "inputs", "outputs", "runner"} <= set(schema["properties"])
+
+
+def test_an_input_override_is_read_as_its_extension_says(project: Path) -> None:
+    # The spec reads jsonl; a CSV given with --input is read as CSV, not as lines of JSON.
+    (project / "data" / "in.csv").write_text("id,x\na,105\nb,108\n")
+    out = project / "csv.jsonl"
+    csv = str(project / "data" / "in.csv")
+    assert main(["run", str(project / "spec.yaml"), "--input", csv, "--output", str(out)]) == 1
+    failures = read_jsonl(project / "csv.failures.jsonl")
+    assert [(f["key"], f["stage"]) for f in failures] == [("a", "run"), ("b", "run")]
+
+
+def test_a_directory_as_input_asks_for_a_glob(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(project / "spec.yaml")
+    assert main(["run", spec, "--input", str(project / "data")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"infergraph: error: input {str(project / 'data')!r} is a directory; pass a glob of the "
+        f"files in it, such as {str(project / 'data' / '*.jsonl')!r} (quoted, so that the shell "
+        "does not expand it)"
+    )
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_run(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "taken").write_text("a file, not a directory")
+    out = project / "taken" / "sub" / "results.jsonl"
+    assert main(["run", str(project / "spec.yaml"), "--output", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"infergraph: error: cannot write the output file {str(out)!r} in "
+        f"{str(out.parent)!r}: {str(project / 'taken')!r} is a file, not a directory; "
+        "choose another path"
+    )
+
+
+def test_an_interrupted_run_exits_130_and_leaves_no_temporary_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Ctrl-C raises KeyboardInterrupt in whatever the main thread runs: here, a function node.
+    (project / "stop.py").write_text("def stop(y):\n    raise KeyboardInterrupt\n")
+    spec = project / "stop.yaml"
+    spec.write_text(
+        SPEC.replace("imports: [adapters]", "imports: [adapters, stop]").replace(
+            '"adapters:to_x"', '"stop:stop"'
+        )
+    )
+    assert main(["run", str(spec)]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "infergraph: interrupted: the run stopped before it finished, so its results and "
+        "failures files are missing or incomplete; run it again"
+    )
+    assert list((project / "out").glob("beam-temp-*")) == []

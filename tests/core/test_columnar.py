@@ -74,6 +74,28 @@ def test_csv_with_a_bad_row() -> None:
     np.testing.assert_array_equal(np.concatenate(stacked), X)
 
 
+def test_csv_from_a_gzip_file_as_beam_opens_it(tmp_path: Any) -> None:
+    import gzip
+
+    from apache_beam.io.filesystems import FileSystems
+
+    path = tmp_path / "in.csv.gz"
+    with gzip.open(path, "wb") as stream:
+        stream.write(b"key,x\na,1.5\nb,2.5\nc\n")
+    with FileSystems.open(str(path)) as stream:  # decompressed as it is read
+        results = list(BlockSource("csv", key_field="key").read(stream, str(path)))
+    (block,) = blocks_of(results)
+    assert block.keys.tolist() == ["a", "b"] and block.data["x"].tolist() == [1.5, 2.5]
+    assert [r.message for r in results if isinstance(r, Failure)] == [
+        f"{path}, line 4: 1 values for 2 columns"
+    ]
+
+
+def test_an_empty_csv_file_has_no_records() -> None:
+    assert read(BlockSource("csv", key_field="key"), b"") == []
+    assert read(BlockSource("csv", key_field="key"), b"key,x\n") == []
+
+
 def test_tfrecord_in_chunks() -> None:
     stream = io.BytesIO()
     for key, row in zip(KEYS, X, strict=True):

@@ -74,6 +74,36 @@ def test_csv_values_quoting_and_bad_rows() -> None:
     ]
 
 
+def test_a_byte_order_mark_and_crlf_line_ends_are_no_part_of_the_records() -> None:
+    bom = b"\xef\xbb\xbf"
+    jsonl = read(Source("jsonl", key_field="id"), bom + b'{"id": "a", "x": 1}\r\n{"id": "b"}\r\n')
+    assert jsonl == [("a", {"x": 1}), ("b", {})]
+    assert read(Source("jsonl", key_field="id"), bom + b"\n" + b'{"id": "a"}\n') == [("a", {})]
+    csv = read(Source("csv", key_field="id"), bom + b"id,x\r\na,1\r\nb,2\r\n")
+    assert csv == [("a", {"x": 1}), ("b", {"x": 2})]
+    # only a file's first bytes are a byte order mark; inside a record, it is data
+    later = read(Source("csv", key_field="id"), b"id,x\r\n" + bom + b"a,1\r\n")
+    assert later == [("\ufeffa", {"x": 1})]
+
+
+def test_a_lone_surrogate_escape_is_a_failure_of_its_line() -> None:
+    # json.loads accepts "\ud800" but no UTF-8 writer (nor Beam's coder) can encode the result
+    data = b'{"id": "\\ud800", "x": 1}\n{"id": "\\ud83d\\ude00 \\u00e9", "x": 2}\n'
+    results = read(Source("jsonl", key_field="id"), data)
+    assert results[1] == ("\U0001f600 \u00e9", {"x": 2})  # a whole pair is one character
+    assert messages(results) == [
+        "in, line 1: a \\u escape is half of a UTF-16 surrogate pair (\\ud800 to \\udfff) "
+        "without its other half: not valid Unicode; fix the escape"
+    ]
+    assert results[0].example == '{"id": "\\ud800", "x": 1}'
+    results[0].example.encode("utf-8")
+
+
+def test_a_json_error_names_its_column_on_the_line() -> None:
+    (failure,) = read(Source("jsonl"), b'{"id": "c", "x": [3]\n')
+    assert failure.message == "in, line 1: not valid JSON (Expecting ',' delimiter, column 21)"
+
+
 def test_tf_examples_are_the_same_bytes_as_tensorflow() -> None:
     tf = pytest.importorskip("tensorflow")
     ours = make_example({"x": [105.0], "n": [3, 4], "key": "a"})

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
 
 from ..errors import InputError
 
@@ -78,6 +78,17 @@ class Compare(_Base):
     )
     op: Op = Field(description="Operator: eq, ne, lt, le, gt, ge, in (value is a list), exists.")
     value: Any = Field(default=None, description="The value compared with (not for 'exists').")
+
+    @model_validator(mode="after")
+    def _value_fits_op(self) -> Compare:
+        # Caught here, these would fail every element at the route instead.
+        if self.op == "in" and not isinstance(self.value, list | tuple | set | frozenset):
+            raise ValueError(
+                f"op 'in' takes a list of values, e.g. value: [a, b]; got {self.value!r}"
+            )
+        if self.op in ("lt", "le", "gt", "ge") and self.value is None:
+            raise ValueError(f"op {self.op!r} needs a value to compare {self.field!r} with")
+        return self
 
     def evaluate(self, lookup: Lookup) -> bool:
         """Whether the condition holds for the element ``lookup`` reads."""

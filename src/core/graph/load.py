@@ -73,23 +73,39 @@ def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if "\\t" in problem or "\t" in problem:
+            problem += " (YAML indents with spaces only: replace the tabs)"
         raise SpecError(f"{name}{line}: not valid YAML or JSON: {problem}") from None
     if not isinstance(data, dict):
         raise SpecError(f"{name}:1: a spec is a mapping with nodes, models, inputs, outputs")
     lines: dict[Loc, int] = {}
-    _walk(root, (), lines)
+    _walk(root, (), lines, name)
     return data, lines
 
 
-def _walk(node: Any, loc: Loc, lines: dict[Loc, int]) -> None:
+def _walk(node: Any, loc: Loc, lines: dict[Loc, int], name: str) -> None:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
         for key, value in node.value:
-            lines[(*loc, key.value)] = key.start_mark.line + 1
-            _walk(value, (*loc, key.value), lines)
+            if not isinstance(key, yaml.ScalarNode):
+                raise SpecError(
+                    f"{name}:{key.start_mark.line + 1}: {dotted(loc) or '(spec)'}: a key must "
+                    "be a name, not a list or a mapping"
+                )
+            line = key.start_mark.line + 1
+            if key.value in first and key.value != "<<":
+                # YAML (and JSON) parsers keep the last value silently: refuse the ambiguity.
+                raise SpecError(
+                    f"{name}:{line}: {dotted((*loc, key.value))}: duplicate key {key.value!r} "
+                    f"(first on line {first[key.value]}); a key may appear once: remove one"
+                )
+            first[key.value] = line
+            lines[(*loc, key.value)] = line
+            _walk(value, (*loc, key.value), lines, name)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, (*loc, index), lines)
+            _walk(item, (*loc, index), lines, name)
 
 
 def line_of(lines: Mapping[Loc, int], loc: Loc) -> int:
@@ -124,18 +140,27 @@ def _first_problem(exc: ValidationError, name: str, lines: Mapping[Loc, int]) ->
     errors = exc.errors()
     error = errors[0]
     loc: Loc = tuple(error["loc"])
-    if any(part in _CONDITION_KINDS for part in loc):
-        loc = loc[: next(i for i, p in enumerate(loc) if p in _CONDITION_KINDS)]
+    condition = next((i for i, part in enumerate(loc) if _condition_kind(part)), None)
+    if condition is not None:
+        loc = loc[:condition]
         problem = (
             "not a valid condition: write {field: PATH, op: eq|ne|lt|le|gt|ge|in|exists, "
             "value: V}, or {and: [...]}, {or: [...]}, {not: {...}}"
         )
+        if error["type"] == "value_error":  # a well-formed comparison whose value does not fit
+            problem = error["msg"].removeprefix("Value error, ")
     elif error["type"] == "extra_forbidden":
         problem = "unknown field" + _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
     else:
         problem = error["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 and not _union(loc) else ""
     return f"{name}:{line_of(lines, loc)}: {dotted(loc) or '(spec)'}: {problem}{more}"
+
+
+def _condition_kind(part: str | int) -> bool:
+    """Whether a pydantic location part is a condition class (``Compare``, or
+    ``function-after[_value_fits_op(), Compare]`` for one its validator refused)."""
+    return isinstance(part, str) and (part in _CONDITION_KINDS or part.endswith(", Compare]"))
 
 
 def _union(loc: Loc) -> bool:

@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -160,9 +161,9 @@ class SplitNode:
     def __post_init__(self) -> None:
         if not self.arms:
             raise ConfigError(f"split {self.name!r} needs at least one arm")
-        bad = [f"{arm}={weight}" for arm, weight in self.arms if not weight > 0]
+        bad = [f"{arm}={weight}" for arm, weight in self.arms if not 0 < weight < math.inf]
         if bad:
-            raise ConfigError(f"split {self.name!r}: arm weights must be > 0; got {bad}")
+            raise ConfigError(f"split {self.name!r}: arm weights must be finite and > 0; got {bad}")
 
     @property
     def inputs(self) -> tuple[str, ...]:

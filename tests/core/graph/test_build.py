@@ -159,8 +159,9 @@ def test_route_targets_must_exist_and_be_free() -> None:
 def test_a_split_needs_positive_weights() -> None:
     g = ig.Graph()
     g.model("a", scale(1))
-    with pytest.raises(ConfigError, match="weights must be > 0"):
-        g.split("ab", {"a": 0.0})
+    for weight in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="weights must be finite and > 0"):
+            g.split("ab", {"a": weight})
 
 
 def test_mermaid_picture_names_every_node_and_edge() -> None:

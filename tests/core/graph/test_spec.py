@@ -131,6 +131,18 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
         # a bad operator
         ((VALID.replace("op: gt", "op: greater"),
           ":16: nodes[3].route.cases[0].when: not a valid condition")),
+        # a comparison whose value does not fit its operator: refused before any element fails
+        ((VALID.replace("op: gt, value: 500", "op: in, value: 500"),
+          ":16: nodes[3].route.cases[0].when: op 'in' takes a list of values, e.g. value: [a, b]; "
+          "got 500")),
+        ((VALID.replace("op: gt, value: 500", "op: ge"),
+          ":16: nodes[3].route.cases[0].when: op 'ge' needs a value to compare 'input.0' with")),
+        # a split weight that is not a finite positive number
+        ((VALID.replace("  - {name: either, merge: [big, small]}\n",
+                        "  - {name: either, merge: [big, small]}\n"
+                        "  - {name: ab, split: {a1: .inf, a2: 1}}\n"
+                        "  - {name: a1, model: ten}\n  - {name: a2, model: five}\n"),
+          ":23: nodes[8]: split 'ab': arm weights must be finite and > 0; got ['a1=inf']")),
         # a condition on a downstream node
         ((VALID.replace("field: input.0", "field: big.0"),
           ":13: nodes[3]: route 'by_size', case for 'big': the condition reads 'big.0'")),
@@ -143,6 +155,15 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
         # a node that feeds no output
         ((VALID.replace("nodes: [fifty, total, either]", "nodes: [fifty, either]"),
           ":21: nodes[6]: node 'total' feeds no output")),
+        # a key given twice: YAML would keep the last one silently
+        ((VALID.replace("  ten:\n", "  five: {handler: onnx, path: models/ten.onnx}\n  ten:\n"),
+          ":5: models.five: duplicate key 'five' (first on line 4); a key may appear once")),
+        ((VALID.replace("{name: big, model: ten}", "{name: big, model: ten, model: five}"),
+          ":19: nodes[4].model: duplicate key 'model' (first on line 19)")),
+        # tabs
+        ((VALID.replace("  ten:\n    handler", "  ten:\n\thandler"),
+          ":6: not valid YAML or JSON: found character '\\t' that cannot start any token "
+          "(YAML indents with spaces only: replace the tabs)")),
         # not YAML at all
         (("nodes: [unclosed", ":1: not valid YAML or JSON")),
         # not a mapping
@@ -156,6 +177,19 @@ def test_invalid_specs_name_file_line_and_field(models: Path, change: str, expec
     message = str(info.value)
     assert message.startswith(str(path)), message
     assert expected in message, message
+
+
+def test_yaml_anchors_and_merge_keys(models: Path) -> None:
+    text = VALID.replace(
+        "models:\n  five: {handler: onnx, path: models/five.onnx}\n",
+        "models:\n  five: &onnx {handler: onnx, path: models/five.onnx}\n",
+    ).replace(
+        "  ten:\n    handler: onnx\n    path: models/ten.onnx\n",
+        "  ten:\n    <<: *onnx\n    path: models/ten.onnx\n",
+    )
+    graph = ig.load_graph(write(models, text))
+    assert graph.handlers()["fifty"].config.path.endswith("ten.onnx")
+    assert graph.handlers()["fifty"].config.max_batch_size == 2
 
 
 def test_a_cycle_in_a_spec(models: Path) -> None:
