@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,15 @@ def test_predict_tfrecord_features_and_a_corrupt_record(five_onnx: Path, tmp_pat
     assert read_jsonl(out) == [{"id": "a", "output": [5.0]}, {"id": "c", "output": [15.0]}]
     (failure,) = read_jsonl(tmp_path / "o.failures.jsonl")
     assert failure["message"] == f"{source}: record 2: corrupt data (checksum mismatch)"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    # `infergraph handlers --schema onnx | head -1`: the pipe's reader is gone before the command
+    # writes; it stops with status 141 (128 + SIGPIPE), as Unix tools do, and no traceback.
+    command = [sys.executable, "-m", "infergraph.cli", "handlers", "--schema", "onnx"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 141
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(args.run(args, extra))
         except KeyboardInterrupt:
             return _interrupted()
+        except BrokenPipeError:
+            return _reader_gone()
         except Exception as exc:
             if interrupted(exc):  # Ctrl-C inside a Beam step, which Beam rethrows wrapped
                 return _interrupted()
@@ -64,6 +67,20 @@ def _interrupted() -> int:
         file=sys.stderr,
     )
     return INTERRUPTED
+
+
+BROKEN_PIPE = 141
+"""The exit status when the reader of the output went away (``| head``): 128 + SIGPIPE."""
+
+
+def _reader_gone() -> int:
+    # Stop quietly, as Unix tools do; later writes (Python's own flush at exit) go nowhere.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a stdout with no file descriptor
+        pass
+    return BROKEN_PIPE
 
 
 class _Format(logging.Formatter):
