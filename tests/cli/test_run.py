@@ -215,9 +215,9 @@ def test_an_input_override_is_read_as_its_extension_says(project: Path) -> None:
     (project / "data" / "in.csv").write_text("id,x\na,105\nb,108\n")
     out = project / "csv.jsonl"
     csv = str(project / "data" / "in.csv")
-    assert main(["run", str(project / "spec.yaml"), "--input", csv, "--output", str(out)]) == 1
-    failures = read_jsonl(project / "csv.failures.jsonl")
-    assert [(f["key"], f["stage"]) for f in failures] == [("a", "run"), ("b", "run")]
+    assert main(["run", str(project / "spec.yaml"), "--input", csv, "--output", str(out)]) == 0
+    assert read_jsonl(project / "csv.failures.jsonl") == []
+    assert [(r["key"], r["status"]) for r in read_jsonl(out)] == [("a", "ok"), ("b", "ok")]
 
 
 def test_a_directory_as_input_asks_for_a_glob(
