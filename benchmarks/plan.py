@@ -176,7 +176,11 @@ PLAN = (
         "tf", "raw", "raw serving_default signature call, batches of 1024", (2 * M,), (200 * K,)
     ),
     Planned(
-        "tf", "beam", "Beam RunInference (TFModelHandlerTensor), per row", (50 * K,), (10 * K,)
+        "tf",
+        "beam",
+        "Beam RunInference (TFModelHandlerTensor), per row",
+        (50 * K, 200 * K),
+        (10 * K,),
     ),
     Planned("tf", "ig-rows", "infergraph in-process, per row", (200 * K,), (20 * K,)),
     Planned("tf", "ig-blocks", "infergraph in-process, blocks of 10,000", (2 * M,), (200 * K,)),
