@@ -46,7 +46,7 @@ def show(pattern: str, records: list[dict[str, Any]]) -> None:
         for record in sorted(records, key=lambda r: r["five"]):
             print(f"  5x -> {record['five'][0]:g}")
     elif pattern == "2":
-        for record in sorted(records, key=lambda r: r["text"]):
+        for record in sorted(records, key=lambda r: float(r["text"].split("[")[1].split("]")[0])):
             print(f"  {record['text']}")
     elif pattern == "3":
         for record in sorted(records, key=lambda r: r["five"]):
