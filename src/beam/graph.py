@@ -11,7 +11,7 @@ since every node of an element fills in the same record), and the last segment e
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.util import BatchElements
-from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
 
 from ..core.blocks import Block
@@ -34,6 +33,7 @@ from ..core.graph.state import Record
 from ..core.metrics import RunStats
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
+from .buffered import Buffered
 from .metrics import BeamMetrics
 from .transform import FAILURES, PREDICTIONS, bounded_global_window
 
@@ -249,35 +249,15 @@ class _SegmentDoFn(beam.DoFn):
                 sink.distribution(name, dist.max)
 
 
-class _SegmentEachDoFn(_SegmentDoFn):
+class _SegmentEachDoFn(Buffered, _SegmentDoFn):
     """Takes records one by one and applies the segment to batches of the model's
     ``max_batch_size`` (block rows counted), the rest of a bundle when it ends: batching and
     the steps in one DoFn (bounded pipelines in the global window)."""
 
-    def start_bundle(self) -> None:
-        self._pending: list[Any] = []
-        self._pending_rows = 0
+    def element_rows(self, element: Any) -> int:
+        return _rows(element)
 
-    def process(self, element: Any) -> list[Any] | None:  # type: ignore[override]
-        self._pending.append(element)
-        self._pending_rows += _rows(element)
-        if self._pending_rows < self.limit:
-            return None
-        batch, self._pending, self._pending_rows = self._pending, [], 0
-        return super().process(batch)
-
-    def finish_bundle(self) -> Iterator[Any]:
-        if not self._pending:
-            return
-        batch, self._pending, self._pending_rows = self._pending, [], 0
-        for output in super().process(batch):
-            if isinstance(output, TaggedOutput):
-                yield TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
-            else:
-                yield GlobalWindows.windowed_value(output)
-
-    @property
-    def limit(self) -> int:
+    def batch_limit(self) -> int:
         """Rows per batch: the model's batch size (the leading steps': a fixed number)."""
         model = self.segment.model
         if model is None or not isinstance(model.node, ModelNode):

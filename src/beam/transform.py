@@ -7,7 +7,6 @@ transform reads it with the same core functions as the in-process path (``to_ite
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -24,6 +23,7 @@ from ..core.items import to_items
 from ..core.metrics import RunStats
 from ..core.results import Failure, Result
 from ..core.sharing import ModelBox, load_model
+from .buffered import Buffered
 from .metrics import BeamMetrics
 
 PREDICTIONS = "predictions"
@@ -171,29 +171,12 @@ class _InferDoFn(beam.DoFn):
                 runner.metrics.distribution(name, dist.max)
 
 
-class _InferEachDoFn(_InferDoFn):
+class _InferEachDoFn(Buffered, _InferDoFn):
     """Takes elements one by one, runs them in batches of ``max_batch_size`` (block rows
     counted), and the rest of a bundle when it ends: batching and inference in one step."""
 
-    def start_bundle(self) -> None:
-        self._pending: list[Any] = []
-        self._pending_rows = 0
-        self._limit = self.handler.config.batch_size_limit
+    def batch_limit(self) -> int:
+        return int(self.handler.config.batch_size_limit)
 
-    def process(self, element: Any) -> list[Any] | None:  # type: ignore[override]
-        self._pending.append(element)
-        self._pending_rows += _rows(element)
-        if self._pending_rows < self._limit:
-            return None
-        batch, self._pending, self._pending_rows = self._pending, [], 0
-        return super().process(batch)
-
-    def finish_bundle(self) -> Iterator[Any]:
-        if not self._pending:
-            return
-        batch, self._pending, self._pending_rows = self._pending, [], 0
-        for output in super().process(batch):
-            if isinstance(output, TaggedOutput):
-                yield TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
-            else:
-                yield GlobalWindows.windowed_value(output)
+    def element_rows(self, element: Any) -> int:
+        return _rows(element)
