@@ -170,7 +170,7 @@ class _PredictRecord:
             record["input"] = to_jsonable(example)
         else:
             record[self.key_field] = to_jsonable(key)
-        record["output"] = to_jsonable(output)
+        record["output"] = to_jsonable(output, text=True)
         return record
 
 

@@ -21,22 +21,32 @@ RESERVED_FIELDS = frozenset({"key", "input", "status", "failures", "skipped", "l
 """Fields of a graph's JSON record besides one per output node; nodes cannot use these names."""
 
 
-def to_jsonable(value: Any) -> Any:  # noqa: PLR0911 (one return per kind of value)
-    """``value`` with arrays as lists, numpy scalars as numbers and bytes as ``{"b64": ...}``."""
+def to_jsonable(value: Any, *, text: bool = False) -> Any:  # noqa: PLR0911 (one return per kind)
+    """``value`` with arrays as lists, numpy scalars as numbers and bytes as ``{"b64": ...}``.
+
+    With ``text`` (model outputs), bytes that are UTF-8 are written as text, as TF Serving's REST
+    API writes string outputs (a model's labels: ``"ROME"``, not ``{"b64": "Uk9NRQ=="}``); other
+    bytes stay ``{"b64": ...}``. Inputs are echoed as ``{"b64": ...}``, exactly as they came.
+    """
     if isinstance(value, np.ndarray):
-        if value.dtype == np.object_:
-            return [to_jsonable(v) for v in value.tolist()]
+        if value.dtype == np.object_ or (text and value.dtype.kind == "S"):
+            return [to_jsonable(v, text=text) for v in value.tolist()]
         return value.tolist()
     if isinstance(value, np.generic):
-        return to_jsonable(value.item())
+        return to_jsonable(value.item(), text=text)
     if isinstance(value, bytes | bytearray):
+        if text:
+            try:
+                return bytes(value).decode("utf-8")
+            except UnicodeDecodeError:
+                pass
         return {"b64": base64.b64encode(value).decode("ascii")}
     if isinstance(value, Block):
-        return to_jsonable(value.data)
+        return to_jsonable(value.data, text=text)
     if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): to_jsonable(v, text=text) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v, text=text) for v in value]
     return value
 
 
@@ -88,7 +98,7 @@ def graph_record(result: GraphResult, nodes: Sequence[str]) -> dict[str, Any]:
     if result.key is None:
         record["input"] = to_jsonable(result.example)
     for name in nodes:
-        record[name] = to_jsonable(result.values.get(name))
+        record[name] = to_jsonable(result.values.get(name), text=True)
     record["status"] = result.status
     record["failures"] = {
         name: {
@@ -123,7 +133,7 @@ def block_records(
         for name in nodes:
             valid = result.valid.get(name)
             has = valid is not None and bool(valid[row])
-            record[name] = to_jsonable(row_of(result.values[name], row)) if has else None
+            record[name] = to_jsonable(row_of(result.values[name], row), text=True) if has else None
             failure = result.failures.get(name, {}).get(row)
             if failure is not None:
                 failures[name] = {
