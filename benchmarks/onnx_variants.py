@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 import infergraph as ig
 from benchmarks.beam_run import TWO_PROCESSES, count_rows, one, prediction_rows
-from benchmarks.data import Rows
+from benchmarks.ig_variants import variants, warm_rows
 from benchmarks.models import model_path
 from benchmarks.plan import Job
 
@@ -55,7 +55,7 @@ def beam_onnx_handler(path: str, batch: int) -> Any:
 
 
 def raw(job: Job) -> Run:
-    rows = _rows(job)
+    rows = warm_rows(job)
     path, batch = model_path(job.models_dir, job.model), job.bench.batch
 
     def run() -> int:
@@ -72,33 +72,13 @@ def raw(job: Job) -> Run:
 def beam(job: Job) -> Run:
     from apache_beam.ml.inference.base import RunInference
 
-    rows = _rows(job)
+    rows = warm_rows(job)
     own = beam_onnx_handler(model_path(job.models_dir, job.model), job.bench.batch)
     return lambda: count_rows(rows, RunInference(own), one, blocks=False)
 
 
-def ig_rows(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: _in_process(model, rows.each_row())
-
-
-def ig_blocks(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: _in_process(model, (ig.Block(array) for array in rows.arrays()))
-
-
-def ig_beam_rows(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: count_rows(rows, ig.RunInference(model), prediction_rows, blocks=False)
-
-
-def ig_beam_blocks(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: count_rows(rows, ig.RunInference(model), prediction_rows, blocks=True)
-
-
 def ig_beam_blocks_2p(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
+    rows, model = warm_rows(job), handler(job)
     return lambda: count_rows(
         rows, ig.RunInference(model), prediction_rows, blocks=True, options=TWO_PROCESSES
     )
@@ -107,29 +87,14 @@ def ig_beam_blocks_2p(job: Job) -> Run:
 def ig_run_parquet(job: Job) -> Run:
     from benchmarks.file_run import parquet_run
 
-    return parquet_run(job, _rows(job))
+    return parquet_run(job, warm_rows(job))
 
 
 PREPARE = {
     "raw": raw,
     "beam": beam,
-    "ig-rows": ig_rows,
-    "ig-blocks": ig_blocks,
-    "ig-beam-rows": ig_beam_rows,
-    "ig-beam-blocks": ig_beam_blocks,
+    **variants(handler),
     "ig-beam-blocks-2p": ig_beam_blocks_2p,
     "ig-run-parquet": ig_run_parquet,
 }
 """Variant id -> a function preparing the job (outside the timed part) and returning its run."""
-
-def _rows(job: Job) -> Rows:
-    rows = job.bench.rows(job.rows)
-    rows.warm()
-    return rows
-
-
-def _in_process(model: Any, elements: Any) -> int:
-    done = 0
-    for result in ig.predict(model, elements):
-        done += prediction_rows(result)
-    return done

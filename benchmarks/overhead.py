@@ -32,6 +32,7 @@ import apache_beam as beam
 from benchmarks import onnx_variants
 from benchmarks.beam_run import count_rows
 from benchmarks.data import Rows
+from benchmarks.ig_variants import warm_rows
 from benchmarks.models import build_onnx
 from benchmarks.plan import Job
 
@@ -62,17 +63,17 @@ def main() -> None:
         build_onnx(Path(tmp))
         first = Job("mlp", "ig-beam-blocks", args.rows[0], 1, tmp, tmp)
         start = time.perf_counter()
-        _empty(onnx_variants._rows(first))
+        _empty(warm_rows(first))
         print(f"the first (empty) pipeline of this process: {time.perf_counter() - start:.2f} s\n")
         print("| rows | raw (s) | empty pipeline (s) | infergraph on Beam (s) | vs raw | bound |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: |")
         for rows in args.rows:
             job = Job("mlp", "ig-beam-blocks", rows, args.repeats, tmp, tmp)
-            data = onnx_variants._rows(job)
+            data = warm_rows(job)
             runs: dict[str, Callable[[], int]] = {
                 "raw": onnx_variants.raw(job),
                 "empty": partial(_empty, data),
-                "infergraph": onnx_variants.ig_beam_blocks(job),
+                "infergraph": onnx_variants.PREPARE["ig-beam-blocks"](job),
             }
             t = _timings(runs, args.repeats, rows)
             bound = t["raw"] / (t["raw"] + t["empty"])

@@ -19,8 +19,8 @@ import apache_beam as beam
 import tensorflow as tf
 
 import infergraph as ig
-from benchmarks.beam_run import count_rows, one, prediction_rows
-from benchmarks.data import Rows
+from benchmarks.beam_run import count_rows, one
+from benchmarks.ig_variants import variants, warm_rows
 from benchmarks.models import model_path
 from benchmarks.plan import Job
 
@@ -46,7 +46,7 @@ def handler(job: Job) -> Any:
 
 
 def raw(job: Job) -> Run:
-    rows, batch = _rows(job), job.bench.batch
+    rows, batch = warm_rows(job), job.bench.batch
     path = model_path(job.models_dir, "tf_mlp")
 
     def run() -> int:
@@ -77,7 +77,7 @@ def beam_tf(job: Job) -> Run:
             f"Beam's TensorFlow handler cannot be imported ({exc}); "
             "pip install 'infergraph[bench]'"
         ) from exc
-    rows, batch = _rows(job), job.bench.batch
+    rows, batch = warm_rows(job), job.bench.batch
     own = TFModelHandlerTensor(
         model_path(job.models_dir, "tf_mlp"), min_batch_size=batch, max_batch_size=batch
     )
@@ -85,41 +85,8 @@ def beam_tf(job: Job) -> Run:
     return lambda: count_rows(rows, transform, one, blocks=True)
 
 
-def ig_rows(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: _in_process(model, rows.each_row())
-
-
-def ig_blocks(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: _in_process(model, (ig.Block(array) for array in rows.arrays()))
-
-
-def ig_beam_rows(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: count_rows(rows, ig.RunInference(model), prediction_rows, blocks=False)
-
-
-def ig_beam_blocks(job: Job) -> Run:
-    rows, model = _rows(job), handler(job)
-    return lambda: count_rows(rows, ig.RunInference(model), prediction_rows, blocks=True)
-
-
 PREPARE = {
     "raw": raw,
     "beam": beam_tf,
-    "ig-rows": ig_rows,
-    "ig-blocks": ig_blocks,
-    "ig-beam-rows": ig_beam_rows,
-    "ig-beam-blocks": ig_beam_blocks,
+    **variants(handler),
 }
-
-
-def _rows(job: Job) -> Rows:
-    rows = job.bench.rows(job.rows)
-    rows.warm()
-    return rows
-
-
-def _in_process(model: Any, elements: Any) -> int:
-    return sum(prediction_rows(result) for result in ig.predict(model, elements))
