@@ -322,13 +322,6 @@ class _NodeMaker:
                 )
             return ModelNode(name, self.handlers[entry.model], source, entry.input_field)
         if entry.function is not None:
-            module = entry.function.partition(":")[0]
-            if not any(module == m or module.startswith(m + ".") for m in self.spec.imports):
-                raise self.fail(
-                    (*loc, "function"),
-                    f"module {module!r} is not in the spec's `imports` allow-list "
-                    f"({', '.join(self.spec.imports) or 'empty'}); add it there if you trust it",
-                )
             inputs = entry.inputs if entry.inputs is not None else [source]
             try:
                 return FunctionNode.of(
@@ -337,6 +330,7 @@ class _NodeMaker:
                     inputs,
                     search_path=str(self.base.resolve()),
                     columnar=entry.columnar,
+                    allowed=self.spec.imports,
                 )
             except ConfigError as exc:
                 raise self.fail((*loc, "function"), str(exc)) from exc

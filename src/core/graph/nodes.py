@@ -66,6 +66,7 @@ class FunctionNode:
     search_path: str | None = None
     fn: Callable[..., Any] | None = field(default=None, repr=False)
     columnar: bool = False
+    allowed: tuple[str, ...] | None = None
 
     @classmethod
     def of(
@@ -76,10 +77,16 @@ class FunctionNode:
         *,
         search_path: str | None = None,
         columnar: bool = False,
+        allowed: Sequence[str] | None = None,
     ) -> FunctionNode:
-        """A function node from a callable or a ``module:function`` reference, checked now."""
+        """A function node from a callable or a ``module:function`` reference, checked now.
+
+        With ``allowed`` (a spec's ``imports``), a reference must name a function defined in one
+        of those modules: nothing another module defines, nothing reached through a module.
+        """
+        allow = tuple(allowed) if allowed is not None else None
         if isinstance(fn, str):
-            ref, resolved = fn, import_function(fn, search_path, node=name)
+            ref, resolved = fn, import_function(fn, search_path, node=name, allowed=allow)
         elif callable(fn):
             ref = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
             resolved = fn
@@ -88,7 +95,7 @@ class FunctionNode:
                 f"node {name!r}: a function node needs a callable or 'module:function', "
                 f"got {type(fn).__name__}"
             )
-        node = cls(name, ref, tuple(inputs), search_path, resolved, columnar)
+        node = cls(name, ref, tuple(inputs), search_path, resolved, columnar, allow)
         if inputs:
             check_arity(name, resolved, len(inputs))
         return node
@@ -97,14 +104,21 @@ class FunctionNode:
         """The same function on other inputs (arity checked)."""
         check_arity(self.name, self.function, len(inputs))
         return FunctionNode(
-            self.name, self.ref, tuple(inputs), self.search_path, self.fn, self.columnar
+            self.name,
+            self.ref,
+            tuple(inputs),
+            self.search_path,
+            self.fn,
+            self.columnar,
+            self.allowed,
         )
 
     @property
     def function(self) -> Callable[..., Any]:
         """The callable, imported on first use where the node was unpickled from a reference."""
         if self.fn is None:
-            object.__setattr__(self, "fn", import_function(self.ref, self.search_path, self.name))
+            function = import_function(self.ref, self.search_path, self.name, self.allowed)
+            object.__setattr__(self, "fn", function)
         assert self.fn is not None
         return self.fn
 
@@ -192,33 +206,81 @@ def kind(node: Node) -> str:
     return type(node).__name__.removesuffix("Node").lower()
 
 
-def import_function(ref: str, search_path: str | None, node: str) -> Callable[..., Any]:
-    """Import ``module:function`` (``search_path`` first on ``sys.path``)."""
+def import_function(
+    ref: str, search_path: str | None, node: str, allowed: Sequence[str] | None = None
+) -> Callable[..., Any]:
+    """Import ``module:function``, the module from ``search_path`` first.
+
+    With ``allowed`` (a spec's ``imports`` allow-list), the module must be one of those modules
+    (or inside one), and every name after ``:`` must be defined in such a module: a function or
+    class reached through another module (``json:codecs.builtins.eval``) or imported from one
+    (``adapters:system`` after ``from os import system``) is refused.
+    """
     module_name, sep, qualname = ref.partition(":")
     if not sep or not module_name or not qualname:
         raise ConfigError(f"node {node!r}: function {ref!r} must be written 'module:function'")
+    if allowed is not None and not _within(module_name, allowed):
+        raise ConfigError(_not_allowed(module_name, allowed))
     try:
-        target: Any = _import_module(module_name, search_path)
+        module = _import_module(module_name, search_path)
     except ImportError as exc:
         raise ConfigError(
             f"node {node!r}: cannot import module {module_name!r} for function {ref!r}: {exc}"
         ) from exc
+    target: Any = module
     for part in qualname.split("."):
-        try:
-            target = getattr(target, part)
-        except AttributeError:
-            names = [n for n in dir(target) if not n.startswith("_")]
-            raise ConfigError(
-                f"node {node!r}: module {module_name!r} has no {qualname!r}; "
-                f"it defines {', '.join(names) or 'nothing public'}"
-            ) from None
+        target = _attribute(target, part, module_name, qualname, node)
+        if allowed is not None:
+            _check_defined_in(target, ref, (module.__name__, *allowed), node)
     if not callable(target):
         raise ConfigError(f"node {node!r}: {ref!r} is a {type(target).__name__}, not a function")
     return target  # type: ignore[no-any-return]
 
 
+def _not_allowed(module: str, allowed: Sequence[str]) -> str:
+    return (
+        f"module {module!r} is not in the spec's `imports` allow-list "
+        f"({', '.join(allowed) or 'empty'}); add it there if you trust it"
+    )
+
+
+def _within(module: str, allowed: Sequence[str]) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in allowed)
+
+
+def _attribute(target: Any, part: str, module: str, qualname: str, node: str) -> Any:
+    try:
+        return getattr(target, part)
+    except AttributeError:
+        names = [n for n in dir(target) if not n.startswith("_")]
+        raise ConfigError(
+            f"node {node!r}: module {module!r} has no {qualname!r}; "
+            f"it defines {', '.join(names) or 'nothing public'}"
+        ) from None
+
+
+def _check_defined_in(target: Any, ref: str, allowed: Sequence[str], node: str) -> None:
+    """Refuse ``target`` unless it is a function or class an allowed module defines."""
+    if isinstance(target, ModuleType):
+        raise ConfigError(
+            f"node {node!r}: {ref!r} reaches module {target.__name__!r} through an allowed "
+            "module; name a function defined in a module of the spec's `imports`"
+        )
+    owner = getattr(target, "__module__", None)
+    if not isinstance(owner, str) or not _within(owner, allowed):
+        raise ConfigError(
+            f"node {node!r}: {ref!r} is defined in {owner or 'no module'!r}, not in a module of "
+            "the spec's `imports`; name a function defined there, or add its module to `imports` "
+            "if you trust it"
+        )
+
+
 def _import_module(name: str, search_path: str | None) -> ModuleType:
-    """Import ``name``, from ``search_path`` first.
+    """Import ``name``, from ``search_path`` first, leaving ``sys.path`` as it was.
+
+    ``search_path`` is on ``sys.path`` (last, so installed libraries win) only while the module
+    is imported, for the imports of its own sibling modules: a file beside a spec named like a
+    library (``pyarrow.py``) is never imported in the library's place afterwards.
 
     Two specs in different directories may each have an ``adapters.py``: a module of the same
     name already imported from elsewhere is not reused; the file in ``search_path`` is loaded
@@ -227,24 +289,53 @@ def _import_module(name: str, search_path: str | None) -> ModuleType:
     location = _module_file(Path(search_path), name) if search_path else None
     if location is None:
         return importlib.import_module(name)
+    assert search_path is not None
     existing = sys.modules.get(name)
-    if existing is None:
-        if search_path not in sys.path:
-            sys.path.insert(0, str(search_path))
-        module = importlib.import_module(name)
+    if existing is not None and _file_of(existing) == location:
+        return existing
+    if existing is None and "." not in name:
+        return _load(name, location, search_path)
+    if existing is None:  # a module inside a package beside the spec: its package first
+        module = _import_with_path(name, search_path)
         if _file_of(module) == location:
             return module
-    elif _file_of(existing) == location:
-        return existing
     alias = f"_infergraph_spec_{hashlib.sha1(str(location).encode()).hexdigest()[:12]}_{name}"
-    if alias in sys.modules:
-        return sys.modules[alias]
-    spec = importlib.util.spec_from_file_location(alias, location)
+    return sys.modules.get(alias) or _load(alias, location, search_path)
+
+
+def _import_with_path(name: str, search_path: str) -> ModuleType:
+    """``importlib.import_module(name)`` with ``search_path`` last on ``sys.path`` meanwhile."""
+    added = search_path not in sys.path
+    if added:
+        sys.path.append(search_path)
+    try:
+        return importlib.import_module(name)
+    finally:
+        if added and search_path in sys.path:
+            sys.path.remove(search_path)
+
+
+def _load(name: str, location: Path, search_path: str) -> ModuleType:
+    """Run the file at ``location`` as module ``name``, ``search_path`` on the path meanwhile."""
+    package = [str(location.parent)] if location.name == "__init__.py" else None
+    spec = importlib.util.spec_from_file_location(
+        name, location, submodule_search_locations=package
+    )
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {location}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[alias] = module
-    spec.loader.exec_module(module)
+    sys.modules[name] = module
+    added = search_path not in sys.path
+    if added:
+        sys.path.append(search_path)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    finally:
+        if added and search_path in sys.path:
+            sys.path.remove(search_path)
     return module
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -230,3 +231,100 @@ def test_two_specs_with_same_named_adapter_modules(tmp_path: Path) -> None:
         """
         graphs.append(ig.load_graph(write(directory, text)))
     assert [next(g.run([("k", 5)]))["scaled"] for g in graphs] == [10, 15]
+
+
+# -- the `imports` allow-list: a reference names a function an allowed module defines ------------
+
+
+@pytest.mark.parametrize(
+    ("imports", "function", "expected"),
+    [
+        # an allowed module's attribute that is another module: no walking through it
+        ("[json]", "json:codecs.builtins.eval", "reaches module 'codecs' through an allowed"),
+        ("[adapters]", "adapters:np.sum", "reaches module 'numpy' through an allowed module"),
+        # a function the allowed module imported from elsewhere
+        ("[adapters]", "adapters:system", "'adapters:system' is defined in"),
+        ("[adapters]", "adapters:loads", "is defined in 'json', not in a module of the spec"),
+        # a builtin reached through an allowed module
+        ("[adapters]", "adapters:print_", "is defined in 'builtins'"),
+    ],
+)
+def test_a_function_reference_cannot_leave_the_allowed_modules(
+    tmp_path: Path, imports: str, function: str, expected: str
+) -> None:
+    (tmp_path / "adapters.py").write_text(
+        "import numpy as np\nfrom json import loads\nfrom os import system\nprint_ = print\n"
+        "def ok(x):\n    return x\n"
+    )
+    text = f"""\
+    imports: {imports}
+    nodes:
+      - {{name: f, function: "{function}"}}
+    """
+    with pytest.raises(SpecError, match=r"spec.yaml:3: nodes\[0\].function: .*" + expected):
+        ig.load_graph(write(tmp_path, text))
+
+
+def test_functions_and_methods_an_allowed_module_defines_still_load(tmp_path: Path) -> None:
+    (tmp_path / "mine.py").write_text(
+        "class Scale:\n    @staticmethod\n    def twice(x):\n        return 2 * x\n"
+        "def thrice(x):\n    return 3 * x\n"
+    )
+    text = """\
+    imports: [mine, json]
+    nodes:
+      - {name: a, function: "mine:Scale.twice"}
+      - {name: b, function: "mine:thrice", input: a}
+      - {name: c, function: "json:dumps", input: b}
+    """
+    graph = ig.load_graph(write(tmp_path, text))
+    assert next(graph.run([("k", 5)]))["c"] == "30"
+
+
+def test_a_node_from_a_spec_checks_its_reference_again_where_it_is_unpickled(
+    tmp_path: Path,
+) -> None:
+    import pickle
+
+    (tmp_path / "adapters.py").write_text("def ok(x):\n    return x\n")
+    text = """\
+    imports: [adapters]
+    nodes:
+      - {name: f, function: "adapters:ok"}
+    """
+    node = ig.load_graph(write(tmp_path, text)).nodes["f"]
+    copy = pickle.loads(pickle.dumps(node))
+    assert copy.allowed == ("adapters",)
+    assert copy.function(7) == 7
+    forged = replace(node, ref="json:codecs.open", fn=None, allowed=("json",))
+    with pytest.raises(ig.ConfigError, match="reaches module 'codecs'"):
+        _ = pickle.loads(pickle.dumps(forged)).function
+
+
+def test_the_spec_directory_is_not_left_on_sys_path(tmp_path: Path) -> None:
+    import sys
+
+    (tmp_path / "adapters.py").write_text(
+        "import helpers\n\ndef ok(x):\n    return helpers.double(x)\n"
+    )
+    (tmp_path / "helpers.py").write_text("def double(x):\n    return 2 * x\n")
+    # a file named like a library beside the spec: never imported in the library's place
+    marker = tmp_path / "hijacked"
+    (tmp_path / "colorsys.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    text = """\
+    imports: [adapters]
+    nodes:
+      - {name: f, function: "adapters:ok"}
+    """
+    sys.modules.pop("colorsys", None)
+    try:
+        graph = ig.load_graph(write(tmp_path, text))
+        assert next(graph.run([("k", 4)]))["f"] == 8  # its own sibling module was importable
+        assert str(tmp_path) not in sys.path
+        import colorsys
+
+        assert not marker.exists()
+        assert Path(colorsys.__file__).parent != tmp_path
+    finally:
+        sys.modules.pop("adapters", None)
+        sys.modules.pop("helpers", None)
