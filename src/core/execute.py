@@ -346,7 +346,7 @@ class BatchRunner:
                 "handler %r: fixed_batch_size() raised %s: %s; batches are not padded",
                 self.node,
                 type(exc).__name__,
-                exception_text(exc),
+                exception_text(exc, 300, self.handler.redact),
             )
             return None
         if size is None or isinstance(size, bool) or not isinstance(size, int) or size < 1:
@@ -379,7 +379,7 @@ class BatchRunner:
             size,
             failed.stage,
             type(failed.cause).__name__,
-            exception_text(failed.cause, 300),
+            exception_text(failed.cause, 300, self.handler.redact),
             cap,
         )
 
@@ -398,7 +398,7 @@ class BatchRunner:
             size,
             failed.stage,
             type(failed.cause).__name__,
-            exception_text(failed.cause, 300),
+            exception_text(failed.cause, 300, self.handler.redact),
             saved,
             size - saved,
         )

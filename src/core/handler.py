@@ -15,15 +15,13 @@ from .blocks import Block
 from .config import HandlerConfig, validate_config
 from .errors import ConfigError, InferenceError
 from .memory import looks_like_out_of_memory
+from .redaction import redact
 
 ExampleT = TypeVar("ExampleT")
 BatchT = TypeVar("BatchT")
 OutputT = TypeVar("OutputT")
 PredictionT = TypeVar("PredictionT")
 ModelT = TypeVar("ModelT")
-
-REDACTED = "**********"
-"""What a secret is replaced with in failure messages (pydantic shows secrets the same way)."""
 
 # Keys the hash of secrets in cache keys: a cache key tells secrets apart within this process,
 # but neither shows them nor lets anyone test a guess against it.
@@ -184,11 +182,9 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
         return list(_config_secrets(self.config))
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret of :meth:`secrets` replaced by ``**********``."""
-        for secret in sorted(self.secrets(), key=len, reverse=True):
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return text
+        """``text`` with every secret of :meth:`secrets` replaced by ``**********``, in every
+        form a message may quote it (escaped, URL-encoded, base64-encoded)."""
+        return redact(text, self.secrets())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"

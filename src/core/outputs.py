@@ -7,7 +7,7 @@ becomes a failure record of that stage, never an exception that escapes a run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -77,10 +77,13 @@ def first_rows(output: Any, rows: int) -> Any:
     return output[:rows]
 
 
-def exception_text(exc: BaseException, limit: int | None = None) -> str:
-    """``str(exc)`` (cut to ``limit`` characters), or a stand-in when it cannot be had."""
+def exception_text(
+    exc: BaseException, limit: int | None = None, redact: Callable[[str], str] = str
+) -> str:
+    """``str(exc)`` through ``redact`` (a handler's, say), then cut to ``limit`` characters; a
+    stand-in when it cannot be had. Redacting first: a cut may leave part of a secret."""
     try:
-        text = str(exc)
+        text = redact(str(exc))
     except Exception:
         return f"(the {type(exc).__name__} could not be turned into text)"
     return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

@@ -24,6 +24,7 @@ from typing import Any
 from .errors import ConfigError, InfergraphError, ModelLoadError
 from .handler import ModelHandler
 from .metrics import MetricsSink
+from .outputs import exception_text
 
 logger = logging.getLogger("infergraph")
 
@@ -75,7 +76,7 @@ def load_model(
         where = f" from {path!r}" if path else ""
         raise ModelLoadError(
             f"handler {handler.model_id!r} could not load its model{where}: "
-            f"{type(exc).__name__}: {exc}"
+            f"{type(exc).__name__}: {exception_text(exc, redact=handler.redact)}"
         ) from exc
     metrics.distribution("load_time_ms", int((clock() - start) * 1000))
     if handler.fell_back_to_cpu:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from pydantic import BaseModel, Field, SecretBytes, SecretStr
 
 import infergraph as ig
@@ -77,3 +78,92 @@ def test_handlers_without_secrets_keep_their_key() -> None:
     assert handler.secrets() == []
     assert "secrets=" not in handler.cache_key()
     assert handler.redact("nothing to hide") == "nothing to hide"
+
+
+# -- every form of a secret, in failures and logs, redacted before any cut ----------------------
+
+
+def test_redact_masks_escaped_url_and_base64_forms() -> None:
+    import base64
+    from urllib.parse import quote
+
+    from infergraph.core.redaction import redact
+
+    secret = "s3cr3t/v@lue+key"
+    for prefix in (b"", b"u", b"us", b"user:"):
+        encoded = base64.b64encode(prefix + secret.encode() + b"!tail").decode()
+        assert "**********" in redact(f"header {encoded} end", [secret]), prefix
+        chars = [c for c in encoded if c not in "**********"]
+        assert secret not in "".join(chars)
+    text = f"url ?token={quote(secret, safe='')} json \"{secret}\" repr {secret!r}"
+    masked = redact(text, [secret])
+    assert "s3cr3t" not in masked and "s3cr3t" not in masked.replace("%2F", "/")
+    assert masked.startswith("url ?token=**********")
+    assert redact("nothing here", [secret]) == "nothing here"
+
+
+class BlockLeakyHandler(LeakyHandler):
+    """A block handler whose model error quotes its key at length (cut in the logs)."""
+
+    accepts_blocks = True
+
+    def batch_block(self, block: ig.Block) -> list[Any]:
+        return list(block.data)
+
+    def run(self, model: str, batch: list[Any]) -> list[Any]:
+        if "boom" in batch:
+            raise ValueError("x" * 250 + f" key {model} " + "y" * 300)
+        return [f"{x}-ok" for x in batch]
+
+    def block_output(self, block: ig.Block, outputs: list[Any]) -> Any:
+        import numpy as np
+
+        return np.asarray(outputs, dtype=object)
+
+
+def test_a_graph_block_failure_is_redacted() -> None:
+    import numpy as np
+
+    handler = BlockLeakyHandler(api_key="alpha-key-1", max_batch_size=8)
+    graph = ig.Graph()
+    graph.chain(graph.model("m", handler))
+    block = ig.Block(np.asarray(["a", "boom", "c"], dtype=object), keys=["k1", "k2", "k3"])
+    (result,) = graph.run([block])
+    assert list(result.failures["m"]) == [1]  # row 1 alone failed
+    message = result.failures["m"][1].message
+    assert "**********" in message and "alpha" not in message
+
+
+class OutOfMemoryLeaky(BlockLeakyHandler):
+    """Runs out of memory on batches of more than 2, saying so with its key."""
+
+    accepts_blocks = False
+
+    def run(self, model: str, batch: list[Any]) -> list[Any]:
+        if len(batch) > 2:
+            raise MemoryError("o" * 250 + f" key {model} " + "p" * 300)
+        return super().run(model, batch)
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return isinstance(exc, MemoryError)
+
+
+@pytest.mark.parametrize(
+    ("handler", "warning"),
+    [
+        (BlockLeakyHandler(api_key="alpha-key-1", max_batch_size=8, model_id="leaky-bisect"),
+         "bisecting it saved 3"),
+        (OutOfMemoryLeaky(api_key="alpha-key-1", max_batch_size=8, model_id="leaky-oom"),
+         "ran out of memory on a batch of 4"),
+    ],
+)
+def test_warnings_quote_a_cause_redacted_before_it_is_cut(
+    caplog: pytest.LogCaptureFixture, handler: LeakyHandler, warning: str
+) -> None:
+    import logging
+
+    caplog.set_level(logging.WARNING, logger="infergraph")
+    results = list(ig.predict(handler, ["a", "boom", "c", "d"]))
+    assert [isinstance(r, ig.Failure) for r in results] == [False, True, False, False]
+    assert warning in caplog.text
+    assert "alpha" not in caplog.text and "**********" in caplog.text

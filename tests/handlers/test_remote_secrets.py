@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -13,7 +15,7 @@ import infergraph as ig
 from infergraph.cli import main
 from infergraph.core.errors import ConfigError
 from infergraph.handlers.remote import RemoteHandler
-from tests.handlers.remote_server import Action, PredictionServer
+from tests.handlers.remote_server import Action, PredictionServer, text
 
 
 def handler(server: PredictionServer, **options: Any) -> RemoteHandler:
@@ -112,3 +114,38 @@ def test_a_token_the_http_library_refuses_is_not_quoted() -> None:
     assert isinstance(result, ig.Failure) and result.key == "k"
     assert "Authorization" in result.message and "**********" in result.message
     assert "t0ken" not in result.message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the token across the 500th character: cut after scrubbing, no prefix of it is left
+        "e" * 490 + " Bearer s3cr3t-value-long-enough trailing",
+        # encoded forms of the token, as proxies and frameworks quote headers
+        "auth=" + base64.b64encode(b"Bearer s3cr3t-value-long-enough").decode(),
+        "auth=" + base64.b64encode(b"xBearer s3cr3t-value-long-enough!").decode(),
+        "token=" + quote("s3cr3t-value-long-enough+/", safe=""),
+    ],
+)
+def test_an_error_body_never_carries_any_form_of_the_token(body: str) -> None:
+    token = "s3cr3t-value-long-enough+/" if "%2B" in body else "s3cr3t-value-long-enough"
+    with PredictionServer() as srv:
+        srv.script(text(400, body))
+        (result,) = ig.predict(handler(srv, token=token), [("k", 1)])
+    assert isinstance(result, ig.Failure) and result.key == "k"
+    assert "HTTP 400" in result.message
+    assert "s3cr3t" not in result.message
+    assert "value-long" not in result.message.replace("%2D", "-")
+    for offset in range(3):  # base64 of the token, wherever it starts in the encoded bytes
+        encoded = base64.b64encode(b"\0" * offset + b"s3cr3t-value-long-enough").decode()
+        fragment = encoded[4:12] if offset else encoded[:8]
+        assert fragment not in result.message, fragment
+    assert "**" in result.message  # the mask, whole or cut
+
+
+def test_basic_credentials_are_scrubbed_decoded_too() -> None:
+    from infergraph.handlers.remote.transport import _credentials
+
+    value = "Basic " + base64.b64encode(b"user:pa55w0rd-x").decode()
+    secrets = _credentials(value)
+    assert "pa55w0rd-x" in secrets and "user:pa55w0rd-x" in secrets

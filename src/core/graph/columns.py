@@ -33,7 +33,15 @@ from .block_state import (
     take_rows,
 )
 from .hashing import stable_fractions
-from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, kind
+from .nodes import (
+    FunctionNode,
+    MergeNode,
+    ModelNode,
+    Node,
+    RouteNode,
+    SplitNode,
+    failure_message,
+)
 from .state import KEY
 
 if TYPE_CHECKING:
@@ -333,7 +341,7 @@ def _row_failure(
         stage=stage,
         node=node.name,
         error_type=type(exc).__name__,
-        message=f"{stage} failed in {kind(node)} node {node.name!r} for {where}: {exc}",
+        message=failure_message(node, stage, where, exc),
     )
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..handler import ModelHandler
+from ..outputs import exception_text
 from .conditions import Condition
 
 AnyHandler = ModelHandler[Any, Any, Any, Any, Any]
@@ -204,6 +205,15 @@ Node = ModelNode | FunctionNode | RouteNode | SplitNode | MergeNode
 def kind(node: Node) -> str:
     """The node's kind as a spec names it: model, function, route, split or merge."""
     return type(node).__name__.removesuffix("Node").lower()
+
+
+def failure_message(node: Node, stage: str, where: str, exc: BaseException) -> str:
+    """The message of a failure at ``node``: stage, node, which element, the cause (a model
+    node's secrets redacted before the cause is cut)."""
+    redact = node.handler.redact if isinstance(node, ModelNode) else str
+    return f"{stage} failed in {kind(node)} node {node.name!r} for {where}: " + exception_text(
+        exc, redact=redact
+    )
 
 
 def import_function(

@@ -23,7 +23,7 @@ from ..results import Failure, short_repr
 from .block_state import BlockRecord
 from .columns import apply_to_blocks
 from .hashing import stable_fraction
-from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, kind
+from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode, failure_message
 from .state import INPUT, KEY, Record
 
 Clock = Callable[[], float]
@@ -297,7 +297,7 @@ def _failure(
         stage=stage,
         node=node.name,
         error_type=type(exc).__name__,
-        message=f"{stage} failed in {kind(node)} node {node.name!r} for {where}: {exc}",
+        message=failure_message(node, stage, where, exc),
     )
 
 

@@ -253,7 +253,7 @@ class RemoteClient:
             raise
         status = answer.status
         self.throttler.record(accepted=status not in OVERLOAD_STATUSES)
-        message = self.transport.scrub(server_message(answer.payload, answer.text))
+        message = server_message(answer.payload, answer.text, self.transport.scrub)
         if status in RETRYABLE_STATUSES:
             self.breaker.failed(probe)
             retry_after = parse_retry_after(answer.headers.get("Retry-After"))

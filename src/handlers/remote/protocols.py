@@ -13,7 +13,7 @@ import base64
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -81,14 +81,18 @@ def answer_object(payload: Any) -> Mapping[str, Any]:
     return payload
 
 
-def server_message(payload: Any, text: str) -> str:
-    """The endpoint's error message from a JSON error body, else the start of the raw text."""
+def server_message(payload: Any, text: str, scrub: Callable[[str], str] = str) -> str:
+    """The endpoint's error message from a JSON error body, else the start of the raw text.
+
+    ``scrub`` takes the secrets out before the text is cut short: a cut could leave part of a
+    secret that no longer matches it.
+    """
     if isinstance(payload, Mapping) and "error" in payload:
         error = payload["error"]
         if isinstance(error, Mapping):
-            return str(error.get("message") or error)
-        return str(error)
-    text = text.strip()
+            return scrub(str(error.get("message") or error))
+        return scrub(str(error))
+    text = scrub(text.strip())
     if text.startswith("Traceback (most recent call last):"):
         text = _exception_lines(text) or text
     return text[:500] or "(empty body)"

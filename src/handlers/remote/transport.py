@@ -10,6 +10,7 @@ token and all).
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import functools
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...core.errors import InferenceError
-from ...core.handler import REDACTED
+from ...core.redaction import MIN_FORM, redact
 from .._support import require
 from .auth import Auth
 from .retry import Clock
@@ -204,17 +205,12 @@ class Transport:
             )
 
     def scrub(self, text: str) -> str:
-        """``text`` without the credentials of the ``Authorization`` values sent lately."""
+        """``text`` without the credentials of the ``Authorization`` values sent lately, in any
+        form (escaped, URL- or base64-encoded; a Basic password decoded too)."""
         with self._lock:
             sent = list(self._sent)
-        forms: set[str] = set()
-        for value in sent:
-            scheme, _, credentials = value.partition(" ")
-            secret = credentials if scheme.lower() == "bearer" else value
-            forms.update((secret, secret.strip(), repr(secret)[1:-1]))
-        for form in sorted((f for f in forms if len(f) >= 4), key=len, reverse=True):
-            text = text.replace(form, REDACTED)
-        return text
+        secrets = {secret for value in sent for secret in _credentials(value)}
+        return redact(text, (secret for secret in secrets if len(secret.strip()) >= MIN_FORM))
 
     def _remember(self, authorization: str) -> None:
         with self._lock:
@@ -330,3 +326,18 @@ def _adapter_class() -> Any:
             self.poolmanager.pool_classes_by_scheme = {"http": HTTPPool, "https": HTTPSPool}
 
     return Adapter
+
+
+def _credentials(authorization: str) -> tuple[str, ...]:
+    """The secrets of one ``Authorization`` value: its credentials (the scheme is no secret), a
+    Basic header's decoded ``user:password`` and password too."""
+    scheme, _, credentials = authorization.partition(" ")
+    if not credentials.strip():
+        return (authorization,)
+    if scheme.lower() != "basic":
+        return (credentials,)
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return (credentials,)
+    return (credentials, decoded, decoded.partition(":")[2])
