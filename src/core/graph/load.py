@@ -13,7 +13,15 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
 from .graph import Graph
-from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
+from .nodes import (
+    FunctionNode,
+    MergeNode,
+    ModelNode,
+    Node,
+    RouteNode,
+    SplitNode,
+    import_function,
+)
 from .spec import GraphSpec, ModelSpec, NodeSpec
 from .state import INPUT
 
@@ -212,7 +220,10 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
         from ...plugins.manager import get_plugin_manager
 
         plugins = get_plugin_manager()
-    handlers = {name: _handler(name, e, base, plugins, fail) for name, e in spec.models.items()}
+    handlers = {
+        name: _handler(name, entry, spec, base, plugins=plugins, fail=fail)
+        for name, entry in spec.models.items()
+    }
     used = {node.model for node in spec.nodes if node.model}
     for name in spec.models:
         if name not in used:
@@ -256,7 +267,22 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
     return graph
 
 
-def _handler(name: str, entry: ModelSpec, base: Path, plugins: Any, fail: Any) -> Any:
+def _check_factory(name: str, entry: ModelSpec, imports: Sequence[str], fail: Any) -> None:
+    """A model's ``factory`` (code a handler calls, as the ``beam`` handler does) obeys the
+    spec's ``imports`` allow-list as function nodes do."""
+    factory = entry.options.get("factory")
+    if not isinstance(factory, str):
+        return
+    try:
+        import_function(factory, None, f"model {name!r}: factory", allowed=imports)
+    except ConfigError as exc:
+        raise fail(("models", name, "factory"), str(exc)) from exc
+
+
+def _handler(
+    name: str, entry: ModelSpec, spec: GraphSpec, base: Path, *, plugins: Any, fail: Any
+) -> Any:
+    _check_factory(name, entry, spec.imports, fail)
     options = entry.options
     if isinstance(options.get("path"), str):
         options["path"] = resolve_path(options["path"], base)

@@ -87,7 +87,7 @@ class FunctionNode:
         """
         allow = tuple(allowed) if allowed is not None else None
         if isinstance(fn, str):
-            ref, resolved = fn, import_function(fn, search_path, node=name, allowed=allow)
+            ref, resolved = fn, import_function(fn, search_path, f"node {name!r}", allow)
         elif callable(fn):
             ref = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
             resolved = fn
@@ -118,7 +118,8 @@ class FunctionNode:
     def function(self) -> Callable[..., Any]:
         """The callable, imported on first use where the node was unpickled from a reference."""
         if self.fn is None:
-            function = import_function(self.ref, self.search_path, self.name, self.allowed)
+            owner = f"node {self.name!r}"
+            function = import_function(self.ref, self.search_path, owner, self.allowed)
             object.__setattr__(self, "fn", function)
         assert self.fn is not None
         return self.fn
@@ -217,9 +218,11 @@ def failure_message(node: Node, stage: str, where: str, exc: BaseException) -> s
 
 
 def import_function(
-    ref: str, search_path: str | None, node: str, allowed: Sequence[str] | None = None
+    ref: str, search_path: str | None, owner: str, allowed: Sequence[str] | None = None
 ) -> Callable[..., Any]:
     """Import ``module:function``, the module from ``search_path`` first.
+
+    ``owner`` names what the reference is for in messages (``"node 'f'"``).
 
     With ``allowed`` (a spec's ``imports`` allow-list), the module must be one of those modules
     (or inside one), and every name after ``:`` must be defined in such a module: a function or
@@ -228,22 +231,22 @@ def import_function(
     """
     module_name, sep, qualname = ref.partition(":")
     if not sep or not module_name or not qualname:
-        raise ConfigError(f"node {node!r}: function {ref!r} must be written 'module:function'")
+        raise ConfigError(f"{owner}: function {ref!r} must be written 'module:function'")
     if allowed is not None and not _within(module_name, allowed):
         raise ConfigError(_not_allowed(module_name, allowed))
     try:
         module = _import_module(module_name, search_path)
     except ImportError as exc:
         raise ConfigError(
-            f"node {node!r}: cannot import module {module_name!r} for function {ref!r}: {exc}"
+            f"{owner}: cannot import module {module_name!r} for function {ref!r}: {exc}"
         ) from exc
     target: Any = module
     for part in qualname.split("."):
-        target = _attribute(target, part, module_name, qualname, node)
+        target = _attribute(target, part, module_name, qualname, owner)
         if allowed is not None:
-            _check_defined_in(target, ref, (module.__name__, *allowed), node)
+            _check_defined_in(target, ref, (module.__name__, *allowed), owner)
     if not callable(target):
-        raise ConfigError(f"node {node!r}: {ref!r} is a {type(target).__name__}, not a function")
+        raise ConfigError(f"{owner}: {ref!r} is a {type(target).__name__}, not a function")
     return target  # type: ignore[no-any-return]
 
 
@@ -258,28 +261,28 @@ def _within(module: str, allowed: Sequence[str]) -> bool:
     return any(module == name or module.startswith(name + ".") for name in allowed)
 
 
-def _attribute(target: Any, part: str, module: str, qualname: str, node: str) -> Any:
+def _attribute(target: Any, part: str, module: str, qualname: str, owner: str) -> Any:
     try:
         return getattr(target, part)
     except AttributeError:
         names = [n for n in dir(target) if not n.startswith("_")]
         raise ConfigError(
-            f"node {node!r}: module {module!r} has no {qualname!r}; "
+            f"{owner}: module {module!r} has no {qualname!r}; "
             f"it defines {', '.join(names) or 'nothing public'}"
         ) from None
 
 
-def _check_defined_in(target: Any, ref: str, allowed: Sequence[str], node: str) -> None:
+def _check_defined_in(target: Any, ref: str, allowed: Sequence[str], owner: str) -> None:
     """Refuse ``target`` unless it is a function or class an allowed module defines."""
     if isinstance(target, ModuleType):
         raise ConfigError(
-            f"node {node!r}: {ref!r} reaches module {target.__name__!r} through an allowed "
+            f"{owner}: {ref!r} reaches module {target.__name__!r} through an allowed "
             "module; name a function defined in a module of the spec's `imports`"
         )
-    owner = getattr(target, "__module__", None)
-    if not isinstance(owner, str) or not _within(owner, allowed):
+    module = getattr(target, "__module__", None)
+    if not isinstance(module, str) or not _within(module, allowed):
         raise ConfigError(
-            f"node {node!r}: {ref!r} is defined in {owner or 'no module'!r}, not in a module of "
+            f"{owner}: {ref!r} is defined in {module or 'no module'!r}, not in a module of "
             "the spec's `imports`; name a function defined there, or add its module to `imports` "
             "if you trust it"
         )

@@ -328,3 +328,26 @@ def test_the_spec_directory_is_not_left_on_sys_path(tmp_path: Path) -> None:
     finally:
         sys.modules.pop("adapters", None)
         sys.modules.pop("helpers", None)
+
+
+def test_a_model_factory_obeys_the_imports_allow_list(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    text = f"""\
+    models:
+      m:
+        handler: beam
+        factory: "subprocess:run"
+        kwargs: {{args: ["touch", "{marker}"]}}
+    nodes:
+      - {{name: m, model: m}}
+    """
+    with pytest.raises(
+        SpecError,
+        match=r"spec.yaml:4: models.m.factory: module 'subprocess' is not in the spec's `imports`",
+    ):
+        ig.load_graph(write(tmp_path, text))
+    assert not marker.exists()
+    allowed = text.replace("    models:", "    imports: [json]\n    models:")
+    allowed = allowed.replace("subprocess:run", "json:codecs.open")
+    with pytest.raises(SpecError, match=r"models\.m\.factory: model 'm': factory: 'json:codecs"):
+        ig.load_graph(write(tmp_path, allowed))
