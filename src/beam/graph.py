@@ -27,9 +27,8 @@ from ..core.execute import BatchRunner
 from ..core.graph.block_state import BlockRecord, BlockResult
 from ..core.graph.graph import Graph
 from ..core.graph.nodes import ModelNode
-from ..core.graph.run import Finish, to_record
+from ..core.graph.run import Finish, to_records
 from ..core.graph.stages import Step
-from ..core.graph.state import Record
 from ..core.metrics import RunStats
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
@@ -161,10 +160,9 @@ def _batching(segment: Segment, pcoll: PCollection[Any]) -> dict[str, Any]:
 def _rows(element: Any) -> int:
     if isinstance(element, BlockRecord):
         return element.rows
-    example = element.example if isinstance(element, Record) else element
-    if isinstance(example, tuple) and len(example) == 2:
-        example = example[1]
-    return example.rows if isinstance(example, Block) else 1
+    if isinstance(element, tuple) and len(element) == 2:
+        element = element[1]
+    return element.rows if isinstance(element, Block) else 1
 
 
 def namespace(graph: str, node: str | None = None) -> str:
@@ -208,9 +206,7 @@ class _SegmentDoFn(beam.DoFn):
         self._runner = BatchRunner(handler, self._box.model, self._sinks[step.name])
 
     def process(self, batch: list[Any]) -> list[Any]:
-        records = (
-            [to_record(element, self.context.keyed) for element in batch] if self.first else batch
-        )
+        records = to_records(batch, self.context.keyed) if self.first else batch
         self._report_load()
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runner if step.is_model else None)
@@ -218,11 +214,11 @@ class _SegmentDoFn(beam.DoFn):
             return records
         out: list[Any] = []
         statuses: Counter[str] = Counter()
-        for record in records:
-            result = self.context.finish(record)
+        finish = self.context.finish
+        for result in (result for record in records for result in finish.results(record)):
             if isinstance(result, BlockResult):
                 statuses.update(result.status_counts())
-                kept, failures = result.split(self.context.finish.order)
+                kept, failures = result.split(finish.order)
                 if kept is not None:
                     out.append(kept)
                 out += [self._failed(failure) for failure in failures]

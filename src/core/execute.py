@@ -80,6 +80,20 @@ class _Rows:
     failures: list[tuple[int, str, Exception]] = field(default_factory=list)
 
 
+class RowFailed(NamedTuple):
+    """A failed row in :meth:`BatchRunner.run_rows`: its stage and the exception."""
+
+    item: Item
+    stage: str
+    cause: Exception
+
+
+Fail = Callable[[Item, str, Exception], Any]
+"""Makes what a failed example gives (a :class:`Failure`, or a :class:`RowFailed`)."""
+
+_new = tuple.__new__
+
+
 class _StageFailed(Exception):
     def __init__(self, stage: str, cause: Exception) -> None:
         super().__init__(stage)
@@ -134,14 +148,30 @@ class BatchRunner:
             ]
         return [result for results in self.process_items(items) for result in results]
 
-    def outputs(self, items: Sequence[Item]) -> list[Any]:
-        """Like :meth:`process_batch` for items that are not blocks, but each item's bare output
-        (no :class:`Prediction` around it), or its :class:`Failure`: the graph's fast path."""
-        return [
-            output
-            for call in plan_calls(items, self.call_size(), self.handler.config.max_batch_bytes)
-            for output in self._run_isolated(call, top=True, raw=True)
-        ]
+    def run_rows(self, examples: Sequence[Any]) -> BlockRun:
+        """Run ``examples`` (one per row) through ``batch``, ``run`` and ``postprocess``, in
+        calls planned as for :meth:`process_batch`: the rows of a block for a handler with no
+        block path, or whose rows are values as they came (an object column).
+
+        The same answer as :meth:`run_block`, so the graph treats both alike: the good rows'
+        outputs (a list, in row order) and each failed row's ``(row, stage, exception)``.
+        Failures are not counted here: their maker counts them.
+        """
+        items = [_new(Item, (row, example)) for row, example in enumerate(examples)]
+        ok = np.zeros(len(items), dtype=bool)
+        outputs: list[Any] = []
+        failures: list[tuple[int, str, Exception]] = []
+        max_bytes = self.handler.config.max_batch_bytes
+        for call in plan_calls(items, self.call_size(), max_bytes):
+            for item, output in zip(
+                call, self._run_isolated(call, top=True, raw=True, fail=RowFailed), strict=True
+            ):
+                if type(output) is RowFailed:
+                    failures.append((item.key, output.stage, output.cause))
+                else:
+                    ok[item.key] = True
+                    outputs.append(output)
+        return BlockRun(ok, outputs if outputs else None, failures)
 
     def process_items(self, items: Sequence[Item]) -> list[list[Result]]:
         """The results of each item (see :meth:`process_batch`), grouped by item."""
@@ -162,33 +192,36 @@ class BatchRunner:
     # -- plain examples ----------------------------------------------------------------------
 
     def _run_isolated(
-        self, items: list[Item], *, top: bool = False, raw: bool = False
+        self, items: list[Item], *, top: bool = False, raw: bool = False, fail: Fail | None = None
     ) -> list[Any]:
         size = self.call_size()
         if len(items) > size:  # the limit went down (out of memory) since the call was planned
             return [
                 result
                 for part in chunks(items, size)
-                for result in self._run_isolated(list(part), top=top, raw=raw)
+                for result in self._run_isolated(list(part), top=top, raw=raw, fail=fail)
             ]
         try:
-            return self._run_once(items, raw)
+            return self._run_once(items, raw, fail)
         except _StageFailed as failed:
             out_of_memory = self._out_of_memory(failed.cause)
             if out_of_memory and len(items) > 1 and not self.fixed:
                 self._lower_cap(len(items), failed)
-                return self._run_isolated(items, top=top, raw=raw)
+                return self._run_isolated(items, top=top, raw=raw, fail=fail)
             if len(items) == 1 or out_of_memory or isinstance(failed.cause, BatchError):
-                return [self._failure(item, failed.stage, failed.cause) for item in items]
+                make = fail or self._failure
+                return [make(item, failed.stage, failed.cause) for item in items]
             self.metrics.counter("bisections")
             middle = len(items) // 2
-            results = self._run_isolated(items[:middle], raw=raw)
-            results += self._run_isolated(items[middle:], raw=raw)
+            results = self._run_isolated(items[:middle], raw=raw, fail=fail)
+            results += self._run_isolated(items[middle:], raw=raw, fail=fail)
             if top:
                 self._report_bisection(len(items), failed, results)
             return results
 
-    def _run_once(self, items: list[Item], raw: bool = False) -> list[Any]:
+    def _run_once(
+        self, items: list[Item], raw: bool = False, fail: Fail | None = None
+    ) -> list[Any]:
         examples = [item.example for item in items]
         called = padded(examples, self.fixed) if self.fixed else examples
         start = self.clock()
@@ -202,18 +235,18 @@ class BatchRunner:
         results: list[Any] = [
             (output if raw else Prediction(item.example, output, node, item.key))
             if not isinstance(output, Exception)
-            else self._output_failure(item, output)
+            else self._output_failure(item, output, fail)
             for item, output in zip(items, predictions, strict=False)  # padding dropped
         ]
-        failed = sum(type(result) is Failure for result in results)
+        failed = sum(type(result) in (Failure, RowFailed) for result in results)
         self.metrics.counter("inferences", len(results) - failed)
         return results
 
-    def _output_failure(self, item: Item, output: Exception) -> Failure:
+    def _output_failure(self, item: Item, output: Exception, fail: Fail | None) -> Any:
         """The failure of an example whose prediction slot holds an exception."""
         stage = getattr(output, "stage", None)
         stage = stage if isinstance(stage, str) and stage else "run"
-        return self._failure(item, stage, output)
+        return (fail or self._failure)(item, stage, output)
 
     def _postprocess(self, examples: list[Any], outputs: Any) -> list[Any]:
         returned = self.handler.postprocess(examples, outputs)
@@ -384,7 +417,7 @@ class BatchRunner:
         )
 
     def _report_bisection(self, size: int, failed: _StageFailed, results: list[Result]) -> None:
-        saved = sum(type(result) is not Failure for result in results)
+        saved = sum(type(result) not in (Failure, RowFailed) for result in results)
         if not saved:
             return
         _log_once(

@@ -10,7 +10,7 @@ its row's key), the target each route or split chose per row, and the rows each 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,26 +19,44 @@ from ..blocks import Block
 from ..errors import InputError
 from ..results import Failure
 from .nodes import Node
-from .state import INPUT, KEY, Lineage, Status
+from .state import INPUT, KEY, GraphResult, Lineage, Status, first_failure
 
 Column = Any
 """A node's value for a block: an array with one row per block row, or a dict of such arrays."""
 
 
 class BlockRecord:
-    """A block on its way through a graph (mutable; the steps fill it in)."""
+    """A block on its way through a graph (mutable; the steps fill it in).
 
-    __slots__ = ("block", "failures", "key", "ran", "routes", "valid", "values")
+    ``from_rows``: the block was gathered from elements that came one at a time (see
+    :meth:`of_rows`): its columns hold each row's values as they are (object columns), and it
+    ends as one :class:`~.state.GraphResult` per row, a view of its block result.
+    """
 
-    def __init__(self, key: Any, block: Block) -> None:
+    __slots__ = ("block", "failures", "from_rows", "key", "ran", "routes", "valid", "values")
+
+    def __init__(self, key: Any, block: Block, *, from_rows: bool = False) -> None:
         self.key = key
         self.block = block
+        self.from_rows = from_rows
         rows = block.rows
         self.values: dict[str, Column] = {INPUT: block.data}
         self.valid: dict[str, np.ndarray[Any, Any]] = {INPUT: np.ones(rows, dtype=bool)}
         self.failures: dict[str, dict[int, Failure]] = {}
         self.routes: dict[str, np.ndarray[Any, Any]] = {}
         self.ran: dict[str, np.ndarray[Any, Any]] = {}
+
+    @classmethod
+    def of_rows(cls, keys: Sequence[Any], examples: Sequence[Any]) -> BlockRecord:
+        """Elements that came one at a time, as one block: each example as it is (an object
+        column), each key its row's key. An example that is a :class:`Failure` (an element
+        that could not be read) is a row failed at the input: it fails at every node."""
+        record = cls(None, Block(objects(examples), objects(keys)), from_rows=True)
+        failed = {i: e for i, e in enumerate(examples) if type(e) is Failure}
+        if failed:
+            record.valid[INPUT][list(failed)] = False
+            record.failures[INPUT] = failed
+        return record
 
     @property
     def rows(self) -> int:
@@ -58,6 +76,25 @@ class BlockRecord:
     def __setstate__(self, state: tuple[Any, ...]) -> None:
         for name, value in zip(self.__slots__, state, strict=True):
             setattr(self, name, value)
+
+
+def objects(values: Sequence[Any]) -> np.ndarray[Any, Any]:
+    """``values`` as a 1-d object array, each value as it is (lists and tuples included)."""
+    array = np.empty(len(values), dtype=object)
+    for index, value in enumerate(values):
+        array[index] = value
+    return array
+
+
+def stack_rows(column: Column) -> Column:
+    """A column of values as they came (an object column) as arrays, for columnar functions:
+    dicts as a dict of arrays, other values as one array; any other column as it is."""
+    if not (isinstance(column, np.ndarray) and column.dtype == object and column.ndim == 1):
+        return column
+    values = list(column)
+    if values and all(isinstance(value, Mapping) for value in values):
+        return {name: np.asarray([value[name] for value in values]) for name in values[0]}
+    return np.asarray(values)
 
 
 def column_input(record: BlockRecord, name: str, rows: np.ndarray[Any, Any]) -> Any:
@@ -106,26 +143,42 @@ def store(record: BlockRecord, name: str, rows: np.ndarray[Any, Any], column: Co
     target = record.values[name]
     if isinstance(target, Mapping):
         for field, values in column.items():
-            target[field][rows] = values
+            _assign(target[field], rows, values)
     else:
-        target[rows] = column
+        record.values[name] = _assign(target, rows, column)
     valid[rows] = True
 
 
+def _assign(target: np.ndarray[Any, Any], rows: np.ndarray[Any, Any], column: Any) -> Any:
+    """Write ``column`` at ``rows`` of ``target`` (an object target takes each row as it is)."""
+    if target.dtype == object and not (isinstance(column, np.ndarray) and column.ndim == 1):
+        for index, row in enumerate(rows.tolist()):
+            target[row] = row_of(column, index)
+        return target
+    target[rows] = column
+    return target
+
+
 def store_rows(record: BlockRecord, name: str, outputs: list[tuple[int, Any]]) -> None:
+    """Put per-row values into the node's column: stacked into an array where they stack (a
+    block's), each value as it is where the block came as rows (a row's result is its value)."""
     if not outputs:
         record.valid[name] = np.zeros(record.rows, dtype=bool)
         return
     rows = np.array([row for row, _ in outputs])
     values = [value for _, value in outputs]
-    try:
-        column: Any = np.stack([np.asarray(v) for v in values])
-        if column.dtype.kind in "US":
-            raise ValueError
-    except ValueError:
-        column = np.empty(len(values), dtype=object)
-        column[:] = values
+    column: Any = objects(values) if record.from_rows else _stacked(values)
     store(record, name, rows, column)
+
+
+def _stacked(values: list[Any]) -> Any:
+    try:
+        column = np.stack([np.asarray(v) for v in values])
+        if column.dtype.kind not in "US":
+            return column
+    except ValueError:
+        pass
+    return objects(values)
 
 
 def _allocate(column: Column, rows: int) -> Column:
@@ -143,6 +196,9 @@ def pass_through(record: BlockRecord, name: str, source: str, rows: np.ndarray[A
     valid[rows] = True
     record.valid[name] = valid
 
+
+FAILED_ROUTE = -2
+"""A route's or split's target index for a row it failed on (-1: no target)."""
 
 _STATUS_CODES = {"ok": 0, "partial": 1, "failed": 2, "skipped": 3}
 STATUSES: tuple[Status, ...] = ("ok", "partial", "failed", "skipped")
@@ -205,6 +261,7 @@ class BlockResult:
             for name, choices in self.routes.items()
             if self.ran.get(name) is not None and self.ran[name][row]
             for index in [int(choices[row])]
+            if index != FAILED_ROUTE
         }
         return Lineage(nodes, routes)
 
@@ -251,12 +308,31 @@ class BlockResult:
 
     def row_failure(self, row: int, order: Sequence[str]) -> Failure:
         """One failure record for a failed row (see :meth:`split`)."""
-        position = {name: i for i, name in enumerate(order)}
-        found = [f[row] for f in self.failures.values() if row in f]
-        found.sort(key=lambda f: position.get(f.node, -1))
-        root = found[0]
-        others = sorted({f"{f.node} ({f.stage})" for f in found if f is not root})
-        extra = f" [other outputs failed: {'; '.join(others)}]" if others else ""
-        return replace(
-            root, example=self.example.row(row), key=self.row_key(row), message=root.message + extra
+        found = {name: f[row] for name, f in self.failures.items() if row in f}
+        return first_failure(found, order, self.row_example(row), self.row_key(row))
+
+    def row_example(self, row: int) -> Any:
+        """The input of one row (an element that could not be read: what was read)."""
+        example = self.example.row(row)
+        return example.example if type(example) is Failure else example
+
+    def row_result(self, row: int, order: Sequence[str]) -> GraphResult:
+        """The result of one row, as the element alone would get it."""
+        values: dict[str, Any] = {}
+        failures: dict[str, Failure] = {}
+        skipped: list[str] = []
+        for name, valid in self.valid.items():
+            if valid[row]:
+                values[name] = row_of(self.values[name], row)
+            elif row in self.failures.get(name, ()):
+                failures[name] = self.failures[name][row]
+            else:
+                skipped.append(name)
+        return GraphResult(
+            self.row_key(row),
+            self.row_example(row),
+            values,
+            failures,
+            tuple(skipped),
+            self.lineage(row, order),
         )

@@ -1,33 +1,36 @@
 """Blocks through a graph: every node works on whole columns, rows keep their own keys.
 
-A :class:`~.block_state.BlockRecord` holds each node's value as a column aligned with the block's
-rows (see :mod:`.block_state`). Routes evaluate their conditions on whole columns, splits hash
-the whole key column, model nodes run the rows they get as one block (bisected by rows when a
-call fails), and merges pick per row. The semantics are the per-row ones, row by row: a test
-holds a block's results equal to its rows' results.
+This is the graph's one engine: elements that come one at a time ride in blocks too (object
+columns, see :meth:`~.block_state.BlockRecord.of_rows`). A :class:`~.block_state.BlockRecord`
+holds each node's value as a column aligned with the block's rows. Routes evaluate their
+conditions on whole columns (values that came as rows: row by row), splits hash the whole key
+column, model nodes run the rows they get as one block (bisected by rows when a call fails; a
+handler with no block path, or values that came as rows, through its ``batch`` and
+``postprocess``), and merges pick per row. Each row gets the result it would get alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..blocks import Block
 from ..errors import InputError
-from ..execute import BatchRunner, Item
+from ..execute import BatchRunner
 from ..fields import select_input
 from ..metrics import MetricsSink
-from ..results import Failure, Prediction
+from ..results import Failure, short_repr
 from .block_state import (
+    FAILED_ROUTE,
     BlockRecord,
     Column,
     check_rows,
     column_input,
     pass_through,
     row_of,
+    stack_rows,
     store,
     store_rows,
     take_rows,
@@ -42,37 +45,47 @@ from .nodes import (
     SplitNode,
     failure_message,
 )
-from .state import KEY
+from .state import INPUT, KEY
 
-if TYPE_CHECKING:
-    from .stages import Step
 
 def apply_to_blocks(
-    step: Step, records: Sequence[BlockRecord], metrics: MetricsSink, runner: BatchRunner | None
+    node: Node,
+    gates: Sequence[str],
+    targets: Mapping[str, Sequence[str]],
+    records: Sequence[BlockRecord],
+    *,
+    metrics: MetricsSink,
+    runner: BatchRunner | None,
 ) -> None:
-    """Give every row of every block record the step's value, failure or skip."""
-    step_node = step.node
+    """Give every row of every block record the node's value, failure or skip.
+
+    The node's own failures (not those of rows failed upstream) are counted here, once.
+    """
+    name = node.name
     for record in records:
-        active, skipped = _gather(step_node, step.gates, step.targets, record)
+        active, skipped = _gather(node, gates, targets, record)
         if skipped:
             metrics.counter("skipped", skipped)
         rows = np.flatnonzero(active)
-        record.ran[step_node.name] = active
+        record.ran[name] = active
         if not len(rows):
-            record.valid[step_node.name] = active
+            record.valid[name] = active
             continue
         metrics.counter("elements", len(rows))
-        if isinstance(step_node, ModelNode):
-            assert runner is not None
-            _model(step_node, runner, record, rows, metrics)
-        elif isinstance(step_node, FunctionNode):
-            _function(step_node, record, rows, metrics)
-        elif isinstance(step_node, RouteNode):
-            _route(step_node, record, rows, metrics)
-        elif isinstance(step_node, SplitNode):
-            _split(step_node, record, rows, metrics)
+        if isinstance(node, ModelNode):
+            assert runner is not None, f"model node {name!r} needs its runner"
+            _model(node, runner, record, rows)
+        elif isinstance(node, FunctionNode):
+            _function(node, record, rows)
+        elif isinstance(node, RouteNode):
+            _route(node, record, rows, metrics)
+        elif isinstance(node, SplitNode):
+            _split(node, record, rows)
         else:
-            _merge(step_node, record, rows)
+            _merge(node, record, rows)
+        own = sum(f.node == name for f in record.failures.get(name, {}).values())
+        if own:
+            metrics.counter("failures", own)
 
 
 def _gather(
@@ -80,12 +93,12 @@ def _gather(
 ) -> tuple[np.ndarray[Any, Any], int]:
     """The rows the node runs on; rows failed upstream get their failure; the rest skip."""
     rows = record.rows
-    undecided = np.ones(rows, dtype=bool)
+    undecided = record.valid[INPUT].copy()  # a row that could not be read fails everywhere
+    failed: dict[int, Failure] = dict(record.failures.get(INPUT, {}))
     for gate in gates:
         here = targets_of[gate].index(node.name)
         elsewhere = record.routes.get(gate, np.full(rows, -1)) != here
         undecided &= ~(elsewhere & ~_failed_mask(record, gate))
-    failed: dict[int, Failure] = {}
     if isinstance(node, MergeNode):
         has = np.zeros(rows, dtype=bool)
         for name in node.inputs:
@@ -122,92 +135,133 @@ def _failed_mask(record: BlockRecord, name: str) -> np.ndarray[Any, Any]:
 
 
 def _model(
-    node: ModelNode,
-    runner: BatchRunner,
-    record: BlockRecord,
-    rows: np.ndarray[Any, Any],
-    metrics: MetricsSink,
+    node: ModelNode, runner: BatchRunner, record: BlockRecord, rows: np.ndarray[Any, Any]
 ) -> None:
     (source,) = node.inputs
     column = take_rows(record.values[source], rows)
-    keys = None if record.block.keys is None else record.block.keys[rows]
-    handler = runner.handler
-    try:
-        column = select_input(
-            column,
-            input_field=node.input_field,
-            input_names=handler.input_names,
-            whole=handler.takes_records,
-        )
-    except InputError as exc:
-        _fail_rows(node, record, rows, metrics, stage="input", exc=exc)
-        return
-    if not handler.accepts_blocks:
-        _model_per_row(node, runner, record, rows, column)
-        return
-    run = runner.run_block(Block(column, keys))
-    good = rows[run.ok]
-    if len(good):
-        store(record, node.name, good, run.output)
+    if _per_row(column):
+        rows, values = _select_rows(node, runner, record, rows, column)
+        run = runner.run_rows(values)
     else:
-        record.valid[node.name] = np.zeros(record.rows, dtype=bool)
+        try:
+            values = select_input(
+                column,
+                input_field=node.input_field,
+                input_names=runner.handler.input_names,
+                whole=runner.handler.takes_records,
+            )
+        except InputError as exc:
+            _fail_rows(node, record, rows, stage="input", exc=exc)
+            return
+        if runner.handler.accepts_blocks:
+            keys = None if record.block.keys is None else record.block.keys[rows]
+            run = runner.run_block(Block(values, keys))
+        else:
+            run = runner.run_rows([row_of(values, i) for i in range(len(rows))])
+    good = rows[run.ok]
+    if not len(good):
+        record.valid.setdefault(node.name, np.zeros(record.rows, dtype=bool))
+    elif isinstance(run.output, list):
+        store_rows(record, node.name, list(zip(good.tolist(), run.output, strict=True)))
+    else:
+        store(record, node.name, good, run.output)
     failures = record.failures.setdefault(node.name, {})
-    sub = Block(column, keys)
     for index, stage, cause in run.failures:
         row = int(rows[index])
-        failures[row] = _row_failure(node, record, row, sub.row(index), stage=stage, exc=cause)
+        example = row_of(values, index)
+        failures[row] = _row_failure(node, record, row, example, stage=stage, exc=cause)
 
 
-def _model_per_row(
+def _per_row(column: Column) -> bool:
+    """Whether a column holds values as they came (an object column): run row by row."""
+    return isinstance(column, np.ndarray) and column.dtype == object and column.ndim == 1
+
+
+def _select_rows(
     node: ModelNode,
     runner: BatchRunner,
     record: BlockRecord,
     rows: np.ndarray[Any, Any],
-    column: Column,
-) -> None:
-    sub = Block(column)
-    items = [Item(record.row_key(int(row)), sub.row(i)) for i, row in enumerate(rows)]
-    outputs: list[tuple[int, Any]] = []
+    column: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, Any], list[Any]]:
+    """The part of each row's value the handler takes (the one input rule, row by row); rows
+    whose value lacks it fail at stage ``input``. The rows that go on, and their values."""
+    handler = runner.handler
+    field, names, whole = node.input_field, handler.input_names, handler.takes_records
+    if field is None and not any(isinstance(value, Mapping) for value in column):
+        return rows, list(column)
+    kept: list[int] = []
+    values: list[Any] = []
     failures = record.failures.setdefault(node.name, {})
-    for row, result in zip(rows, runner.process_batch(items), strict=True):
-        if isinstance(result, Prediction):
-            outputs.append((int(row), result.output))
-        else:
-            failures[int(row)] = _renamed(result, node.name)
-    store_rows(record, node.name, outputs)
+    for index, value in enumerate(column):
+        row = int(rows[index])
+        try:
+            values.append(select_input(value, input_field=field, input_names=names, whole=whole))
+        except InputError as exc:
+            failures[row] = _row_failure(node, record, row, value, stage="input", exc=exc)
+            continue
+        kept.append(index)
+    return rows[kept], values
 
 
-def _function(
-    node: FunctionNode, record: BlockRecord, rows: np.ndarray[Any, Any], metrics: MetricsSink
-) -> None:
+def _function(node: FunctionNode, record: BlockRecord, rows: np.ndarray[Any, Any]) -> None:
     args = [column_input(record, name, rows) for name in node.inputs]
     if node.columnar:
-        try:
-            column = node.function(*args)
-            check_rows(column, len(rows), node)
-        except Exception as exc:
-            _fail_rows(node, record, rows, metrics, stage="function", exc=exc)
-            return
-        store(record, node.name, rows, column)
+        _columnar(node, record, rows, args)
         return
     outputs: list[tuple[int, Any]] = []
     failures = record.failures.setdefault(node.name, {})
-    for i, row in enumerate(rows):
-        values = [row_of(arg, i) for arg in args]
+    function = node.function
+    for i, row in enumerate(rows.tolist()):
         try:
-            outputs.append((int(row), node.function(*values)))
+            outputs.append((row, function(*[row_of(arg, i) for arg in args])))
         except Exception as exc:
-            metrics.counter("failures")
-            failures[int(row)] = _row_failure(
-                node, record, int(row), values, stage="function", exc=exc
-            )
+            example = record.block.row(row)
+            failures[row] = _row_failure(node, record, row, example, stage="function", exc=exc)
     store_rows(record, node.name, outputs)
+
+
+def _columnar(
+    node: FunctionNode, record: BlockRecord, rows: np.ndarray[Any, Any], args: list[Any]
+) -> None:
+    """A columnar function on whole columns (values that came as rows: stacked first)."""
+    try:
+        column = node.function(*[stack_rows(arg) for arg in args])
+        check_rows(column, len(rows), node)
+    except Exception as exc:
+        _fail_rows(node, record, rows, stage="function", exc=exc)
+        return
+    store(record, node.name, rows, column)
 
 
 def _route(
     node: RouteNode, record: BlockRecord, rows: np.ndarray[Any, Any], metrics: MetricsSink
 ) -> None:
     (source,) = node.inputs
+    routes = record.routes.setdefault(node.name, np.full(record.rows, -1))
+    try:
+        if record.from_rows:  # values as they came: each row's condition on its own values
+            raise _RowByRow
+        chosen = _route_columns(node, record, rows)
+    except Exception:  # some rows cannot be compared: decide row by row, failing only those
+        chosen, kept = _route_rows(node, record, rows)
+        routes[rows] = FAILED_ROUTE
+        rows = kept
+    pass_through(record, node.name, source, rows)
+    routes[rows] = chosen
+    unrouted = int((chosen == -1).sum())
+    if unrouted:
+        metrics.counter("unrouted", unrouted)
+
+
+class _RowByRow(Exception):
+    """Route these rows one by one."""
+
+
+def _route_columns(
+    node: RouteNode, record: BlockRecord, rows: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Each row's target index, the conditions evaluated on whole columns (-1: none)."""
     targets = list(node.targets)
     chosen = np.full(len(rows), -1)
     if node.default is not None:
@@ -222,30 +276,22 @@ def _route(
             return None, None
         return take_rows(record.values[root], rows), record.valid[root][rows]
 
-    try:
-        for condition, target in node.cases:
-            held = condition.evaluate_column(lookup, len(rows)) & undecided
-            chosen[held] = targets.index(target)
-            undecided &= ~held
-    except Exception:  # some rows cannot be compared: decide row by row, failing only those
-        chosen, rows = _route_rows(node, record, rows, metrics)
-    pass_through(record, node.name, source, rows)
-    routes = record.routes.setdefault(node.name, np.full(record.rows, -1))
-    routes[rows] = chosen
-    unrouted = int((chosen == -1).sum())
-    if unrouted:
-        metrics.counter("unrouted", unrouted)
+    for condition, target in node.cases:
+        held = condition.evaluate_column(lookup, len(rows)) & undecided
+        chosen[held] = targets.index(target)
+        undecided &= ~held
+    return chosen
 
 
 def _route_rows(
-    node: RouteNode, record: BlockRecord, rows: np.ndarray[Any, Any], metrics: MetricsSink
+    node: RouteNode, record: BlockRecord, rows: np.ndarray[Any, Any]
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Route row by row: the targets of the rows that could be routed, and those rows."""
     targets = list(node.targets)
     chosen: list[int] = []
     kept: list[int] = []
     failures = record.failures.setdefault(node.name, {})
-    for row in (int(r) for r in rows):
+    for row in rows.tolist():
 
         def lookup(root: str, row: int = row) -> tuple[bool, Any]:
             if root == KEY:
@@ -260,29 +306,29 @@ def _route_rows(
                 node.default,
             )
         except Exception as exc:
-            metrics.counter("failures")
-            failures[row] = _row_failure(
-                node, record, row, record.block.row(row), stage="route", exc=exc
-            )
+            example = record.block.row(row)
+            failures[row] = _row_failure(node, record, row, example, stage="route", exc=exc)
             continue
         chosen.append(-1 if target is None else targets.index(target))
         kept.append(row)
     return np.array(chosen, dtype=int), np.array(kept, dtype=int)
 
 
-def _split(
-    node: SplitNode, record: BlockRecord, rows: np.ndarray[Any, Any], metrics: MetricsSink
-) -> None:
+def _split(node: SplitNode, record: BlockRecord, rows: np.ndarray[Any, Any]) -> None:
     (source,) = node.inputs
     keys = record.block.keys
-    if keys is None and record.key is None:
+    row_keys = keys[rows] if keys is not None else np.full(len(rows), record.key, dtype=object)
+    keyless = np.array([key is None for key in row_keys], dtype=bool)
+    if keyless.any():
         error = InputError(
-            f"split {node.name!r} assigns arms by key, and these rows have none; give the block "
-            "keys (a key column)"
+            f"split {node.name!r} assigns arms by key, and this element has none; pass "
+            "(key, example) pairs, give a block keys (a key column), or name a key field when "
+            "reading files"
         )
-        _fail_rows(node, record, rows, metrics, stage="split", exc=error)
-        return
-    row_keys = keys[rows] if keys is not None else [record.key] * len(rows)
+        _fail_rows(node, record, rows[keyless], stage="split", exc=error)
+        rows, row_keys = rows[~keyless], row_keys[~keyless]
+        if not len(rows):
+            return
     weights = np.array([weight for _, weight in node.arms])
     points = stable_fractions(row_keys, node.salt or node.name) * weights.sum()
     arms = np.minimum(np.searchsorted(np.cumsum(weights), points, side="right"), len(weights) - 1)
@@ -312,42 +358,35 @@ def _merge(node: MergeNode, record: BlockRecord, rows: np.ndarray[Any, Any]) -> 
 
 
 def _fail_rows(
-    node: Node,
-    record: BlockRecord,
-    rows: np.ndarray[Any, Any],
-    metrics: MetricsSink,
-    *,
-    stage: str,
-    exc: BaseException,
+    node: Node, record: BlockRecord, rows: np.ndarray[Any, Any], *, stage: str, exc: BaseException
 ) -> None:
+    """Fail ``rows`` at ``node`` with one cause (the node's other rows keep what they have)."""
     failures = record.failures.setdefault(node.name, {})
     block = record.block
-    for row in rows:
-        metrics.counter("failures")
-        failures[int(row)] = _row_failure(
-            node, record, int(row), block.row(int(row)), stage=stage, exc=exc
-        )
-    record.valid[node.name] = np.zeros(record.rows, dtype=bool)
+    for row in rows.tolist():
+        failures[row] = _row_failure(node, record, row, block.row(row), stage=stage, exc=exc)
+    record.valid.setdefault(node.name, np.zeros(record.rows, dtype=bool))
 
 
 def _row_failure(
     node: Node, record: BlockRecord, row: int, example: Any, *, stage: str, exc: BaseException
 ) -> Failure:
+    """The one constructor of a node's failure of one row: its key, the value it failed on,
+    and a message naming the stage, the node, the element and the cause."""
     key = record.row_key(row)
-    where = f"key {key!r}" if key is not None else f"row {row}"
     return Failure(
         example=example,
         key=key,
         stage=stage,
         node=node.name,
         error_type=type(exc).__name__,
-        message=failure_message(node, stage, where, exc),
+        message=failure_message(node, stage, _where(record, row, key), exc),
     )
 
 
-def _renamed(failure: Failure, node: str) -> Failure:
-    return failure if failure.node == node else replace(failure, node=node)
-
-
-# -- results -------------------------------------------------------------------------------------
-
+def _where(record: BlockRecord, row: int, key: Any) -> str:
+    if key is not None:
+        return f"key {short_repr(key, 60)}"
+    if record.from_rows:
+        return f"example {short_repr(record.block.row(row), 60)}"
+    return f"row {row} of a block"

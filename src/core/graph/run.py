@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..blocks import Block
-from ..execute import BatchRunner, Item
+from ..execute import BatchRunner
 from ..items import to_item
 from ..metrics import RunStats
 from ..results import Failure
@@ -19,7 +19,7 @@ from ..sharing import SHARED_MODELS, ModelBox
 from .block_state import BlockRecord, BlockResult
 from .nodes import ModelNode, RouteNode, SplitNode
 from .stages import Step
-from .state import INPUT, GraphResult, Lineage, Record
+from .state import INPUT, GraphResult
 
 if TYPE_CHECKING:
     from .graph import Graph
@@ -84,35 +84,45 @@ def run_graph(
     def results() -> Iterator[GraphResult | BlockResult]:
         _ = boxes
         for chunk in _chunks(data, size, wait, clock):
-            records = [to_record(element, keyed) for element in chunk]
+            records = to_records(chunk, keyed)
             for step in steps:
                 step.apply(records, stats.node(step.name), runners.get(step.name))
             for record in records:
-                result = done(record)
-                count(stats, result)
-                yield result
+                for result in done.results(record):
+                    count(stats, result)
+                    yield result
 
     return results()
 
 
-def to_record(element: Any, keyed: bool | None) -> Record | BlockRecord:
-    """An input element as a record (an unreadable one as a record failed at the input).
+def to_records(elements: Sequence[Any], keyed: bool | None) -> list[BlockRecord]:
+    """Input elements as block records, in order: each block element as its own, and each run
+    of other elements (examples, pairs, a reader's failures) as one block of their rows.
 
-    A :class:`~infergraph.Failure` element (a reader's, for a line it could not read) stands for
-    an element that failed before the graph: it comes out as a failed result.
+    An element that cannot be read (a :class:`~infergraph.Failure`: a reader's, for a line it
+    could not read, or a bare example where ``keyed=True`` wants pairs) is a row failed at the
+    input: it comes out as a failed result.
     """
-    if type(element) is tuple and len(element) == 2 and keyed is not False:  # the common case
-        key, example = element
-        if type(example) is not Block:
-            return Record(key, example)
-    if isinstance(element, Failure):
-        return Record.failed(element)
-    entry = to_item(element, keyed, INPUT)
-    if isinstance(entry, Item):
-        if isinstance(entry.example, Block):
-            return BlockRecord(entry.key, entry.example)
-        return Record(entry.key, entry.example)
-    return Record.failed(entry)
+    records: list[BlockRecord] = []
+    keys: list[Any] = []
+    examples: list[Any] = []
+    for element in elements:
+        if type(element) is tuple and len(element) == 2 and keyed is not False:  # the common case
+            key, example = element
+        else:
+            entry = element if isinstance(element, Failure) else to_item(element, keyed, INPUT)
+            key, example = (entry.key, entry) if isinstance(entry, Failure) else entry
+        if type(example) is Block:
+            if examples:
+                records.append(BlockRecord.of_rows(keys, examples))
+                keys, examples = [], []
+            records.append(BlockRecord(key, example))
+            continue
+        keys.append(key)
+        examples.append(example)
+    if examples:
+        records.append(BlockRecord.of_rows(keys, examples))
+    return records
 
 
 @dataclass(frozen=True)
@@ -140,10 +150,16 @@ class Finish:
         }
         return cls(tuple(graph.output_names), tuple(s.name for s in steps), targets)
 
-    def __call__(self, record: Record | BlockRecord) -> GraphResult | BlockResult:
-        if isinstance(record, BlockRecord):
-            return self._block(record)
-        return finish(record, self.outputs)
+    def results(self, record: BlockRecord) -> Iterator[GraphResult | BlockResult]:
+        """The results of a record that went through every step: a block's one
+        :class:`BlockResult`; the rows of elements that came one at a time one
+        :class:`GraphResult` each, a view of their block's result."""
+        result = self._block(record)
+        if not record.from_rows:
+            yield result
+            return
+        for row in range(result.rows):
+            yield result.row_result(row, self.order)
 
     def _block(self, record: BlockRecord) -> BlockResult:
         rows = record.rows
@@ -158,28 +174,6 @@ class Finish:
             dict(record.routes),
             {name: self.targets[name] for name in record.routes},
         )
-
-
-def finish(record: Record, outputs: Sequence[str]) -> GraphResult:
-    """The result of a record that went through every step."""
-    values: dict[str, Any] = {}
-    failures = {}
-    skipped = []
-    for name in outputs:
-        if name in record.values:
-            values[name] = record.values[name]
-        elif name in record.failures:
-            failures[name] = record.failures[name]
-        else:
-            skipped.append(name)
-    return GraphResult(
-        record.key,
-        record.example,
-        values,
-        failures,
-        tuple(skipped),
-        Lineage(tuple(record.path), dict(record.routes)),  # its own dict (routes may be shared)
-    )
 
 
 def count(stats: GraphStats, result: GraphResult | BlockResult) -> None:
@@ -216,4 +210,4 @@ def _weight(element: Any) -> int:
     return int(element.rows) if isinstance(element, Block) else 1
 
 
-__all__ = ["Finish", "GraphStats", "Step", "count", "finish", "run_graph", "to_record"]
+__all__ = ["Finish", "GraphStats", "Step", "count", "run_graph", "to_records"]

@@ -1,13 +1,14 @@
-"""What flows through a graph: one :class:`Record` per input element, one :class:`GraphResult` out.
+"""What comes out of a graph for one element: a :class:`GraphResult` and its :class:`Lineage`.
 
-A record carries the element's key and example, the value or failure of each node it reached,
-the arm each route and split took, and the nodes it went through. Every node is, for a record,
-exactly one of: a value, a failure, or skipped (not reached: a route or split sent the element
-elsewhere, or an upstream node was skipped).
+Every node is, for an element, exactly one of: a value, a failure, or skipped (not reached: a
+route or split sent the element elsewhere, or an upstream node was skipped). Elements run
+through the graph in blocks (see :mod:`.block_state`); an element's result is a view of its
+block's result.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -20,69 +21,6 @@ KEY = "key"
 RESERVED = frozenset({INPUT, KEY})
 
 Status = Literal["ok", "partial", "skipped", "failed"]
-
-
-_UNSET: dict[str, Any] = {}
-"""The shared, never written, ``failures`` and ``routes`` of a record that has none yet (most
-records never fail nor meet a route: not allocating these dicts per record saves time)."""
-
-
-class Record:
-    """One input element on its way through a graph (mutable; the stages fill it in).
-
-    ``failures`` and ``routes`` are read as dicts; they are written through :meth:`fail` and
-    :meth:`take_route` only.
-    """
-
-    __slots__ = ("example", "failures", "key", "path", "routes", "values")
-
-    def __init__(self, key: Any, example: Any) -> None:
-        self.key = key
-        self.example = example
-        self.values: dict[str, Any] = {INPUT: example}
-        self.failures: dict[str, Failure] = _UNSET
-        self.routes: dict[str, str | None] = _UNSET
-        self.path: list[str] = []
-
-    def fail(self, node: str, failure: Failure) -> None:
-        """Record that ``node`` has no value for this element, because of ``failure``."""
-        if self.failures is _UNSET:
-            self.failures = {}
-        self.failures[node] = failure
-
-    def take_route(self, node: str, target: str | None) -> None:
-        """Record the target route or split ``node`` chose (``None``: none)."""
-        if self.routes is _UNSET:
-            self.routes = {}
-        self.routes[node] = target
-
-    @classmethod
-    def failed(cls, failure: Failure) -> Record:
-        """A record for an element that failed before entering the graph (stage ``input``)."""
-        record = cls(failure.key, failure.example)
-        del record.values[INPUT]
-        record.fail(INPUT, failure)
-        return record
-
-    def lookup(self, name: str) -> tuple[bool, Any]:
-        """``(True, value)`` of a node, the input or the key; ``(False, None)`` otherwise."""
-        if name == KEY:
-            return True, self.key
-        if name in self.values:
-            return True, self.values[name]
-        return False, None
-
-    def __getstate__(self) -> tuple[Any, ...]:
-        return (self.key, self.example, self.values, self.failures, self.routes, self.path)
-
-    def __setstate__(self, state: tuple[Any, ...]) -> None:
-        self.key, self.example, self.values, self.failures, self.routes, self.path = state
-
-    def __repr__(self) -> str:
-        return (
-            f"Record(key={self.key!r}, values={sorted(self.values)}, "
-            f"failures={sorted(self.failures)}, routes={self.routes}, path={self.path})"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,9 +89,7 @@ class GraphResult:
         """The first failure along the element's path (the cause of the others), if any."""
         if not self.failures:
             return None
-        order = {name: i for i, name in enumerate(self.lineage.nodes)}
-        failures = sorted(self.failures.values(), key=lambda f: order.get(f.node, -1))
-        return failures[0]
+        return _in_path_order(self.failures, self.lineage.nodes)[0][1]
 
     def to_failure(self) -> Failure:
         """One failure record for the element: the first failure on its path, with the graph's
@@ -162,14 +98,9 @@ class GraphResult:
         Raises:
             ValueError: the result has no failure.
         """
-        root = self.root_failure()
-        if root is None:
+        if not self.failures:
             raise ValueError(f"result for key {self.key!r} has no failure")
-        others = sorted(
-            {f"{name}: {f.node} ({f.stage})" for name, f in self.failures.items() if f is not root}
-        )
-        extra = f" [other outputs failed: {'; '.join(others)}]" if others else ""
-        return replace(root, example=self.example, key=self.key, message=root.message + extra)
+        return first_failure(self.failures, self.lineage.nodes, self.example, self.key)
 
     def __repr__(self) -> str:
         values = {k: short_repr(v, 40) for k, v in self.values.items()}
@@ -177,3 +108,23 @@ class GraphResult:
             f"GraphResult(key={self.key!r}, status={self.status!r}, values={values}, "
             f"failures={sorted(self.failures)}, skipped={list(self.skipped)})"
         )
+
+
+def first_failure(
+    failures: Mapping[str, Failure], order: Sequence[str], example: Any, key: Any
+) -> Failure:
+    """One failure record for an element: the first of its outputs' ``failures`` along ``order``
+    (the cause of the others), with the element's input as the example (what to retry) and
+    the other failed outputs named."""
+    found = _in_path_order(failures, order)
+    root = found[0][1]
+    others = sorted({f"{name}: {f.node} ({f.stage})" for name, f in found if f is not root})
+    extra = f" [other outputs failed: {'; '.join(others)}]" if others else ""
+    return replace(root, example=example, key=key, message=root.message + extra)
+
+
+def _in_path_order(
+    failures: Mapping[str, Failure], order: Sequence[str]
+) -> list[tuple[str, Failure]]:
+    position = {name: i for i, name in enumerate(order)}
+    return sorted(failures.items(), key=lambda item: position.get(item[1].node, -1))
