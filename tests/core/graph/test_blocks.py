@@ -37,12 +37,14 @@ def check_row(block: BlockResult, row: int, alone: ig.GraphResult, order: tuple[
         assert outputs_equal(np.asarray(block.values[name][row]), np.asarray(value)), (key, name)
     for name, failure in alone.failures.items():
         got = block.failures[name][row]
-        assert (got.node, got.stage, got.error_type, got.key) == (
+        assert (got.node, got.stage, got.error_type, got.key, got.message) == (
             failure.node,
             failure.stage,
             failure.error_type,
             failure.key,
+            failure.message,
         ), (key, name)
+        assert outputs_equal(np.asarray(got.example), np.asarray(failure.example)), (key, name)
     for name in alone.skipped:
         assert not block.valid[name][row] and row not in block.failures[name], (key, name)
     assert block.lineage(row, order) == alone.lineage, key
@@ -54,12 +56,25 @@ def test_every_topology_on_a_block_matches_its_rows(
 ) -> None:
     case = make(five_onnx, ten_onnx)
     block, rows = as_block(case)
-    alone = {r.key: r for r in case.graph.run([(k, np.asarray(v, np.float32)) for k, v in rows])}
-    (result,) = case.graph.run([block])
+    row_stats, block_stats = ig.GraphStats(), ig.GraphStats()
+    elements = [(k, np.asarray(v, np.float32)) for k, v in rows]
+    alone = {r.key: r for r in case.graph.run(elements, metrics=row_stats)}
+    (result,) = case.graph.run([block], metrics=block_stats)
     assert isinstance(result, BlockResult)
     order = tuple(step.name for step in case.graph.validate())
     for row, (key, _) in enumerate(rows):
         check_row(result, row, alone[key], order)
+    assert counted(row_stats) == counted(block_stats)
+    assert row_stats.results == block_stats.results
+
+
+def counted(stats: ig.GraphStats) -> dict[str, dict[str, int]]:
+    """Each node's counters of what happened to elements (not how many calls it took)."""
+    kept = ("elements", "failures", "skipped", "inferences", "unrouted")
+    return {
+        node: {name: value for name, value in sink.counters.items() if name in kept}
+        for node, sink in stats.nodes.items()
+    }
 
 
 def test_columnar_functions_run_once_per_block(five_onnx: Path) -> None:
