@@ -3,8 +3,8 @@
 Columns: ``key``, one per output node (``null`` where the element or row has no value; a node
 with several outputs becomes one column per output, ``node.output``), and ``status`` (dictionary
 encoded). A block's
-columns are converted whole (a 2-D column becomes a list column); elements one at a time are
-gathered row by row.
+columns are converted whole (an N-D column becomes a column of lists nested N - 1 deep, so a
+row keeps its shape); elements one at a time are gathered row by row.
 """
 
 from __future__ import annotations
@@ -99,8 +99,20 @@ def _array(values: Any, valid: np.ndarray[Any, Any]) -> Any:
         )
     if array.ndim == 1:
         return pa.array(array, mask=mask)
-    # A list column (not fixed-size: Parquet cannot read back a null in a fixed-size list).
-    width = int(np.prod(array.shape[1:]))
-    flat = pa.array(array.reshape(len(array) * width))
-    offsets = pa.array(np.arange(len(array) + 1, dtype=np.int32) * width)
-    return pa.ListArray.from_arrays(offsets, flat, mask=pa.array(mask) if mask.any() else None)
+    # Nested list columns, one level per axis, so that a row of shape [a, b] reads back as
+    # a's lists of b values, as JSONL writes it (not fixed-size: Parquet cannot read back a
+    # null in a fixed-size list).
+    nested = pa.array(array.reshape(-1))
+    for axis in range(array.ndim - 1, 0, -1):
+        nested = _lists(nested, int(np.prod(array.shape[:axis])), array.shape[axis])
+    if mask.any():
+        nested = pa.ListArray.from_arrays(nested.offsets, nested.values, mask=pa.array(mask))
+    return nested
+
+
+def _lists(values: Any, count: int, width: int) -> Any:
+    """``values`` cut into ``count`` lists of ``width`` items each."""
+    import pyarrow as pa
+
+    offsets = pa.array(np.arange(count + 1, dtype=np.int32) * width)
+    return pa.ListArray.from_arrays(offsets, values)

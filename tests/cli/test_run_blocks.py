@@ -152,3 +152,40 @@ def test_rows_to_parquet(project: Path) -> None:
     assert set(table.column("status").to_pylist()) == {"ok"}
     big = dict(zip(table.column("key").to_pylist(), table.column("big").to_pylist(), strict=True))
     assert big["q3"] is True and big["q0"] is False
+
+
+NESTED_SPEC = """\
+name: nested
+models:
+  outer: {handler: onnx, path: outer.onnx}
+nodes:
+  - {name: outer, model: outer}
+inputs:
+  - {format: FORMAT, path: DATA, key_field: key, input_field: x}
+outputs:
+  - {format: jsonl, path: out/nested.jsonl}
+  - {format: parquet, path: out/nested}
+"""
+
+
+@pytest.mark.parametrize("data", ["in.jsonl", "in.parquet"])  # read as rows, read as blocks
+def test_parquet_keeps_the_shape_of_each_rows_output_as_jsonl_does(
+    tmp_path: Path, data: str
+) -> None:
+    from tests.onnx_models import outer
+
+    outer(tmp_path / "outer.onnx")
+    keys, xs = ["a", "b", "c"], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({"key": k, "x": x}) + "\n" for k, x in zip(keys, xs, strict=True))
+    )
+    x = pa.FixedSizeListArray.from_arrays(pa.array(np.asarray(xs, np.float32).reshape(-1)), 2)
+    pq.write_table(pa.table({"key": keys, "x": x}), tmp_path / "in.parquet")
+    spec = tmp_path / "nested.yaml"
+    spec.write_text(NESTED_SPEC.replace("FORMAT", data.split(".")[1]).replace("DATA", data))
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    jsonl = {r["key"]: r["outer"] for r in map(json.loads, (tmp_path / "out/nested.jsonl").open())}
+    assert jsonl["b"] == [[3.0, 30.0, 300.0], [4.0, 40.0, 400.0]]
+    table = pq.read_table(sorted((tmp_path / "out").glob("nested-*.parquet")))
+    keys, values = table.column("key").to_pylist(), table.column("outer").to_pylist()
+    assert dict(zip(keys, values, strict=True)) == jsonl
