@@ -22,7 +22,7 @@ from ..core.graph.block_state import BlockResult, row_of
 from ..core.records import dumps
 from ..core.results import Failure, Prediction
 from ..core.sources import Source
-from ..core.tables import results_table
+from ..core.tables import concat, conform, results_table
 
 
 class ReadRecords(beam.PTransform):  # type: ignore[type-arg]
@@ -157,7 +157,8 @@ class _WriteParquet(beam.DoFn):
             self._open_and_write_held()
             return
         self._wait()
-        self._writing = self._pool.submit(self._writer.write_table, table.cast(self._writer.schema))
+        table = conform(table, self._writer.schema, self.prefix)
+        self._writing = self._pool.submit(self._writer.write_table, table)
 
     def finish_bundle(self) -> None:
         if self._writer is None and self._held:
@@ -175,10 +176,9 @@ class _WriteParquet(beam.DoFn):
             writing.result()
 
     def _open_and_write_held(self) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.concat_tables(self._held, promote_options="permissive")
+        table = concat(self._held, self.prefix)
         self._held = []
         self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
         # Dictionary encoding only where values repeat (status): on float columns it costs

@@ -4,8 +4,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from infergraph.beam.files import _WriteParquet
+from infergraph.core.errors import ConfigError
+from infergraph.core.graph.state import GraphResult
+from infergraph.core.tables import results_table
 
 
 def test_parquet_parts_get_one_schema_when_a_column_starts_empty(tmp_path: Path) -> None:
@@ -21,3 +25,35 @@ def test_parquet_parts_get_one_schema_when_a_column_starts_empty(tmp_path: Path)
     table = pq.read_table(part)
     assert table.column("y").to_pylist() == [None, [1.0, 2.0], None]
     assert pa.types.is_list(table.schema.field("y").type)
+
+
+def write_parts(tmp_path: Path, *tables: pa.Table) -> pa.Table:
+    writer = _WriteParquet(str(tmp_path / "out"))
+    writer.setup()
+    writer.start_bundle()
+    for table in tables:
+        writer.process(table)
+    writer.finish_bundle()
+    writer.teardown()
+    return pq.read_table(sorted(tmp_path.glob("out-*.parquet")))
+
+
+def test_a_column_of_mixed_types_is_written_as_text(tmp_path: Path) -> None:
+    first = pa.table({"key": ["a", "b"], "f": ["x", "y"]})
+    then = pa.table({"key": ["c"], "f": [3]})
+    table = write_parts(tmp_path, first, then)
+    assert table.column("f").to_pylist() == ["x", "y", "3"]
+    results = [GraphResult("a", 1, {"f": 1}, {}, ()), GraphResult("b", 2, {"f": "two"}, {}, ())]
+    table = results_table([*results, GraphResult(7, 3, {"f": [3]}, {}, ())], ["f"])
+    assert table.column("f").to_pylist() == ["1", "two", "[3]"]
+    assert table.column("key").to_pylist() == ["a", "b", "7"]
+
+
+def test_a_column_that_changes_type_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    first = pa.table({"key": ["a"], "f": [1.5]})
+    with pytest.raises(
+        ConfigError,
+        match=r"column 'f' holds double values, then string .*"
+        r"make node 'f' return values of one type, or write this output as jsonl",
+    ):
+        write_parts(tmp_path, first, pa.table({"key": ["b"], "f": ["x"]}))

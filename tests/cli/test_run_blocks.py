@@ -189,3 +189,23 @@ def test_parquet_keeps_the_shape_of_each_rows_output_as_jsonl_does(
     table = pq.read_table(sorted((tmp_path / "out").glob("nested-*.parquet")))
     keys, values = table.column("key").to_pylist(), table.column("outer").to_pylist()
     assert dict(zip(keys, values, strict=True)) == jsonl
+
+
+def test_parquet_output_writes_keys_of_mixed_types_as_text(project: Path) -> None:
+    ids: list[Any] = [0, 1, 2, "three", 4.5, 5]
+    (project / "in.jsonl").write_text(
+        "".join(json.dumps({"key": k, "x": [float(i)]}) + "\n" for i, k in enumerate(ids))
+    )
+    path = project / "mixed.yaml"
+    path.write_text(
+        "name: mixed\nmodels:\n  five: {handler: onnx, path: five.onnx}\n"
+        "nodes:\n  - {name: five, model: five}\n"
+        "inputs:\n  - {format: jsonl, path: in.jsonl, key_field: key, input_field: x}\n"
+        "outputs:\n  - {format: parquet, path: out/mixed}\n"
+    )
+    assert main(["run", str(path), "--no-progress"]) == 0
+    table = pq.read_table(sorted((project / "out").glob("mixed-*.parquet")))
+    assert table.schema.field("key").type == pa.string()
+    got = dict(zip(table.column("key").to_pylist(), table.column("five").to_pylist(), strict=True))
+    assert got == {"0": [0.0], "1": [5.0], "2": [10.0], "three": [15.0], "4.5": [20.0], "5": [25.0]}
+    assert (project / "out" / "mixed.failures.jsonl").read_text() == ""
