@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -80,6 +80,7 @@ class JsonlSink:
 
     path: str
     records: Callable[[Any], Iterable[dict[str, Any]]]
+    PARTS: ClassVar[str | None] = None  # one file (see beam/staging.py)
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -95,6 +96,7 @@ class PredictionLogSink:
 
     path: str
     nodes: Sequence[str]
+    PARTS: ClassVar[str | None] = r"-\d{5}-of-\d{5}"  # Beam's shard names
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -105,10 +107,12 @@ class PredictionLogSink:
 
 @dataclass(frozen=True)
 class ParquetSink:
-    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.core.tables`)."""
+    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.core.tables`);
+    ``<part>``: 12 hex digits."""
 
     path: str
     nodes: Sequence[str]
+    PARTS: ClassVar[str | None] = r"-[0-9a-f]{12}\.parquet"
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""

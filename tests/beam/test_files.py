@@ -6,7 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from infergraph.beam.files import _WriteParquet
+from infergraph.beam.files import ParquetSink, PredictionLogSink, _WriteParquet
+from infergraph.beam.staging import discard, publish, run_id, stage
 from infergraph.core.errors import ConfigError
 from infergraph.core.graph.state import GraphResult
 from infergraph.core.tables import results_table
@@ -57,3 +58,26 @@ def test_a_column_that_changes_type_is_refused_with_what_to_do(tmp_path: Path) -
         r"make node 'f' return values of one type, or write this output as jsonl",
     ):
         write_parts(tmp_path, first, pa.table({"key": ["b"], "f": ["x"]}))
+
+
+def test_prediction_log_shards_of_an_earlier_run_are_replaced(tmp_path: Path) -> None:
+    final = PredictionLogSink(str(tmp_path / "logs"), ["m"])
+    for stale in ("logs-00000-of-00002", "logs-00001-of-00002", "logs-notes.txt"):
+        (tmp_path / stale).write_text("earlier")
+    staged = stage(final, run_id())
+    assert Path(staged.path).parent.name.startswith(".infergraph-staging-")
+    Path(staged.path).parent.mkdir()
+    Path(staged.path + "-00000-of-00001").write_text("this run")
+    publish(staged, final)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs-00000-of-00001", "logs-notes.txt"]
+    assert (tmp_path / "logs-00000-of-00001").read_text() == "this run"
+
+
+def test_a_failed_runs_staged_parts_are_discarded(tmp_path: Path) -> None:
+    final = ParquetSink(str(tmp_path / "res"), ["m"])
+    (tmp_path / "res-0123456789ab.parquet").write_text("earlier")
+    staged = stage(final, run_id())
+    Path(staged.path).parent.mkdir()
+    Path(staged.path + "-ba9876543210.parquet").write_text("this run, unfinished")
+    discard(staged)
+    assert [p.name for p in tmp_path.iterdir()] == ["res-0123456789ab.parquet"]

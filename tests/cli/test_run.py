@@ -258,7 +258,7 @@ def test_an_interrupted_run_exits_130_and_leaves_no_temporary_files(
     )
     assert main(["run", str(spec)]) == 130
     assert capsys.readouterr().err.strip() == (
-        "infergraph: interrupted: the run stopped before it finished, so its results and "
-        "failures files are missing or incomplete; run it again"
+        "infergraph: interrupted: the run stopped before it finished, so its outputs were not "
+        "written (files of an earlier run stay as they were); run it again"
     )
     assert list((project / "out").glob("beam-temp-*")) == []

@@ -209,3 +209,26 @@ def test_parquet_output_writes_keys_of_mixed_types_as_text(project: Path) -> Non
     got = dict(zip(table.column("key").to_pylist(), table.column("five").to_pylist(), strict=True))
     assert got == {"0": [0.0], "1": [5.0], "2": [10.0], "three": [15.0], "4.5": [20.0], "5": [25.0]}
     assert (project / "out" / "mixed.failures.jsonl").read_text() == ""
+
+
+def test_a_rerun_replaces_the_parquet_parts_of_the_run_before(project: Path) -> None:
+    path = spec(project, "parquet", "in.parquet", "auto", "again")
+    text = Path(path).read_text()
+    text = text.replace("outputs:\n", "outputs:\n  - {format: parquet, path: out/parts}\n")
+    Path(path).write_text(text)
+    (project / "out").mkdir()
+    (project / "out" / "parts-notes.parquet").write_text("not a part of the output")
+    assert main(["run", path, "--no-progress"]) == 0
+    first = sorted((project / "out").glob("parts-*.parquet"))
+    assert main(["run", path, "--no-progress"]) == 0
+    parts = sorted((project / "out").glob("parts-*.parquet"))
+    assert parts != first and len(parts) == len(first)
+    table = pq.read_table([p for p in parts if p.name != "parts-notes.parquet"])
+    assert sorted(table.column("key").to_pylist()) == [f"q{i}" for i in range(len(XS))]
+    # Ctrl-C midway: no part of the interrupted run is readable, the last run's parts stay
+    (project / "stop.py").write_text("def big(y):\n    raise KeyboardInterrupt\n")
+    text = text.replace("imports: [adapters]", "imports: [stop]").replace("adapters:", "stop:")
+    Path(path).write_text(text)
+    assert main(["run", path, "--no-progress"]) == 130
+    assert sorted((project / "out").glob("parts-*.parquet")) == parts
+    assert list((project / "out").glob(".infergraph-staging-*")) == []
