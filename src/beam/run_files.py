@@ -22,7 +22,7 @@ from ..core.sources import Source
 from .files import JsonlSink, ParquetSink, PredictionLogSink, ReadRecords, write_failures
 from .graph import RunGraph, namespace
 from .local_runner import local_runner
-from .staging import discard, publish, run_id, stage
+from .staging import discard, parts, publish, run_id, stage
 
 Sink = JsonlSink | ParquetSink | PredictionLogSink
 
@@ -231,7 +231,7 @@ def summarize_files(sinks: Sequence[Sink], failures_path: str, wall_s: float) ->
         if isinstance(sink, ParquetSink) and "://" not in sink.path:
             import pyarrow.parquet as pq
 
-            files = sorted(glob.glob(f"{sink.path}-*.parquet"))
+            files = parts(sink.path, ParquetSink.PARTS or "")
             for status in pq.read_table(files, columns=["status"]).column("status").to_pylist():
                 statuses[status] = statuses.get(status, 0) + 1
             break

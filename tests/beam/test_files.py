@@ -7,6 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from infergraph.beam.files import ParquetSink, PredictionLogSink, _WriteParquet
+from infergraph.beam.run_files import summarize_files
 from infergraph.beam.staging import discard, publish, run_id, stage
 from infergraph.core.errors import ConfigError
 from infergraph.core.graph.state import GraphResult
@@ -81,3 +82,13 @@ def test_a_failed_runs_staged_parts_are_discarded(tmp_path: Path) -> None:
     Path(staged.path + "-ba9876543210.parquet").write_text("this run, unfinished")
     discard(staged)
     assert [p.name for p in tmp_path.iterdir()] == ["res-0123456789ab.parquet"]
+
+
+def test_a_summary_read_from_files_counts_the_outputs_parts_only(tmp_path: Path) -> None:
+    statuses = pa.array(["ok", "ok", "partial"]).dictionary_encode()
+    pq.write_table(pa.table({"status": statuses}), tmp_path / "res-0123456789ab.parquet")
+    (tmp_path / "res-notes.parquet").write_text("not a part of the output")
+    (tmp_path / "failures.jsonl").write_text('{"key": "x"}\n')
+    sink = ParquetSink(str(tmp_path / "res"), ["m"])
+    summary = summarize_files([sink], str(tmp_path / "failures.jsonl"), 1.0)
+    assert (summary.ok, summary.partial, summary.failed) == (2, 1, 1)
