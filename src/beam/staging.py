@@ -2,13 +2,13 @@
 parts of the run before.
 
 Parquet and PredictionLog outputs are sets of part files (``<path>-<part>.parquet``,
-``<path>-00000-of-00002``) that a glob reads together. A run writes its parts into a staging
-directory beside the output (``.infergraph-staging-<run>/``); when it succeeds, the output's
-earlier parts are deleted and the new ones moved in place; when it fails or is interrupted, the
-staging directory is removed and the earlier parts stay as they were. So a rerun never adds its
-rows to those of the run before, and an interrupted run leaves no parts of its own. (A JSONL
-output is one file, which Beam itself writes in a temporary place and moves in place at the
-end.)
+``<path>-00000-of-00002``) that a glob reads together. A run writes each output's parts into a
+staging directory beside it (``.infergraph-staging-<run>-<name>/``); when the run succeeds, the
+output's earlier parts are deleted and the new ones moved in place; when it fails or is
+interrupted, the staging directory is removed and the earlier parts stay as they were. So a
+rerun never adds its rows to those of the run before, and an interrupted run leaves no parts of
+its own. (A JSONL output is one file, which Beam itself writes in a temporary place and moves
+in place at the end.)
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def stage(sink: Any, run: str) -> Any:
     if part_pattern(sink) is None:
         return sink
     directory, name = FileSystems.split(sink.path)
-    return replace(sink, path=FileSystems.join(directory, STAGING + run, name))
+    return replace(sink, path=FileSystems.join(directory, f"{STAGING}{run}-{name}", name))
 
 
 def publish(staged: Any, final: Any) -> None:
@@ -58,6 +58,13 @@ def publish(staged: Any, final: Any) -> None:
     if new:
         FileSystems.rename(new, targets)
     discard(staged)
+
+
+def published_path(path: str) -> str:
+    """The output a staged ``path`` is published as (``path`` itself if it is not staged)."""
+    directory, name = FileSystems.split(path)
+    parent, folder = FileSystems.split(directory)
+    return FileSystems.join(parent, name) if folder.startswith(STAGING) else path
 
 
 def discard(staged: Any) -> None:

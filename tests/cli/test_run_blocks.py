@@ -232,3 +232,19 @@ def test_a_rerun_replaces_the_parquet_parts_of_the_run_before(project: Path) -> 
     assert main(["run", path, "--no-progress"]) == 130
     assert sorted((project / "out").glob("parts-*.parquet")) == parts
     assert list((project / "out").glob(".infergraph-staging-*")) == []
+
+
+def test_two_parquet_outputs_in_one_directory_are_both_published(project: Path) -> None:
+    path = spec(project, "parquet", "in.parquet", "auto", "two")
+    text = Path(path).read_text()
+    text = text.replace(
+        "outputs:\n",
+        "outputs:\n  - {format: parquet, path: out/a, nodes: [five]}\n"
+        "  - {format: parquet, path: out/b, nodes: [ten]}\n",
+    )
+    Path(path).write_text(text)
+    assert main(["run", path, "--no-progress"]) == 0
+    for name, node in (("a", "five"), ("b", "ten")):
+        table = pq.read_table(sorted((project / "out").glob(f"{name}-*.parquet")))
+        assert table.num_rows == len(XS) and node in table.column_names
+    assert [p.name for p in (project / "out").iterdir() if p.name.startswith(".")] == []
