@@ -23,6 +23,7 @@ from ..core.records import dumps
 from ..core.results import Failure, Prediction
 from ..core.sources import Source
 from ..core.tables import concat, conform, results_table
+from .staging import published_path
 
 
 class ReadRecords(beam.PTransform):  # type: ignore[type-arg]
@@ -161,7 +162,7 @@ class _WriteParquet(beam.DoFn):
             self._open_and_write_held()
             return
         self._wait()
-        table = conform(table, self._writer.schema, self.prefix)
+        table = conform(table, self._writer.schema, published_path(self.prefix))
         self._writing = self._pool.submit(self._writer.write_table, table)
 
     def finish_bundle(self) -> None:
@@ -182,7 +183,7 @@ class _WriteParquet(beam.DoFn):
     def _open_and_write_held(self) -> None:
         import pyarrow.parquet as pq
 
-        table = concat(self._held, self.prefix)
+        table = concat(self._held, published_path(self.prefix))
         self._held = []
         self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
         # Dictionary encoding only where values repeat (status): on float columns it costs

@@ -58,33 +58,50 @@ def concat(tables: Sequence[Any], output: str) -> Any:
 
 
 def conform(table: Any, schema: Any, output: str) -> Any:
-    """``table`` cast to ``schema``; a column that does not cast to text is written as text.
+    """``table`` cast to ``schema``: a column it lacks is null, a column that does not cast to
+    text is written as text.
 
     Raises:
-        ConfigError: a column cannot take the type ``schema`` gives it (a node's values of one
-            type in one part of ``output`` and of another type, not text, in the next).
+        ConfigError: ``table`` has a column ``schema`` lacks, or a column cannot take the type
+            ``schema`` gives it (a node's values of one type in one part of ``output`` and of
+            another type, not text, in the next).
     """
     import pyarrow as pa
 
+    extra = [name for name in table.column_names if name not in schema.names]
+    if extra:
+        raise ConfigError(
+            f"the Parquet output {output!r}: columns {extra} appear after its columns were set "
+            f"({', '.join(schema.names)}); a Parquet file has one set of columns: make each "
+            "node return the same fields for every element, or write this output as jsonl"
+        )
     try:
-        return table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return table.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError):
         pass
-    columns = {}
-    for field in schema:
-        column = table.column(field.name)
-        try:
-            columns[field.name] = column.cast(field.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            if field.type != pa.string():
-                raise ConfigError(
-                    f"the Parquet output {output!r}: column {field.name!r} holds {field.type} "
-                    f"values, then {column.type} values; a Parquet column has one type: make "
-                    f"node {field.name.partition('.')[0]!r} return values of one type, or "
-                    "write this output as jsonl"
-                ) from None
-            columns[field.name] = pa.array([text(v) for v in column.to_pylist()], pa.string())
-    return pa.table(columns, schema=schema)
+    rows = table.num_rows
+    return pa.table(
+        {f.name: _conform_column(table, f, rows, output) for f in schema}, schema=schema
+    )
+
+
+def _conform_column(table: Any, field: Any, rows: int, output: str) -> Any:
+    import pyarrow as pa
+
+    if field.name not in table.column_names:
+        return pa.nulls(rows, field.type)
+    column = table.column(field.name)
+    try:
+        return column.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        if field.type != pa.string():
+            raise ConfigError(
+                f"the Parquet output {output!r}: column {field.name!r} holds {field.type} "
+                f"values, then {column.type} values; a Parquet column has one type: make "
+                f"node {field.name.partition('.')[0]!r} return values of one type, or "
+                "write this output as jsonl"
+            ) from None
+        return pa.array([text(v) for v in column.to_pylist()], pa.string())
 
 
 def text(value: Any) -> str | None:
@@ -114,24 +131,26 @@ def _block_table(result: BlockResult, nodes: Sequence[str]) -> Any:
 def _rows_table(results: Sequence[GraphResult], nodes: Sequence[str]) -> Any:
     import pyarrow as pa
 
-    columns: dict[str, list[Any]] = {"key": [r.key for r in results]}
+    table = {"key": key_column([r.key for r in results])}
     for name in nodes:
-        fields = next(
-            (list(r.values[name]) for r in results if isinstance(r.values.get(name), Mapping)),
-            None,
-        )
-        for field in fields or [None]:
-            label = name if field is None else f"{name}.{field}"
-            columns[label] = [
-                to_jsonable(r.values[name] if field is None else r.values[name][field])
-                if name in r.values
-                else None
-                for r in results
-            ]
-    table = {name: _column(values) for name, values in columns.items() if name != "key"}
-    table = {"key": key_column(columns["key"]), **table}
+        values = [r.values.get(name) for r in results]
+        for label, column in _node_columns(name, values).items():
+            table[label] = _column([to_jsonable(v) for v in column])
     table["status"] = status_column(np.array([STATUSES.index(r.status) for r in results]))
     return pa.table(table)
+
+
+def _node_columns(name: str, values: list[Any]) -> dict[str, list[Any]]:
+    """A node's values (``None`` where an element has none) as columns: one per field when
+    every value is a mapping (``node.field``; ``None`` where a mapping lacks the field), else
+    one column of the values."""
+    present = [v for v in values if v is not None]
+    if not present or not all(isinstance(v, Mapping) for v in present):
+        return {name: values}
+    fields = dict.fromkeys(field for value in present for field in value)
+    return {
+        f"{name}.{field}": [None if v is None else v.get(field) for v in values] for field in fields
+    }
 
 
 def status_column(codes: np.ndarray[Any, Any]) -> Any:

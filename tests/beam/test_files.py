@@ -92,3 +92,31 @@ def test_a_summary_read_from_files_counts_the_outputs_parts_only(tmp_path: Path)
     sink = ParquetSink(str(tmp_path / "res"), ["m"])
     summary = summarize_files([sink], str(tmp_path / "failures.jsonl"), 1.0)
     assert (summary.ok, summary.partial, summary.failed) == (2, 1, 1)
+
+
+def test_a_nodes_mappings_become_a_column_per_field(tmp_path: Path) -> None:
+    results = [
+        GraphResult("a", 1, {"f": {"x": 1}}, {}, ()),
+        GraphResult("b", 2, {"f": {"y": "two"}}, {}, ()),
+        GraphResult("c", 3, {}, {}, ("f",)),
+    ]
+    table = results_table(results, ["f"])
+    assert table.column("f.x").to_pylist() == [1, None, None]
+    assert table.column("f.y").to_pylist() == [None, "two", None]
+    mixed = results_table([*results, GraphResult("d", 4, {"f": "text"}, {}, ())], ["f"])
+    assert mixed.column("f").to_pylist() == ['{"x": 1}', '{"y": "two"}', None, "text"]
+
+
+def test_parts_get_the_columns_of_the_first_and_name_the_output(tmp_path: Path) -> None:
+    first = pa.table({"key": ["a"], "f.x": [1], "f.y": ["one"]})
+    table = write_parts(tmp_path, first, pa.table({"key": ["b"], "f.x": [2]}))
+    assert table.column("f.y").to_pylist() == ["one", None]
+    staged = stage(ParquetSink(str(tmp_path / "res"), ["f"]), run_id())
+    writer = _WriteParquet(staged.path)
+    writer.setup()
+    writer.start_bundle()
+    writer.process(first)
+    expected = f"the Parquet output {str(tmp_path / 'res')!r}: columns \\['f.z'\\] appear after"
+    with pytest.raises(ConfigError, match=expected):
+        writer.process(pa.table({"key": ["c"], "f.z": [3]}))
+    writer.teardown()
