@@ -116,24 +116,32 @@ def check_paths(
             )
         seen[real] = role
         for pattern, what in read:
-            if _overwrites(path, pattern):
+            hit = _overwritten(path, pattern)
+            if hit == real:
                 raise ConfigError(
                     f"the {role} file {path!r} is {what}, which the run reads: writing it would "
                     "overwrite it; choose another path"
                 )
+            if hit is not None:
+                raise ConfigError(
+                    f"the {role} {path!r} would replace its earlier part {hit!r}, {what}, which "
+                    "the run reads; choose another path"
+                )
 
 
-def _overwrites(output: str, pattern: str) -> bool:
-    """Whether writing ``output`` (the file, or its parts ``<output>-*``) would write a file that
-    ``pattern`` (a path, glob or directory) names."""
+def _overwritten(output: str, pattern: str) -> str | None:
+    """The file that ``pattern`` (a path, glob or directory) names and writing ``output`` (the
+    file, or its earlier parts ``<output>-*``, which a run replaces) would overwrite; ``None``
+    if none."""
     if "://" in output:
-        return _real(output) == _real(pattern)
-    written = {_real(output)} | {_real(p) for p in glob.glob(glob.escape(output) + "-*")}
+        return _real(output) if _real(output) == _real(pattern) else None
+    parts = sorted(_real(p) for p in glob.glob(glob.escape(output) + "-*"))
+    written = [_real(output), *parts]
     if os.path.isdir(pattern):
         inside = os.path.join(_real(pattern), "")
-        return any(path.startswith(inside) for path in written)
+        return next((path for path in written if path.startswith(inside)), None)
     read = {_real(p) for p in (local_files(pattern) or [pattern])}
-    return not written.isdisjoint(read)
+    return next((path for path in written if path in read), None)
 
 
 def _check_regular(role: str, path: str) -> None:

@@ -211,7 +211,9 @@ def test_parquet_output_writes_keys_of_mixed_types_as_text(project: Path) -> Non
     assert (project / "out" / "mixed.failures.jsonl").read_text() == ""
 
 
-def test_a_rerun_replaces_the_parquet_parts_of_the_run_before(project: Path) -> None:
+def test_a_rerun_replaces_the_parquet_parts_of_the_run_before(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = spec(project, "parquet", "in.parquet", "auto", "again")
     text = Path(path).read_text()
     text = text.replace("outputs:\n", "outputs:\n  - {format: parquet, path: out/parts}\n")
@@ -225,6 +227,7 @@ def test_a_rerun_replaces_the_parquet_parts_of_the_run_before(project: Path) -> 
     assert parts != first and len(parts) == len(first)
     table = pq.read_table([p for p in parts if p.name != "parts-notes.parquet"])
     assert sorted(table.column("key").to_pylist()) == [f"q{i}" for i in range(len(XS))]
+    assert len((project / "again.jsonl").read_text().splitlines()) == len(XS)  # replaced too
     # Ctrl-C midway: no part of the interrupted run is readable, the last run's parts stay
     (project / "stop.py").write_text("def big(y):\n    raise KeyboardInterrupt\n")
     text = text.replace("imports: [adapters]", "imports: [stop]").replace("adapters:", "stop:")
@@ -232,6 +235,11 @@ def test_a_rerun_replaces_the_parquet_parts_of_the_run_before(project: Path) -> 
     assert main(["run", path, "--no-progress"]) == 130
     assert sorted((project / "out").glob("parts-*.parquet")) == parts
     assert list((project / "out").glob(".infergraph-staging-*")) == []
+    # reading the parts it would replace is refused before the run
+    capsys.readouterr()
+    assert main(["run", path, "--input", str(project / "out" / "parts-*.parquet")]) == 2
+    assert "would replace its earlier part" in capsys.readouterr().err
+    assert sorted((project / "out").glob("parts-*.parquet")) == parts
 
 
 def test_two_parquet_outputs_in_one_directory_are_both_published(project: Path) -> None:
