@@ -183,7 +183,7 @@ def _column(values: list[Any]) -> Any:
 
     try:
         return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
         return pa.array([text(v) for v in values], pa.string())
 
 
@@ -191,9 +191,17 @@ def _array(values: Any, valid: np.ndarray[Any, Any]) -> Any:
     import pyarrow as pa
 
     array = np.asarray(values)
-    mask = ~valid
     if array.dtype == object:
         return _column([to_jsonable(v) if ok else None for v, ok in zip(array, valid, strict=True)])
+    try:
+        return _numeric(array, ~valid)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):  # complex, ...
+        return _column([to_jsonable(v) if ok else None for v, ok in zip(array, valid, strict=True)])
+
+
+def _numeric(array: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> Any:
+    import pyarrow as pa
+
     if array.ndim == 1:
         return pa.array(array, mask=mask)
     # Nested list columns, one level per axis, so that a row of shape [a, b] reads back as
@@ -203,7 +211,7 @@ def _array(values: Any, valid: np.ndarray[Any, Any]) -> Any:
     for axis in range(array.ndim - 1, 0, -1):
         nested = _lists(nested, int(np.prod(array.shape[:axis])), array.shape[axis])
     if mask.any():
-        nested = pa.ListArray.from_arrays(nested.offsets, nested.values, mask=pa.array(mask))
+        nested = type(nested).from_arrays(nested.offsets, nested.values, mask=pa.array(mask))
     return nested
 
 
@@ -211,5 +219,7 @@ def _lists(values: Any, count: int, width: int) -> Any:
     """``values`` cut into ``count`` lists of ``width`` items each."""
     import pyarrow as pa
 
-    offsets = pa.array(np.arange(count + 1, dtype=np.int32) * width)
-    return pa.ListArray.from_arrays(offsets, values)
+    offsets = np.arange(count + 1, dtype=np.int64) * width
+    if offsets[-1] > np.iinfo(np.int32).max:  # past 32-bit offsets: a large list
+        return pa.LargeListArray.from_arrays(pa.array(offsets), values)
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)

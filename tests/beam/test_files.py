@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -120,3 +121,11 @@ def test_parts_get_the_columns_of_the_first_and_name_the_output(tmp_path: Path) 
     with pytest.raises(ConfigError, match=expected):
         writer.process(pa.table({"key": ["c"], "f.z": [3]}))
     writer.teardown()
+
+
+def test_block_columns_arrow_cannot_hold_are_written_as_text() -> None:
+    from infergraph.core.tables import _array
+
+    valid = np.array([True, False, True])
+    column = _array(np.array([1 + 2j, 0, 3j]), valid)
+    assert column.to_pylist() == ['"(1+2j)"', None, '"3j"']
