@@ -172,8 +172,16 @@ def key_column(keys: Sequence[Any] | np.ndarray[Any, Any]) -> Any:
     """Keys as a text column (see :func:`text`)."""
     import pyarrow as pa
 
-    if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
-        return pa.array(keys).cast(pa.string())
+    if isinstance(keys, np.ndarray):
+        if keys.dtype.kind in "iuU":
+            return pa.array(keys).cast(pa.string())
+        keys = keys.tolist()
+    try:
+        column = pa.array(keys)  # strings (and nulls) as they are, at Arrow's speed
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        column = None
+    if column is not None and (pa.types.is_string(column.type) or pa.types.is_null(column.type)):
+        return column.cast(pa.string())
     return pa.array([text(key) for key in keys], pa.string())
 
 
