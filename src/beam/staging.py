@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import re
+import shutil
 import uuid
 from dataclasses import replace
 from typing import Any
@@ -72,8 +73,13 @@ def discard(staged: Any) -> None:
     if part_pattern(staged) is None or STAGING not in staged.path:
         return
     directory = FileSystems.split(staged.path)[0]
-    if FileSystems.exists(directory):
-        FileSystems.delete([directory])
+    if "://" not in directory:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    # an object store has no directories: delete the objects under the prefix
+    found = FileSystems.match([FileSystems.join(directory, "**")])[0].metadata_list
+    if found:
+        FileSystems.delete([meta.path for meta in found])
 
 
 def parts(path: str, pattern: str) -> list[str]:
