@@ -132,3 +132,21 @@ def mlp(path: Path, sizes: tuple[int, ...] = (32, 256, 256, 8), seed: int = 0) -
         nodes, "mlp", [_input("x", sizes[0])], [_input("y", sizes[-1])], inits
     )
     return _save(graph, path)
+
+
+def outer(path: Path, factors: tuple[float, ...] = (1.0, 10.0, 100.0)) -> Path:
+    """``y[b, i, j] = x[b, i] * factors[j]``: a [batch, 2] float input ``x``, an output of shape
+    [batch, 2, len(factors)] (each row a matrix)."""
+    weight = numpy_helper.from_array(np.array([[factors]], dtype=np.float32), "w")
+    axes = numpy_helper.from_array(np.array([2], dtype=np.int64), "axes")
+    graph = helper.make_graph(
+        [
+            helper.make_node("Unsqueeze", ["x", "axes"], ["column"]),
+            helper.make_node("Mul", ["column", "w"], ["y"]),
+        ],
+        "outer",
+        [_input("x", 2)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2, len(factors)])],
+        [weight, axes],
+    )
+    return _save(graph, path)

@@ -127,8 +127,17 @@ def test_predict_refuses_to_lose_data(
     assert main([*args, "--input", str(source), "--output", out, "--failures", out]) == 2
     assert "the failures file" in capsys.readouterr().err
     assert main([*args, "--input", str(source), "--output", str(source)]) == 2
-    assert "is an input file: writing it would overwrite the input" in capsys.readouterr().err
+    assert "is an input file, which the run reads: writing it would" in capsys.readouterr().err
     assert source.read_text() == '{"id": "a", "x": [1]}\n'
+    model = tmp_path / "five.onnx"
+    model.write_bytes(five_onnx.read_bytes())
+    args[args.index(str(five_onnx))] = str(model)
+    assert main([*args, "--input", str(source), "--output", str(model)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"infergraph: error: the output file {str(model)!r} is the model, which the run reads: "
+        "writing it would overwrite it; choose another path"
+    )
+    assert model.read_bytes() == five_onnx.read_bytes()
 
 
 def test_predict_an_invalid_utf8_line_is_one_failure(five_onnx: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -22,7 +22,8 @@ from ..core.graph.block_state import BlockResult, row_of
 from ..core.records import dumps
 from ..core.results import Failure, Prediction
 from ..core.sources import Source
-from ..core.tables import results_table
+from ..core.tables import concat, conform, results_table
+from .staging import published_path
 
 
 class ReadRecords(beam.PTransform):  # type: ignore[type-arg]
@@ -80,6 +81,7 @@ class JsonlSink:
 
     path: str
     records: Callable[[Any], Iterable[dict[str, Any]]]
+    PARTS: ClassVar[str | None] = None  # one file (see beam/staging.py)
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -95,6 +97,7 @@ class PredictionLogSink:
 
     path: str
     nodes: Sequence[str]
+    PARTS: ClassVar[str | None] = r"-\d{5}-of-\d{5}"  # Beam's shard names
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -105,10 +108,12 @@ class PredictionLogSink:
 
 @dataclass(frozen=True)
 class ParquetSink:
-    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.core.tables`)."""
+    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.core.tables`);
+    ``<part>``: 12 hex digits."""
 
     path: str
     nodes: Sequence[str]
+    PARTS: ClassVar[str | None] = r"-[0-9a-f]{12}\.parquet"
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -157,7 +162,8 @@ class _WriteParquet(beam.DoFn):
             self._open_and_write_held()
             return
         self._wait()
-        self._writing = self._pool.submit(self._writer.write_table, table.cast(self._writer.schema))
+        table = conform(table, self._writer.schema, published_path(self.prefix))
+        self._writing = self._pool.submit(self._writer.write_table, table)
 
     def finish_bundle(self) -> None:
         if self._writer is None and self._held:
@@ -175,10 +181,9 @@ class _WriteParquet(beam.DoFn):
             writing.result()
 
     def _open_and_write_held(self) -> None:
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.concat_tables(self._held, promote_options="permissive")
+        table = concat(self._held, published_path(self.prefix))
         self._held = []
         self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
         # Dictionary encoding only where values repeat (status): on float columns it costs

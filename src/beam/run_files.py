@@ -22,6 +22,7 @@ from ..core.sources import Source
 from .files import JsonlSink, ParquetSink, PredictionLogSink, ReadRecords, write_failures
 from .graph import RunGraph, namespace
 from .local_runner import local_runner
+from .staging import discard, parts, publish, run_id, stage
 
 Sink = JsonlSink | ParquetSink | PredictionLogSink
 
@@ -102,7 +103,9 @@ def run_graph_files(
     Args:
         graph: The graph (validated before the pipeline is built).
         inputs: ``(source, path or glob)`` pairs, read and flattened.
-        sinks: Where results go.
+        sinks: Where results go. Outputs of part files (Parquet, PredictionLog) are written to a
+            staging directory and replace the output's earlier parts only when the run
+            succeeds (see :mod:`infergraph.beam.staging`).
         failures_path: The JSON lines file of failed elements.
         failure_record: The JSON object written per failure.
         pipeline_args: Beam pipeline options (``--runner`` and the rest).
@@ -112,11 +115,13 @@ def run_graph_files(
     options = PipelineOptions(list(pipeline_args))
     paths = [sink.path for sink in sinks] + [failures_path]
     before = _beam_temp_dirs(paths)
+    run = run_id()
+    staged = [stage(sink, run) for sink in sinks]
     try:
         pipeline = _run(
             graph,
             inputs=inputs,
-            sinks=sinks,
+            sinks=staged,
             failures_path=failures_path,
             failure_record=failure_record,
             options=options,
@@ -124,7 +129,11 @@ def run_graph_files(
     except BaseException:  # a failed or interrupted run: Beam leaves its temporary files
         for directory in _beam_temp_dirs(paths) - before:
             shutil.rmtree(directory, ignore_errors=True)
+        for sink in staged:
+            discard(sink)
         raise
+    for new, sink in zip(staged, sinks, strict=True):
+        publish(new, sink)
     wall_s = time.monotonic() - start
     client = getattr(pipeline.result, "client", None)  # a Dask run's client: let it go
     if client is not None:
@@ -222,7 +231,7 @@ def summarize_files(sinks: Sequence[Sink], failures_path: str, wall_s: float) ->
         if isinstance(sink, ParquetSink) and "://" not in sink.path:
             import pyarrow.parquet as pq
 
-            files = sorted(glob.glob(f"{sink.path}-*.parquet"))
+            files = parts(sink.path, ParquetSink.PARTS or "")
             for status in pq.read_table(files, columns=["status"]).column("status").to_pylist():
                 statuses[status] = statuses.get(status, 0) + 1
             break

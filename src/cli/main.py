@@ -62,8 +62,8 @@ INTERRUPTED = 130
 
 def _interrupted() -> int:
     print(
-        "infergraph: interrupted: the run stopped before it finished, so its results and "
-        "failures files are missing or incomplete; run it again",
+        "infergraph: interrupted: the run stopped before it finished, so its outputs were not "
+        "written (files of an earlier run stay as they were); run it again",
         file=sys.stderr,
     )
     return INTERRUPTED

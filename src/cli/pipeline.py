@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import tempfile
 from collections.abc import Sequence
@@ -84,28 +85,81 @@ def _example_extension(directory: str) -> str:
     return ".jsonl"
 
 
-def check_paths(inputs: Sequence[str], outputs: Sequence[str], failures: str) -> None:
-    """Refuse a run that would overwrite its input or write two outputs to one file.
+def check_paths(
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    failures: str,
+    reads: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Refuse a run that would overwrite a file it reads or write two outputs to one file, or
+    write an output through a symbolic link or over something other than a regular file.
+
+    Args:
+        inputs: The input paths or globs.
+        outputs: The output paths (a Parquet or PredictionLog output: the prefix of its parts).
+        failures: The failures file.
+        reads: Other files (or directories) the run reads, each with what it is (``("spec.yaml",
+            "the spec")``): the spec, model files, adapter modules.
 
     Raises:
-        ConfigError: naming the paths.
+        ConfigError: naming the paths, and what to do.
     """
+    read = [(pattern, "an input file") for pattern in inputs] + list(reads)
     seen: dict[str, str] = {}
     for role, path in [*(("output", p) for p in outputs), ("failures", failures)]:
         _check_writable(role, path)
+        _check_regular(role, path)
         real = _real(path)
         if real in seen:
             raise ConfigError(
                 f"the {role} file {path!r} is also the {seen[real]} file; give each its own path"
             )
         seen[real] = role
-        for pattern in inputs:
-            matched = local_files(pattern) or [pattern]
-            if real in {_real(p) for p in matched}:
+        for pattern, what in read:
+            hit = _overwritten(path, pattern)
+            if hit == real:
                 raise ConfigError(
-                    f"the {role} file {path!r} is an input file: writing it would overwrite the "
-                    "input; choose another path"
+                    f"the {role} file {path!r} is {what}, which the run reads: writing it would "
+                    "overwrite it; choose another path"
                 )
+            if hit is not None:
+                raise ConfigError(
+                    f"the {role} {path!r} would replace its earlier part {hit!r}, {what}, which "
+                    "the run reads; choose another path"
+                )
+
+
+def _overwritten(output: str, pattern: str) -> str | None:
+    """The file that ``pattern`` (a path, glob or directory) names and writing ``output`` (the
+    file, or its earlier parts ``<output>-*``, which a run replaces) would overwrite; ``None``
+    if none."""
+    if "://" in output:
+        return _real(output) if _real(output) == _real(pattern) else None
+    parts = sorted(_real(p) for p in glob.glob(glob.escape(output) + "-*"))
+    written = [_real(output), *parts]
+    if os.path.isdir(pattern):
+        inside = os.path.join(_real(pattern), "")
+        return next((path for path in written if path.startswith(inside)), None)
+    read = {_real(p) for p in (local_files(pattern) or [pattern])}
+    return next((path for path in written if path in read), None)
+
+
+def _check_regular(role: str, path: str) -> None:
+    """Refuse a local output that is a symbolic link (Beam would replace the link with a file and
+    leave its target as it was) or exists as anything but a regular file."""
+    if "://" in path:
+        return
+    if os.path.islink(path):
+        raise ConfigError(
+            f"the {role} file {path!r} is a symbolic link (to {os.readlink(path)!r}); outputs "
+            "are not written through links: name the file itself, or another path"
+        )
+    if os.path.exists(path) and not os.path.isfile(path):
+        kind = "a directory" if os.path.isdir(path) else "not a regular file"
+        raise ConfigError(
+            f"the {role} file {path!r} is {kind}; outputs are written to regular files only: "
+            "choose another path"
+        )
 
 
 def exit_status(elements: int, failed: int, any_failed: int, args: argparse.Namespace) -> int:

@@ -109,7 +109,7 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
     handler = _create(plugins, args.handler, options)
     check_input(args.input)
     failures = args.failures or failures_path(args.output)
-    check_paths([args.input], [args.output], failures)
+    check_paths([args.input], [args.output], failures, _reads(args.model))
     node = _node_name(args.handler)
     graph = Graph("predict", plugins=plugins)
     graph.model(node, handler)
@@ -185,6 +185,10 @@ class _PredictFailure:
         if record["node"] == self.node:
             record["node"] = self.model_id
         return record
+
+
+def _reads(model: str | None) -> list[tuple[str, str]]:
+    return [] if model is None else [(model, "the model")]
 
 
 def _format(args: argparse.Namespace) -> Any:

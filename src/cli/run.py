@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 from collections.abc import Sequence
 from typing import Any, cast
@@ -81,7 +82,9 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     failures = args.failures or (
         loaded.resolve(spec.failures) if spec.failures else failures_path(outputs[0][1])
     )
-    check_paths([path for _, path in inputs], [path for _, path, _ in outputs], failures)
+    check_paths(
+        [path for _, path in inputs], [path for _, path, _ in outputs], failures, _reads(loaded)
+    )
     pipeline_args = runner_args(spec.runner.name, spec.runner.options) + list(extra)
     if args.runner:
         pipeline_args.append(f"--runner={RUNNERS.get(args.runner, args.runner)}")
@@ -164,6 +167,29 @@ def _inputs(loaded: Any, override: str | None) -> list[tuple[Source | BlockSourc
         check_input(path)
         found.append((source, path))
     return found
+
+
+def _reads(loaded: Any) -> list[tuple[str, str]]:
+    """The files the run reads besides its inputs (outputs may not overwrite them): the spec,
+    each model's path, the module of each function node."""
+    reads = [(str(loaded.path), "the spec")]
+    for node in loaded.graph.nodes.values():
+        if isinstance(node, ModelNode):
+            path = getattr(node.handler.config, "path", None)
+            if isinstance(path, str):
+                reads.append((path, f"the model of {node.handler.model_id!r}"))
+        elif isinstance(node, FunctionNode) and node.fn is not None:
+            module = _source_file(node.fn)
+            if module is not None:
+                reads.append((module, f"the module of function {node.ref!r}"))
+    return reads
+
+
+def _source_file(fn: Any) -> str | None:
+    try:
+        return inspect.getsourcefile(fn)
+    except TypeError:  # a builtin (a numpy ufunc, say): no file of the user's
+        return None
 
 
 def _outputs(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -181,11 +182,63 @@ def test_refuses_to_overwrite_its_input(project: Path, capsys: pytest.CaptureFix
     spec = str(project / "spec.yaml")
     data = str(project / "data" / "in.jsonl")
     assert main(["run", spec, "--output", data]) == 2
-    assert "is an input file: writing it would overwrite the input" in capsys.readouterr().err
+    assert "is an input file, which the run reads: writing it would" in capsys.readouterr().err
     out = str(project / "o.jsonl")
     assert main(["run", spec, "--output", out, "--failures", out]) == 2
     assert "the failures file" in capsys.readouterr().err
     assert (project / "data" / "in.jsonl").read_bytes().startswith(LINES[0])
+
+
+@pytest.mark.parametrize(
+    ("option", "target", "what"),
+    [
+        ("--output", "models/five.onnx", "the model of 'five'"),
+        ("--output", "models/ten.onnx", "the model of 'ten'"),
+        ("--failures", "spec.yaml", "the spec"),
+        ("--output", "adapters.py", "the module of function 'adapters:to_x'"),
+    ],
+)
+def test_refuses_to_write_over_any_file_the_run_reads(
+    project: Path, capsys: pytest.CaptureFixture[str], option: str, target: str, what: str
+) -> None:
+    before = (project / target).read_bytes()
+    path = str(project / target)
+    assert main(["run", str(project / "spec.yaml"), option, path]) == 2
+    role = "output" if option == "--output" else "failures"
+    assert capsys.readouterr().err.strip() == (
+        f"infergraph: error: the {role} file {path!r} is {what}, which the run reads: writing "
+        "it would overwrite it; choose another path"
+    )
+    assert (project / target).read_bytes() == before
+
+
+def test_refuses_an_output_that_is_a_link_or_not_a_regular_file(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(project / "spec.yaml")
+    (project / "kept.jsonl").write_text("kept\n")
+    link = project / "link.jsonl"
+    link.symlink_to(project / "kept.jsonl")
+    assert main(["run", spec, "--output", str(link)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"infergraph: error: the output file {str(link)!r} is a symbolic link (to "
+        f"{str(project / 'kept.jsonl')!r}); outputs are not written through links: name the "
+        "file itself, or another path"
+    )
+    assert link.is_symlink() and (project / "kept.jsonl").read_text() == "kept\n"
+    os.mkfifo(project / "pipe")
+    (project / "folder").mkdir()
+    for path, kind in (
+        (project / "pipe", "not a regular file"),
+        (project / "folder", "a directory"),
+    ):
+        assert (
+            main(["run", spec, "--output", str(project / "o.jsonl"), "--failures", str(path)]) == 2
+        )
+        assert capsys.readouterr().err.strip() == (
+            f"infergraph: error: the failures file {str(path)!r} is {kind}; outputs are written "
+            "to regular files only: choose another path"
+        )
 
 
 def test_an_invalid_spec_is_one_line_and_exit_2(project: Path) -> None:
@@ -258,7 +311,7 @@ def test_an_interrupted_run_exits_130_and_leaves_no_temporary_files(
     )
     assert main(["run", str(spec)]) == 130
     assert capsys.readouterr().err.strip() == (
-        "infergraph: interrupted: the run stopped before it finished, so its results and "
-        "failures files are missing or incomplete; run it again"
+        "infergraph: interrupted: the run stopped before it finished, so its outputs were not "
+        "written (files of an earlier run stay as they were); run it again"
     )
     assert list((project / "out").glob("beam-temp-*")) == []

@@ -152,3 +152,107 @@ def test_rows_to_parquet(project: Path) -> None:
     assert set(table.column("status").to_pylist()) == {"ok"}
     big = dict(zip(table.column("key").to_pylist(), table.column("big").to_pylist(), strict=True))
     assert big["q3"] is True and big["q0"] is False
+
+
+NESTED_SPEC = """\
+name: nested
+models:
+  outer: {handler: onnx, path: outer.onnx}
+nodes:
+  - {name: outer, model: outer}
+inputs:
+  - {format: FORMAT, path: DATA, key_field: key, input_field: x}
+outputs:
+  - {format: jsonl, path: out/nested.jsonl}
+  - {format: parquet, path: out/nested}
+"""
+
+
+@pytest.mark.parametrize("data", ["in.jsonl", "in.parquet"])  # read as rows, read as blocks
+def test_parquet_keeps_the_shape_of_each_rows_output_as_jsonl_does(
+    tmp_path: Path, data: str
+) -> None:
+    from tests.onnx_models import outer
+
+    outer(tmp_path / "outer.onnx")
+    keys, xs = ["a", "b", "c"], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    (tmp_path / "in.jsonl").write_text(
+        "".join(json.dumps({"key": k, "x": x}) + "\n" for k, x in zip(keys, xs, strict=True))
+    )
+    x = pa.FixedSizeListArray.from_arrays(pa.array(np.asarray(xs, np.float32).reshape(-1)), 2)
+    pq.write_table(pa.table({"key": keys, "x": x}), tmp_path / "in.parquet")
+    spec = tmp_path / "nested.yaml"
+    spec.write_text(NESTED_SPEC.replace("FORMAT", data.split(".")[1]).replace("DATA", data))
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    jsonl = {r["key"]: r["outer"] for r in map(json.loads, (tmp_path / "out/nested.jsonl").open())}
+    assert jsonl["b"] == [[3.0, 30.0, 300.0], [4.0, 40.0, 400.0]]
+    table = pq.read_table(sorted((tmp_path / "out").glob("nested-*.parquet")))
+    keys, values = table.column("key").to_pylist(), table.column("outer").to_pylist()
+    assert dict(zip(keys, values, strict=True)) == jsonl
+
+
+def test_parquet_output_writes_keys_of_mixed_types_as_text(project: Path) -> None:
+    ids: list[Any] = [0, 1, 2, "three", 4.5, 5]
+    (project / "in.jsonl").write_text(
+        "".join(json.dumps({"key": k, "x": [float(i)]}) + "\n" for i, k in enumerate(ids))
+    )
+    path = project / "mixed.yaml"
+    path.write_text(
+        "name: mixed\nmodels:\n  five: {handler: onnx, path: five.onnx}\n"
+        "nodes:\n  - {name: five, model: five}\n"
+        "inputs:\n  - {format: jsonl, path: in.jsonl, key_field: key, input_field: x}\n"
+        "outputs:\n  - {format: parquet, path: out/mixed}\n"
+    )
+    assert main(["run", str(path), "--no-progress"]) == 0
+    table = pq.read_table(sorted((project / "out").glob("mixed-*.parquet")))
+    assert table.schema.field("key").type == pa.string()
+    got = dict(zip(table.column("key").to_pylist(), table.column("five").to_pylist(), strict=True))
+    assert got == {"0": [0.0], "1": [5.0], "2": [10.0], "three": [15.0], "4.5": [20.0], "5": [25.0]}
+    assert (project / "out" / "mixed.failures.jsonl").read_text() == ""
+
+
+def test_a_rerun_replaces_the_parquet_parts_of_the_run_before(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = spec(project, "parquet", "in.parquet", "auto", "again")
+    text = Path(path).read_text()
+    text = text.replace("outputs:\n", "outputs:\n  - {format: parquet, path: out/parts}\n")
+    Path(path).write_text(text)
+    (project / "out").mkdir()
+    (project / "out" / "parts-notes.parquet").write_text("not a part of the output")
+    assert main(["run", path, "--no-progress"]) == 0
+    first = sorted((project / "out").glob("parts-*.parquet"))
+    assert main(["run", path, "--no-progress"]) == 0
+    parts = sorted((project / "out").glob("parts-*.parquet"))
+    assert parts != first and len(parts) == len(first)
+    table = pq.read_table([p for p in parts if p.name != "parts-notes.parquet"])
+    assert sorted(table.column("key").to_pylist()) == [f"q{i}" for i in range(len(XS))]
+    assert len((project / "again.jsonl").read_text().splitlines()) == len(XS)  # replaced too
+    # Ctrl-C midway: no part of the interrupted run is readable, the last run's parts stay
+    (project / "stop.py").write_text("def big(y):\n    raise KeyboardInterrupt\n")
+    text = text.replace("imports: [adapters]", "imports: [stop]").replace("adapters:", "stop:")
+    Path(path).write_text(text)
+    assert main(["run", path, "--no-progress"]) == 130
+    assert sorted((project / "out").glob("parts-*.parquet")) == parts
+    assert list((project / "out").glob(".infergraph-staging-*")) == []
+    # reading the parts it would replace is refused before the run
+    capsys.readouterr()
+    assert main(["run", path, "--input", str(project / "out" / "parts-*.parquet")]) == 2
+    assert "would replace its earlier part" in capsys.readouterr().err
+    assert sorted((project / "out").glob("parts-*.parquet")) == parts
+
+
+def test_two_parquet_outputs_in_one_directory_are_both_published(project: Path) -> None:
+    path = spec(project, "parquet", "in.parquet", "auto", "two")
+    text = Path(path).read_text()
+    text = text.replace(
+        "outputs:\n",
+        "outputs:\n  - {format: parquet, path: out/a, nodes: [five]}\n"
+        "  - {format: parquet, path: out/b, nodes: [ten]}\n",
+    )
+    Path(path).write_text(text)
+    assert main(["run", path, "--no-progress"]) == 0
+    for name, node in (("a", "five"), ("b", "ten")):
+        table = pq.read_table(sorted((project / "out").glob(f"{name}-*.parquet")))
+        assert table.num_rows == len(XS) and node in table.column_names
+    assert [p.name for p in (project / "out").iterdir() if p.name.startswith(".")] == []
