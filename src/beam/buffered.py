@@ -42,7 +42,7 @@ class Buffered:
         self._pending.append(element)
         self._pending_rows += self.element_rows(element)
         if self._pending_rows < self._limit:
-            return None
+            return ()  # nothing yet ("return None" makes Beam warn once per DoFn)
         batch, self._pending, self._pending_rows = self._pending, [], 0
         return super().process(batch)  # type: ignore[misc]
 

@@ -1,17 +1,16 @@
 """``RunGraph``: a graph as an Apache Beam PTransform, with the in-process path's semantics.
 
-The graph's steps are cut into segments, each a model step and the function, route, split and
-merge steps after it; a segment is one ``BatchElements`` (sized by its model's policy) and one
-``ParDo`` that applies the same :class:`~infergraph.core.graph.stages.Step` code the in-process
-path runs. Records flow from segment to segment (no shuffle: a branch is joined by construction,
-since every node of an element fills in the same record), and the last segment emits one
-:class:`~infergraph.GraphResult` per element.
+The whole graph runs as one fused step: one ``ParDo`` gathers elements into batches (in bounded
+global-window pipelines, inside the DoFn; otherwise behind one ``BatchElements``) and applies
+every :class:`~infergraph.core.graph.stages.Step` to them, the same code the in-process path
+runs. Each model is still called at its own batch size (its runner slices what it gets), and
+nothing is re-batched between models. The step emits one :class:`~infergraph.GraphResult` per
+element (a :class:`~infergraph.core.graph.block_state.BlockResult` per block).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ from apache_beam.utils import shared
 from ..core.blocks import Block
 from ..core.errors import InferenceFailedError
 from ..core.execute import BatchRunner
-from ..core.graph.block_state import BlockRecord, BlockResult
+from ..core.graph.block_state import BlockResult
 from ..core.graph.graph import Graph
 from ..core.graph.nodes import ModelNode
 from ..core.graph.run import Finish, to_records
@@ -38,7 +37,7 @@ from .transform import FAILURES, PREDICTIONS, bounded_global_window
 
 RESULTS = PREDICTIONS
 LEADING_BATCH = 256
-"""Records batched together for the steps before the first model step."""
+"""Elements batched together in a graph without model nodes."""
 
 
 class RunGraph(beam.PTransform):  # type: ignore[type-arg]
@@ -75,25 +74,16 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         return routed
 
     def expand(self, pcoll: PCollection[Any]) -> Any:
-        steps = self.graph.validate()
-        segments = _segments(steps)
+        segment = Segment(tuple(self.graph.validate()))
         context = _Context(self.graph.name, self.keyed, Finish.of(self.graph))
         tagged = not _on_dask(pcoll)
-        current: Any = pcoll
-        each = bounded_global_window(pcoll)
-        for index, segment in enumerate(segments):
-            first, last = index == 0, index == len(segments) - 1
-            label = "+".join(step.name for step in segment.steps) or "input"
-            if each:  # one DoFn batches and applies the steps: no hop through BatchElements
-                run = beam.ParDo(_SegmentEachDoFn(segment, context, first, last, tagged))
-            else:
-                run = beam.ParDo(_SegmentDoFn(segment, context, first, last, tagged))
-                current = current | f"Batch[{label}]" >> BatchElements(
-                    **_batching(segment, current)
-                )
-            current = current | f"Run[{label}]" >> (
-                run.with_outputs(FAILURES, main=RESULTS) if last and tagged else run
-            )
+        if bounded_global_window(pcoll):  # one DoFn batches and applies the steps
+            run = beam.ParDo(_SegmentEachDoFn(segment, context, tagged))
+            current = pcoll
+        else:
+            run = beam.ParDo(_SegmentDoFn(segment, context, tagged))
+            current = pcoll | "Batch" >> BatchElements(**_batching(segment, pcoll))
+        current = current | "Run" >> (run.with_outputs(FAILURES, main=RESULTS) if tagged else run)
         if tagged:
             results, failures = current[RESULTS], current[FAILURES]
         else:  # the Dask runner mixes up tagged outputs: one output, told apart by type
@@ -107,15 +97,20 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
 
 @dataclass(frozen=True)
 class Segment:
-    """A model step (or none, for the steps before the first one) and the steps after it."""
+    """The steps one DoFn applies (every step of the graph), and their models."""
 
-    model: Step | None
-    after: tuple[Step, ...]
+    steps: tuple[Step, ...]
 
     @property
-    def steps(self) -> tuple[Step, ...]:
-        """Every step of the segment, in order."""
-        return ((self.model,) if self.model else ()) + self.after
+    def models(self) -> tuple[ModelNode, ...]:
+        """The model nodes of the steps."""
+        return tuple(step.node for step in self.steps if isinstance(step.node, ModelNode))
+
+    def batch_limit(self) -> int:
+        """Rows per batch: the largest of the models' batch sizes (each model's runner cuts
+        its calls to its own), or a fixed number without models."""
+        limits = [node.handler.config.batch_size_limit for node in self.models]
+        return max(limits, default=LEADING_BATCH)
 
 
 @dataclass(frozen=True)
@@ -125,41 +120,20 @@ class _Context:
     finish: Finish
 
 
-def _segments(steps: Sequence[Step]) -> list[Segment]:
-    segments: list[Segment] = []
-    model: Step | None = None
-    after: list[Step] = []
-    for step in steps:
-        if step.is_model:
-            if model is not None or after:
-                segments.append(Segment(model, tuple(after)))
-            model, after = step, []
-        else:
-            after.append(step)
-    segments.append(Segment(model, tuple(after)))
-    return segments
-
-
 def _batching(segment: Segment, pcoll: PCollection[Any]) -> dict[str, Any]:
-    if segment.model is None:
-        return {"min_batch_size": 1, "max_batch_size": LEADING_BATCH}
-    assert isinstance(segment.model.node, ModelNode)
-    config = segment.model.node.handler.config
+    configs = [node.handler.config for node in segment.models]
     batching: dict[str, Any] = {
-        "min_batch_size": config.min_batch_size,
-        "max_batch_size": config.batch_size_limit,
+        "min_batch_size": max((config.min_batch_size for config in configs), default=1),
+        "max_batch_size": segment.batch_limit(),
         "element_size_fn": _rows,
     }
-    if config.max_batch_duration_s is not None and bool(
-        pcoll.pipeline.options.view_as(StandardOptions).streaming
-    ):
-        batching["max_batch_duration_secs"] = config.max_batch_duration_s
+    waits = [c.max_batch_duration_s for c in configs if c.max_batch_duration_s is not None]
+    if waits and bool(pcoll.pipeline.options.view_as(StandardOptions).streaming):
+        batching["max_batch_duration_secs"] = min(waits)
     return batching
 
 
 def _rows(element: Any) -> int:
-    if isinstance(element, BlockRecord):
-        return element.rows
     if isinstance(element, tuple) and len(element) == 2:
         element = element[1]
     return element.rows if isinstance(element, Block) else 1
@@ -171,17 +145,13 @@ def namespace(graph: str, node: str | None = None) -> str:
 
 
 class _SegmentDoFn(beam.DoFn):
-    """Applies a segment's steps to a batch of records (loading its model once per process)."""
+    """Applies every step to a batch of elements (loading each model once per process)."""
 
-    def __init__(
-        self, segment: Segment, context: _Context, first: bool, last: bool, tagged: bool = True
-    ) -> None:
+    def __init__(self, segment: Segment, context: _Context, tagged: bool = True) -> None:
         self.segment = segment
         self.context = context
-        self.first = first
-        self.last = last
         self.tagged = tagged
-        self._shared = shared.Shared()
+        self._shared = {node.name: shared.Shared() for node in segment.models}
 
     def setup(self) -> None:
         graph = self.context.graph
@@ -190,28 +160,28 @@ class _SegmentDoFn(beam.DoFn):
             step.name: BeamMetrics(f"{graph}.{step.name}") for step in self.segment.steps
         }
         self._results = BeamMetrics(graph)
-        self._runner: BatchRunner | None = None
-        self._load_stats: RunStats | None = None
-        step = self.segment.model
-        if step is None:
-            return
-        assert isinstance(step.node, ModelNode)
-        handler = step.node.handler
-        stats = self._load_stats = RunStats()
+        self._runners: dict[str, BatchRunner] = {}
+        self._load_stats: dict[str, RunStats] = {}
+        self._boxes: list[ModelBox] = []
+        for node in self.segment.models:
+            self._runners[node.name] = self._load(node)
+
+    def _load(self, node: ModelNode) -> BatchRunner:
+        handler = node.handler
+        stats = self._load_stats[node.name] = RunStats()
 
         def load() -> ModelBox:
             return load_model(handler, stats)
 
-        self._box = self._shared.acquire(load, tag=handler.cache_key())
-        self._runner = BatchRunner(handler, self._box.model, self._sinks[step.name])
+        box = self._shared[node.name].acquire(load, tag=handler.cache_key())
+        self._boxes.append(box)  # held while the DoFn lives: the shared model stays loaded
+        return BatchRunner(handler, box.model, self._sinks[node.name])
 
     def process(self, batch: list[Any]) -> list[Any]:
-        records = to_records(batch, self.context.keyed) if self.first else batch
+        records = to_records(batch, self.context.keyed)
         self._report_load()
         for step in self.segment.steps:
-            step.apply(records, self._sinks[step.name], self._runner if step.is_model else None)
-        if not self.last:
-            return records
+            step.apply(records, self._sinks[step.name], self._runners.get(step.name))
         out: list[Any] = []
         statuses: Counter[str] = Counter()
         finish = self.context.finish
@@ -234,30 +204,26 @@ class _SegmentDoFn(beam.DoFn):
         return TaggedOutput(FAILURES, failure) if self.tagged else failure
 
     def _report_load(self) -> None:
-        stats, self._load_stats = self._load_stats, None
-        if stats is None or self.segment.model is None:
-            return
-        sink = self._sinks[self.segment.model.name]
-        for name, value in stats.counters.items():
-            sink.counter(name, value)
-        for name, dist in stats.distributions.items():
-            if dist.max is not None:
-                sink.distribution(name, dist.max)
+        stats, self._load_stats = self._load_stats, {}
+        for name, loaded in stats.items():
+            sink = self._sinks[name]
+            for counter, value in loaded.counters.items():
+                sink.counter(counter, value)
+            for distribution, dist in loaded.distributions.items():
+                if dist.max is not None:
+                    sink.distribution(distribution, dist.max)
 
 
 class _SegmentEachDoFn(Buffered, _SegmentDoFn):
-    """Takes records one by one and applies the segment to batches of the model's
-    ``max_batch_size`` (block rows counted), the rest of a bundle when it ends: batching and
-    the steps in one DoFn (bounded pipelines in the global window)."""
+    """Takes elements one by one and applies the steps to batches of the largest model batch
+    size (block rows counted), the rest of a bundle when it ends: batching and every step in
+    one DoFn (bounded pipelines in the global window)."""
 
     element_rows = staticmethod(_rows)  # no wrapper call per element
 
     def batch_limit(self) -> int:
-        """Rows per batch: the model's batch size (the leading steps': a fixed number)."""
-        model = self.segment.model
-        if model is None or not isinstance(model.node, ModelNode):
-            return LEADING_BATCH
-        return int(model.node.handler.config.batch_size_limit)
+        """Rows per batch (see :meth:`Segment.batch_limit`)."""
+        return self.segment.batch_limit()
 
 
 def _on_dask(pcoll: PCollection[Any]) -> bool:

@@ -156,3 +156,31 @@ def test_blocks_on_beam_match_blocks_in_process(
             assert outputs_equal(kept.valid[name], expected_kept.valid[name])
             valid = expected_kept.valid[name]
             assert outputs_equal(np.asarray(kept.values[name])[valid], np.asarray(column)[valid])
+
+
+def test_a_graph_is_one_fused_step_with_no_beam_warnings(
+    five_onnx: Path, ten_onnx: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    case = topologies.chain(five_onnx, ten_onnx)
+    pipeline = beam.Pipeline(runner="DirectRunner")
+    results = (
+        pipeline
+        | beam.Create(case.data, reshuffle=False)
+        | ig.RunGraph(case.graph).with_exception_handling()
+    )
+    labels: list[str] = []
+
+    class Labels(beam.pipeline.PipelineVisitor):  # type: ignore[misc]
+        def visit_transform(self, node: Any) -> None:
+            labels.append(node.full_label)
+
+    pipeline.visit(Labels())
+    graph_steps = [label for label in labels if label.startswith("RunGraph[chain]/")]
+    assert graph_steps == ["RunGraph[chain]/Run/ParDo(_SegmentEachDoFn)"], graph_steps
+    assert len(results) == 2
+    pipeline.run().wait_until_finish()
+    beam_warnings = [r.getMessage() for r in caplog.records if r.name.startswith("apache_beam")]
+    assert not [m for m in beam_warnings if "returned None" in m], beam_warnings
