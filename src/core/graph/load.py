@@ -10,8 +10,10 @@ from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from yaml.constructor import ConstructorError
 
 from ..errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
+from .compose import MAX_SPEC_BYTES, compose, problem
 from .graph import Graph
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
 from .spec import GraphSpec, ModelSpec, NodeSpec
@@ -53,7 +55,9 @@ def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
     """Read a spec file: its content and its graph (see :func:`load_graph`)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_SPEC_BYTES + 1)  # a bigger file is refused by parse
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{file}: cannot read the spec: {exc}") from exc
     data, lines = parse(text, str(file))
@@ -65,22 +69,45 @@ def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
 
 
 def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
-    """YAML (or JSON) text as data, and the line of every mapping key and list item."""
+    """YAML (or JSON) text as data, and the line of every mapping key and list item.
+
+    One parse: the node tree keeps the positions, and the data is constructed from it.
+
+    Raises:
+        SpecError: the text is not YAML, not a mapping, has a key twice, or passes a bound
+            (see :mod:`.compose`); the message starts with ``name:line:``.
+    """
+    lines: dict[Loc, int] = {}
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = compose(text, name)
+        if root is not None:
+            _walk(root, (), lines, name)
+        data = _Constructor("").construct_document(root) if root is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        if "\\t" in problem or "\t" in problem:
-            problem += " (YAML indents with spaces only: replace the tabs)"
-        raise SpecError(f"{name}{line}: not valid YAML or JSON: {problem}") from None
+        raise SpecError(_not_yaml(name, problem(text, exc))) from None
     if not isinstance(data, dict):
         raise SpecError(f"{name}:1: a spec is a mapping with nodes, models, inputs, outputs")
-    lines: dict[Loc, int] = {}
-    _walk(root, (), lines, name)
     return data, lines
+
+
+def _not_yaml(name: str, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or str(exc)
+    if "\\t" in what or "\t" in what:
+        what += " (YAML indents with spaces only: replace the tabs)"
+    return f"{name}{line}: not valid YAML or JSON: {what}"
+
+
+class _Constructor(yaml.SafeLoader):
+    """PyYAML's safe constructor, whose value errors (an integer of 5000 digits, a 13th month)
+    name the value's line instead of escaping as a bare ``ValueError``."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ConstructorError(None, None, f"{exc}", node.start_mark) from None
 
 
 def _walk(node: Any, loc: Loc, lines: dict[Loc, int], name: str) -> None:

@@ -230,3 +230,70 @@ def test_two_specs_with_same_named_adapter_modules(tmp_path: Path) -> None:
         """
         graphs.append(ig.load_graph(write(directory, text)))
     assert [next(g.run([("k", 5)]))["scaled"] for g in graphs] == [10, 15]
+
+
+# -- hostile files: bounded, one line, fast -----------------------------------------------------
+
+LAUGHS = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9 if prev else ['x'] * 9)}]\n"
+    for prev, name in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True)
+) + "nodes: [*h]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # billion laughs: 400 bytes whose aliases stand for 9**8 values
+        (LAUGHS, ":6: the spec holds more than 200000 values, each alias counted"),
+        # nested 1000 deep: libyaml's own bound, or ours (PyYAML's composer would recurse)
+        ("nodes: " + "[" * 1000 + "]" * 1000 + "\n", ":1: "),
+        ("nodes: " + "[" * 70 + "]" * 70 + "\n", ":1: lists and mappings nested more than 64 deep"),
+        ("nodes:\n" + "".join("  " * i + "- a:\n" for i in range(1, 80)), ":33: lists and map"),
+        # 2 MB: refused before it is parsed
+        ("imports: [" + ", ".join(f"m{i}" for i in range(300_000)) + "]\n", ": the spec is over "
+         "1048576 bytes (1 MiB), the most a spec may be"),
+        # an alias inside its own anchor: a cycle, which a walk would follow forever
+        ("nodes: &a [*a]\n", ":1: not valid YAML or JSON: found undefined alias 'a'"),
+        ("a: &x 1\nb: &x 2\nnodes: []\n",
+         ":2: not valid YAML or JSON: found duplicate anchor 'x' (first on line 1)"),
+        ("nodes: []\n---\nnodes: []\n", ":2: not valid YAML or JSON: found a second document"),
+        # values YAML reads as numbers or dates but Python cannot make
+        ("name: " + "1" * 5000 + "\n", ":1: not valid YAML or JSON: Exceeds the limit"),
+        ("nodes: []\nname: 2001-13-45\n", ":2: not valid YAML or JSON: month must be in 1..12"),
+        ("nodes: []\nname: !!float x\n", ":2: not valid YAML or JSON: could not convert string"),
+        # code is never constructed
+        ("nodes: []\nname: !!python/object/apply:os.system [ls]\n", ":2: not valid YAML or JSON: "
+         "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply"),
+    ],
+)
+@pytest.mark.parametrize("parser", ["libyaml", "pyyaml"])
+def test_hostile_specs_are_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str, text: str, expected: str
+) -> None:
+    import time
+
+    import yaml
+
+    from infergraph.core.graph import compose
+
+    if parser == "pyyaml":
+        monkeypatch.setattr(compose, "_PARSER", yaml.SafeLoader)
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        ig.load_graph(path)
+    assert time.perf_counter() - start < 1.0
+    assert str(info.value).startswith(f"{path}{expected}"), str(info.value)
+
+
+def test_the_command_refuses_a_billion_laughs_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infergraph.cli import main
+
+    path = tmp_path / "laughs.yaml"
+    path.write_text(LAUGHS)
+    assert main(["run", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"infergraph: error: {path}:6: the spec holds more than"), line
