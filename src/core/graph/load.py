@@ -240,10 +240,6 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
 
         plugins = get_plugin_manager()
     handlers = {name: _handler(name, e, base, plugins, fail) for name, e in spec.models.items()}
-    used = {node.model for node in spec.nodes if node.model}
-    for name in spec.models:
-        if name not in used:
-            raise fail(("models", name), f"model {name!r} is not used by any node; remove it")
     sources = _targets(spec, fail)
     nodes: dict[str, Node] = {}
     positions: dict[str, int] = {}
@@ -258,6 +254,11 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
         except (ConfigError, HandlerNotFoundError) as exc:
             raise fail(loc, str(exc)) from exc
         positions[entry.name] = index
+    # After the nodes: a node's misspelled model is the error to report, not the model it missed.
+    used = {node.model for node in spec.nodes if node.model}
+    for name in spec.models:
+        if name not in used:
+            raise fail(("models", name), f"model {name!r} is not used by any node; remove it")
     outputs = [name for out in spec.outputs for name in (out.nodes or [])]
     graph = Graph.from_nodes(
         nodes.values(),

@@ -146,6 +146,10 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
         # a condition on a downstream node
         ((VALID.replace("field: input.0", "field: big.0"),
           ":13: nodes[3]: route 'by_size', case for 'big': the condition reads 'big.0'")),
+        # a misspelled model that no other node uses: the node's error, not the unused model's
+        ((VALID.replace("{name: big, model: ten}", "{name: big, model: five}")
+          .replace("{name: fifty, model: ten,", "{name: fifty, model: tne,"),
+          ":12: nodes[2].model: no model named 'tne' in `models`; did you mean 'ten'")),
         # an unused model
         ((VALID.replace("models:\n", "models:\n  spare: {handler: onnx, path: x.onnx}\n"),
           ":4: models.spare: model 'spare' is not used by any node")),
