@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import yaml
 from yaml.composer import ComposerError
+from yaml.constructor import ConstructorError
 from yaml.error import Mark
 from yaml.parser import ParserError
 from yaml.scanner import ScannerError
@@ -57,7 +58,7 @@ def compose(text: str, name: str) -> yaml.Node | None:
 
     Raises:
         SpecError: the text passes a bound (size, depth, values).
-        yaml.YAMLError: the text is not YAML (with PyYAML's own message, see :func:`problem`).
+        yaml.YAMLError: the text is not YAML (with PyYAML's own message, see :func:`not_yaml`).
     """
     if len(text.encode("utf-8")) > MAX_SPEC_BYTES:
         raise SpecError(
@@ -67,7 +68,7 @@ def compose(text: str, name: str) -> yaml.Node | None:
     return _Composer(name).run(text)
 
 
-def problem(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
+def _problem(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
     """The error PyYAML's own parser reports for ``text`` (its messages name the character at
     fault, libyaml's do not), or ``exc`` when that parser finds none."""
     if _PARSER is yaml.SafeLoader or not isinstance(exc, ScannerError | ParserError):
@@ -78,6 +79,33 @@ def problem(text: str, exc: yaml.YAMLError) -> yaml.YAMLError:
     except yaml.YAMLError as own:
         return own
     return exc
+
+
+def not_yaml(name: str, text: str, exc: yaml.YAMLError) -> SpecError:
+    """The error for ``text``, which is not YAML: ``name:line: not valid YAML or JSON: ...``."""
+    exc = _problem(text, exc)
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    what = getattr(exc, "problem", None) or str(exc)
+    if "\\t" in what or "\t" in what:
+        what += " (YAML indents with spaces only: replace the tabs)"
+    return SpecError(f"{name}{line}: not valid YAML or JSON: {what}")
+
+
+def construct(root: yaml.Node) -> Any:
+    """The data of a node tree, as PyYAML's safe loader makes it (no Python objects)."""
+    return _Constructor("").construct_document(root)
+
+
+class _Constructor(yaml.SafeLoader):
+    """PyYAML's safe constructor, whose value errors (an integer of 5000 digits, a 13th month)
+    name the value's line instead of escaping as a bare ``ValueError``."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise ConstructorError(None, None, f"{exc}", node.start_mark) from None
 
 
 class _Composer:

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from yaml.constructor import ConstructorError
 
 from ..errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
-from .compose import MAX_SPEC_BYTES, compose, problem
+from ..file_fields import file_fields, local_inputs
+from .compose import MAX_SPEC_BYTES, compose, construct, not_yaml
 from .graph import Graph
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
-from .spec import GraphSpec, ModelSpec, NodeSpec
+from .spec import GraphSpec, InputSpec, ModelSpec, NodeSpec
 from .state import INPUT
+from .validate import compile_steps, suggest
 
 Loc = tuple[str | int, ...]
 
@@ -30,15 +32,62 @@ class LoadedSpec:
         path: The spec file.
         spec: Its validated content.
         graph: The graph, validated.
+        lines: The line of each field of the file (for :meth:`error`).
     """
 
     path: Path
     spec: GraphSpec
     graph: Graph
+    lines: Mapping[Loc, int] = field(default_factory=dict)
 
     def resolve(self, path: str) -> str:
         """A path from the spec, relative to the spec file unless absolute or a URL."""
         return resolve_path(path, self.path.parent)
+
+    def error(self, loc: Loc, message: str) -> SpecError:
+        """An error about the field at ``loc``, as ``file:line: field: message``."""
+        return SpecError(f"{self.path}:{line_of(self.lines, loc)}: {dotted(loc)}: {message}")
+
+    def check_input_files(self, index: int, entry: InputSpec, pattern: str) -> None:
+        """Check what input ``index`` (``entry``, reading ``pattern``) is asked to read against
+        the fields its files state ahead (a CSV header, a Parquet or Arrow schema, the arrays of
+        an npz): its ``key_field``, its ``input_field``, and route conditions on ``input.*``.
+
+        Raises:
+            SpecError: a field the files do not have, naming the spec's line and their fields.
+        """
+        for file in local_inputs(pattern)[:_FILES_CHECKED]:
+            fields = file_fields(entry.format, file)
+            if fields is not None:
+                self._check_fields(("inputs", index), entry, file, fields)
+
+    def _check_fields(self, loc: Loc, entry: InputSpec, file: str, fields: list[str]) -> None:
+        for name in ("key_field", "input_field"):
+            wanted = getattr(entry, name)
+            if wanted is not None and wanted not in fields:
+                raise self.error(
+                    (*loc, name),
+                    f"{file!r} has no field {wanted!r}; its fields are {fields}"
+                    f"{suggest(wanted, fields)}",
+                )
+        if entry.input_field is not None:
+            return  # conditions read inside that field's values, which no header states
+        graph = self.graph
+        try:
+            compile_steps(
+                graph.nodes, graph.output_names, [f for f in fields if f != entry.key_field]
+            )
+        except GraphError as exc:
+            where: Loc = ("nodes", self._position(exc.node)) if exc.node else loc
+            raise self.error(where, f"{exc} (the fields of {file!r})") from None
+
+    def _position(self, node: str) -> int:
+        return next(i for i, entry in enumerate(self.spec.nodes) if entry.name == node)
+
+
+_FILES_CHECKED = 100
+"""The most files of an input glob whose fields are checked before a run (reading a header
+each costs a file open; the reader checks every record anyway)."""
 
 
 def load_graph(path: str | Path, *, plugins: Any = None) -> Graph:
@@ -65,7 +114,7 @@ def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
         spec = GraphSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_first_problem(exc, str(file), lines)) from None
-    return LoadedSpec(file, spec, build(spec, file, lines, plugins))
+    return LoadedSpec(file, spec, build(spec, file, lines, plugins), lines)
 
 
 def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
@@ -82,32 +131,12 @@ def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
         root = compose(text, name)
         if root is not None:
             _walk(root, (), lines, name)
-        data = _Constructor("").construct_document(root) if root is not None else None
+        data = construct(root) if root is not None else None
     except yaml.YAMLError as exc:
-        raise SpecError(_not_yaml(name, problem(text, exc))) from None
+        raise not_yaml(name, text, exc) from None
     if not isinstance(data, dict):
         raise SpecError(f"{name}:1: a spec is a mapping with nodes, models, inputs, outputs")
     return data, lines
-
-
-def _not_yaml(name: str, exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    line = f":{mark.line + 1}" if mark is not None else ""
-    what = getattr(exc, "problem", None) or str(exc)
-    if "\\t" in what or "\t" in what:
-        what += " (YAML indents with spaces only: replace the tabs)"
-    return f"{name}{line}: not valid YAML or JSON: {what}"
-
-
-class _Constructor(yaml.SafeLoader):
-    """PyYAML's safe constructor, whose value errors (an integer of 5000 digits, a 13th month)
-    name the value's line instead of escaping as a bare ``ValueError``."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise ConstructorError(None, None, f"{exc}", node.start_mark) from None
 
 
 def _walk(node: Any, loc: Loc, lines: dict[Loc, int], name: str) -> None:
@@ -281,7 +310,23 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
     except GraphError as exc:
         where: Loc = ("nodes", positions[exc.node]) if exc.node in positions else ("nodes",)
         raise fail(where, str(exc)) from exc
+    _check_model_paths(spec, base, fail)
     return graph
+
+
+def _check_model_paths(spec: GraphSpec, base: Path, fail: Any) -> None:
+    """Refuse a local model path that names nothing (URLs are not checked: no network here),
+    at its line, before a worker fails to load it."""
+    for name, entry in spec.models.items():
+        path = entry.options.get("path")
+        if isinstance(path, str) and "://" not in path:
+            resolved = resolve_path(path, base)
+            if not os.path.exists(resolved):
+                raise fail(
+                    ("models", name, "path"),
+                    f"model {name!r}: {resolved!r} not found (no such file or directory); a "
+                    "relative path is relative to the spec file's directory",
+                )
 
 
 def _handler(name: str, entry: ModelSpec, base: Path, plugins: Any, fail: Any) -> Any:
