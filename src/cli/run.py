@@ -108,8 +108,18 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
             failure_record=graph_failure_record,
             pipeline_args=pipeline_args,
         )
-    print_summary(summary, [path for _, path, _ in outputs], failures)
+    print_summary(summary, [written_files(kind, path) for kind, path, _ in outputs], failures)
     return exit_status(summary.elements, summary.failed, summary.failed + summary.partial, args)
+
+
+def written_files(kind: str, path: str) -> str:
+    """The files an output of ``kind`` writes at ``path``: a glob where its sink names the parts
+    (ParquetSink: ``<path>-<id>.parquet``; PredictionLogSink: Beam's ``-SSSSS-of-NNNNN``)."""
+    if kind == "parquet":
+        return f"{path}-*.parquet"
+    if kind == "predictionlog":
+        return f"{path}-*-of-*"
+    return path
 
 
 def reader(entry: InputSpec, graph: Graph) -> Source | BlockSource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import subprocess
@@ -350,3 +351,20 @@ def test_an_output_node_named_like_a_record_field_names_the_line(
     assert capsys.readouterr().err.startswith(
         f"infergraph: error: {path}:14: outputs[0]: output nodes ['status'] clash"
     )
+
+
+def test_the_summary_names_the_files_written(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = project / "parts.yaml"
+    spec.write_text(
+        SPEC.replace(
+            "  - {format: jsonl, path: out/results.jsonl}",
+            "  - {format: parquet, path: out/results}\nfailures: out/failures.jsonl",
+        )
+    )
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    pattern = f"{project / 'out' / 'results'}-*.parquet"
+    assert f"results  -> {pattern}\n" in out
+    assert len(glob.glob(pattern)) >= 1

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ..errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
 from ..file_fields import file_fields, local_inputs
 from .compose import MAX_SPEC_BYTES, compose, construct, not_yaml
+from .conditions import CONDITION_FORMS
 from .graph import Graph
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
 from .spec import GraphSpec, InputSpec, ModelSpec, NodeSpec
@@ -199,14 +200,13 @@ def _first_problem(exc: ValidationError, name: str, lines: Mapping[Loc, int]) ->
     condition = next((i for i, part in enumerate(loc) if _condition_kind(part)), None)
     if condition is not None:
         loc = loc[:condition]
-        problem = (
-            "not a valid condition: write {field: PATH, op: eq|ne|lt|le|gt|ge|in|exists, "
-            "value: V}, or {and: [...]}, {or: [...]}, {not: {...}}"
-        )
-        if error["type"] == "value_error":  # a well-formed comparison whose value does not fit
+        problem = f"not a valid condition: write {CONDITION_FORMS}"
+        if error["type"] == "value_error":  # an unknown op, or a value that does not fit it
             problem = error["msg"].removeprefix("Value error, ")
     elif error["type"] == "extra_forbidden":
         problem = "unknown field" + _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+    elif error["type"] == "literal_error" and loc:
+        problem = _unknown_choice(loc, error["input"])
     else:
         problem = error["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 and not _union(loc) else ""
@@ -225,17 +225,35 @@ def _union(loc: Loc) -> bool:
 
 def _fields_at(loc: Loc) -> list[str]:
     """The field names the spec allows at ``loc`` (for suggestions)."""
+    model = _model_at(loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _model_at(loc: Loc) -> Any:
+    """The spec's model (or type) at ``loc``; ``None`` where it has no such field."""
     model: Any = GraphSpec
     for part in loc:
         if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         field = model.model_fields.get(part)
         if field is None:
-            return []
+            return None
         model = _inner(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
+    return model
+
+
+def _unknown_choice(loc: Loc, value: Any) -> str:
+    """``unknown format 'jsnl'; did you mean 'jsonl'? (one of: ...)`` for a field that takes
+    one of fixed values."""
+    model = _model_at(loc[:-1])
+    is_model = isinstance(model, type) and issubclass(model, BaseModel)
+    field = model.model_fields.get(str(loc[-1])) if is_model else None
+    choices = [str(c) for c in get_args(field.annotation)] if field is not None else []
+    hint = difflib.get_close_matches(str(value), choices, n=1)
+    maybe = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown {loc[-1]} {value!r}{maybe} (one of: {', '.join(choices)})"
 
 
 def _inner(annotation: Any) -> Any:

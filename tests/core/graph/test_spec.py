@@ -130,7 +130,10 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
           ":16: nodes[3].route.cases[0].when: not a valid condition")),
         # a bad operator
         ((VALID.replace("op: gt", "op: greater"),
-          ":16: nodes[3].route.cases[0].when: not a valid condition")),
+          ":16: nodes[3].route.cases[0].when: unknown op 'greater' (one of: eq, ne, lt, le, gt, "
+          "ge, in, exists)")),
+        ((VALID.replace("op: gt", "op: '>'"),
+          ":16: nodes[3].route.cases[0].when: unknown op '>'; did you mean 'gt'?")),
         # a comparison whose value does not fit its operator: refused before any element fails
         ((VALID.replace("op: gt, value: 500", "op: in, value: 500"),
           ":16: nodes[3].route.cases[0].when: op 'in' takes a list of values, e.g. value: [a, b]; "
@@ -157,6 +160,15 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
         # an unused model
         ((VALID.replace("models:\n", "models:\n  spare: {handler: onnx, path: x.onnx}\n"),
           ":4: models.spare: model 'spare' is not used by any node")),
+        # a misspelled choice: what was meant, and the choices
+        ((VALID.replace("{format: jsonl, path: out", "{format: jsnl, path: out"),
+          ":24: outputs[0].format: unknown format 'jsnl'; did you mean 'jsonl'? (one of: jsonl, "
+          "parquet, predictionlog)")),
+        ((VALID.replace("outputs:\n", "inputs:\n  - {format: csv, path: in.csv, read_as: row}\n"
+                        "outputs:\n"),
+          ":24: inputs[0].read_as: unknown read_as 'row'; did you mean 'rows'? (one of: auto, "
+          "rows, blocks)")),
+        (("version: 2\n" + VALID, ":1: version: unknown version 2 (one of: 1)")),
         # an output that is not a node
         ((VALID.replace("nodes: [fifty, total, either]", "nodes: [fifty, totl, either]"),
           ":24: outputs[0].nodes: 'totl' is not a node; did you mean 'total'")),
