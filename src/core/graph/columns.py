@@ -190,8 +190,9 @@ def _function(
             outputs.append((int(row), node.function(*values)))
         except Exception as exc:
             metrics.counter("failures")
+            # The example is the row's graph input, as for an element on its own.
             failures[int(row)] = _row_failure(
-                node, record, int(row), values, stage="function", exc=exc
+                node, record, int(row), record.block.row(int(row)), stage="function", exc=exc
             )
     store_rows(record, node.name, outputs)
 

@@ -143,3 +143,20 @@ def test_a_merge_of_arms_of_different_shapes_or_kinds_keeps_each_row() -> None:
     alone = list(g.run([(key, np.array(v)) for key, v in [("a", 1.0), ("b", 15.0), ("c", 50.0)]]))
     for row, single in enumerate(alone):
         assert outputs_equal(np.asarray(result.values["either"][row]), np.asarray(single["either"]))
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+def test_a_function_failure_holds_the_graph_input_in_a_block_as_alone(columnar: bool) -> None:
+    from tests.core.handlers import ScaleHandler
+
+    def refuse(value: Any) -> Any:
+        raise ValueError("refused")
+
+    g = ig.Graph()
+    g.model("double", ScaleHandler())
+    g.function("check", refuse, columnar=columnar)
+    g.chain("double", "check")
+    (alone,) = g.run([("a", 3.0)])
+    (block,) = g.run([ig.Block(np.array([3.0]), keys=np.array(["a"]))])
+    got, expected = block.failures["check"][0], alone.failures["check"]
+    assert (got.example, got.stage) == (expected.example, expected.stage) == (3.0, "function")
