@@ -32,6 +32,11 @@ MAX_DEPTH = 64
 MAX_VALUES = 200_000
 """The most values a spec may hold, each alias counted as the values it stands for."""
 
+_TOO_DEEP = (
+    f"lists and mappings nested more than {MAX_DEPTH} deep; a spec is nested far less: is this "
+    "the right file?"
+)
+
 # libyaml's parser when PyYAML was built with it (about 15 times faster), else PyYAML's own.
 _PARSER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(
     yaml, "CSafeLoader", yaml.SafeLoader
@@ -117,6 +122,16 @@ class _Composer:
         self.documents = 0
 
     def run(self, text: str) -> yaml.Node | None:
+        try:
+            return self._compose(text)
+        except yaml.MarkedYAMLError as exc:
+            if "maximum nesting depth" not in str(exc.problem):
+                raise
+            # libyaml's own bound (1000 levels), met while reading ahead of ours
+            line = f":{exc.problem_mark.line + 1}" if exc.problem_mark is not None else ""
+            raise SpecError(f"{self.name}{line}: {_TOO_DEEP}") from None
+
+    def _compose(self, text: str) -> yaml.Node | None:
         for event in yaml.parse(text, Loader=_PARSER):
             if isinstance(event, yaml.DocumentStartEvent):
                 self._document(event)
@@ -167,11 +182,7 @@ class _Composer:
         node = kind(tag, [], _start_of(event), None, event.flow_style)
         self.stack.append(_Open(node, event.anchor))
         if len(self.stack) > MAX_DEPTH:
-            raise self._bound(
-                event,
-                f"lists and mappings nested more than {MAX_DEPTH} deep; a spec is nested far "
-                "less: is this the right file?",
-            )
+            raise self._bound(event, _TOO_DEEP)
 
     def _end(self, event: yaml.CollectionEndEvent) -> None:
         done = self.stack.pop()

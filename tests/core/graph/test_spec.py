@@ -265,8 +265,8 @@ LAUGHS = "".join(
     [
         # billion laughs: 400 bytes whose aliases stand for 9**8 values
         (LAUGHS, ":6: the spec holds more than 200000 values, each alias counted"),
-        # nested 1000 deep: libyaml's own bound, or ours (PyYAML's composer would recurse)
-        ("nodes: " + "[" * 1000 + "]" * 1000 + "\n", ":1: "),
+        # nested 1000 deep: libyaml's bound or ours, in our words (PyYAML's composer recurses)
+        ("nodes: " + "[" * 1000 + "]" * 1000 + "\n", ":1: lists and mappings nested more than"),
         ("nodes: " + "[" * 70 + "]" * 70 + "\n", ":1: lists and mappings nested more than 64 deep"),
         ("nodes:\n" + "".join("  " * i + "- a:\n" for i in range(1, 80)), ":33: lists and map"),
         # 2 MB: refused before it is parsed
