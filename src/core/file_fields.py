@@ -24,7 +24,8 @@ def local_inputs(pattern: str) -> list[str]:
     """The local files a path or glob names; none for a URL (``gs://...``): not read here."""
     if "://" in pattern:
         return []
-    return sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+    magic = any(char in pattern for char in "*?[")
+    return sorted(glob.glob(pattern)) if magic else [pattern]
 
 
 def file_fields(kind: str, path: str) -> list[str] | None:

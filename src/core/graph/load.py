@@ -107,7 +107,8 @@ def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
     try:
         with file.open("rb") as stream:
             raw = stream.read(MAX_SPEC_BYTES + 1)  # a bigger file is refused by parse
-        text = raw.decode("utf-8")
+        # (where the read cut a character in two, "replace" keeps the size error first)
+        text = raw.decode("utf-8", "replace" if len(raw) > MAX_SPEC_BYTES else "strict")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{file}: cannot read the spec: {exc}") from exc
     data, lines = parse(text, str(file))

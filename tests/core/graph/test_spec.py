@@ -307,6 +307,13 @@ def test_hostile_specs_are_refused_at_once(
     assert str(info.value).startswith(f"{path}{expected}"), str(info.value)
 
 
+def test_a_big_file_cut_inside_a_character_is_still_too_big(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"name: " + "é".encode() * (1 << 20))
+    with pytest.raises(SpecError, match="the spec is over 1048576 bytes"):
+        ig.load_graph(path)
+
+
 def test_the_command_refuses_a_billion_laughs_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
