@@ -111,8 +111,18 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
             failure_record=graph_failure_record,
             pipeline_args=pipeline_args,
         )
-    print_summary(summary, [path for _, path, _ in outputs], failures)
+    print_summary(summary, [written_files(kind, path) for kind, path, _ in outputs], failures)
     return exit_status(summary.elements, summary.failed, summary.failed + summary.partial, args)
+
+
+def written_files(kind: str, path: str) -> str:
+    """The files an output of ``kind`` writes at ``path``: a glob where its sink names the parts
+    (ParquetSink: ``<path>-<id>.parquet``; PredictionLogSink: Beam's ``-SSSSS-of-NNNNN``)."""
+    if kind == "parquet":
+        return f"{path}-*.parquet"
+    if kind == "predictionlog":
+        return f"{path}-*-of-*"
+    return path
 
 
 def reader(entry: InputSpec, graph: Graph) -> Source | BlockSource:
@@ -158,13 +168,17 @@ def _inputs(loaded: Any, override: str | None) -> list[tuple[Source | BlockSourc
     if not specs:
         raise SpecError(f"{loaded.path}: the spec has no inputs; add one, or pass --input")
     found = []
-    for entry in specs:
+    for index, entry in enumerate(specs):
         if override is not None and format_of(override) not in (None, entry.format):
             # --input other.csv for a spec that reads jsonl: read it as its extension says
             entry = entry.model_copy(update={"format": format_of(override)})  # noqa: PLW2901
-        source = reader(entry, loaded.graph)
+        try:
+            source = reader(entry, loaded.graph)
+        except ConfigError as exc:
+            raise loaded.error(("inputs", index, "read_as"), str(exc)) from exc
         path = override if override is not None else loaded.resolve(entry.path)
-        check_input(path)
+        _check_input(loaded, index, path, from_spec=override is None)
+        loaded.check_input_files(index, entry, path)
         found.append((source, path))
     return found
 
@@ -192,6 +206,16 @@ def _source_file(fn: Any) -> str | None:
         return None
 
 
+def _check_input(loaded: Any, index: int, path: str, *, from_spec: bool) -> None:
+    """:func:`check_input`, its error at the spec's line when the path is the spec's."""
+    try:
+        check_input(path)
+    except ConfigError as exc:
+        if not from_spec:
+            raise
+        raise loaded.error(("inputs", index, "path"), str(exc)) from exc
+
+
 def _outputs(
     loaded: Any, override: str | None, nodes: Sequence[str]
 ) -> list[tuple[str, str, list[str]]]:
@@ -203,13 +227,14 @@ def _outputs(
             raise SpecError(f"{loaded.path}: the spec has no outputs; add one, or pass --output")
         return [("jsonl", override, list(nodes))]
     found = []
-    for entry in specs:
+    for index, entry in enumerate(specs):
         chosen = list(entry.nodes or nodes)
         clash = sorted(RESERVED_FIELDS & set(chosen))
         if clash and entry.format == "jsonl":
-            raise SpecError(
-                f"{loaded.path}: output nodes {clash} clash with the fields of a result record "
-                f"({', '.join(sorted(RESERVED_FIELDS))}); rename them"
+            raise loaded.error(
+                ("outputs", index),
+                f"output nodes {clash} clash with the fields of a result record "
+                f"({', '.join(sorted(RESERVED_FIELDS))}); rename them",
             )
         path = override if override is not None else loaded.resolve(entry.path)
         found.append((entry.format, path, chosen))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -315,3 +316,108 @@ def test_an_interrupted_run_exits_130_and_leaves_no_temporary_files(
         "written (files of an earlier run stay as they were); run it again"
     )
     assert list((project / "out").glob("beam-temp-*")) == []
+
+
+def _data(project: Path) -> None:
+    """Input files whose fields are known before a run."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    np.savez(project / "data" / "in.npz", id=np.array(["a"]), x=np.ones((1, 1), np.float32))
+    (project / "data" / "in.csv").write_text("id,x\na,105\n")
+    table = pa.table({"id": ["a"], "x": [105.0]})
+    pq.write_table(table, project / "data" / "in.parquet")
+    with pa.ipc.new_stream(project / "data" / "in.arrow", table.schema) as stream:
+        stream.write_table(table)
+
+
+ROUTED = SPEC.replace(
+    "  - {name: ten, model: ten}\n",
+    "  - {name: ten, model: ten}\n"
+    "  - name: big\n"
+    "    route: {cases: [{when: {field: input.size, op: gt, value: 1}, to: big_ten}]}\n"
+    "  - {name: big_ten, model: ten}\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "source", "expected"),
+    [
+        # an input that names no file
+        (SPEC, "{format: jsonl, path: data/nope.jsonl, key_field: id}",
+         ":12: inputs[0].path: input '{data}/nope.jsonl' not found (no file matches it)"),
+        # a key or input field the file does not have
+        (SPEC, "{format: numpy, path: data/in.npz, key_field: idd}",
+         ":12: inputs[0].key_field: '{data}/in.npz' has no field 'idd'; its fields are "
+         "['id', 'x']. Did you mean 'id'?"),
+        (SPEC, "{format: parquet, path: data/in.parquet, key_field: id, input_field: y}",
+         ":12: inputs[0].input_field: '{data}/in.parquet' has no field 'y'; its fields are "
+         "['id', 'x']"),
+        (SPEC, "{format: csv, path: data/in.csv, key_field: key}",
+         ":12: inputs[0].key_field: '{data}/in.csv' has no field 'key'"),
+        # a route condition on a field the file does not have: refused, not every row to the
+        # default
+        (ROUTED, "{format: csv, path: data/in.csv, key_field: id}",
+         ":11: nodes[4]: route 'big', case for 'big_ten': the input has no field 'size'; its "
+         "fields are ['x'] (the fields of '{data}/in.csv')"),
+        (ROUTED, "{format: arrow, path: data/in.arrow, key_field: id}",
+         ":11: nodes[4]: route 'big', case for 'big_ten': the input has no field 'size'"),
+        # a way of reading the format does not have
+        (SPEC, "{format: jsonl, path: data/in.jsonl, key_field: id, read_as: blocks}",
+         ":12: inputs[0].read_as: jsonl inputs are read as rows; use read_as: rows or auto"),
+    ],
+)
+def test_input_errors_name_the_spec_line_before_the_run(
+    project: Path, capsys: pytest.CaptureFixture[str], spec: str, source: str, expected: str
+) -> None:
+    _data(project)
+    path = project / "inputs.yaml"
+    path.write_text(spec.replace("{format: jsonl, path: data/in.jsonl, key_field: id}", source))
+    assert main(["run", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    prefix = f"infergraph: error: {path}{expected.format(data=project / 'data')}"
+    assert line.startswith(prefix), line
+    assert not (project / "out").exists()
+
+
+def test_a_route_on_a_field_the_header_has_runs(project: Path) -> None:
+    _data(project)
+    path = project / "routed.yaml"
+    path.write_text(
+        ROUTED.replace("input.size", "input.x").replace(
+            "{format: jsonl, path: data/in.jsonl, key_field: id}",
+            "{format: csv, path: data/in.csv, key_field: id}",
+        )
+    )
+    assert main(["run", str(path), "--no-progress"]) == 0
+    (record,) = read_jsonl(project / "out" / "results.jsonl")
+    assert record["lineage"]["routes"] == {"big": "big_ten"}
+
+
+def test_an_output_node_named_like_a_record_field_names_the_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "clash.yaml"
+    path.write_text(SPEC.replace("name: ten, model: ten}", "name: status, model: ten}"))
+    assert main(["run", str(path)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"infergraph: error: {path}:14: outputs[0]: output nodes ['status'] clash"
+    )
+
+
+def test_the_summary_names_the_files_written(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = project / "parts.yaml"
+    spec.write_text(
+        SPEC.replace(
+            "  - {format: jsonl, path: out/results.jsonl}",
+            "  - {format: parquet, path: out/results}\nfailures: out/failures.jsonl",
+        )
+    )
+    assert main(["run", str(spec), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    pattern = f"{project / 'out' / 'results'}-*.parquet"
+    assert f"results  -> {pattern}\n" in out
+    assert len(glob.glob(pattern)) >= 1

@@ -350,8 +350,53 @@ def _merge(node: MergeNode, record: BlockRecord, rows: np.ndarray[Any, Any]) -> 
         if len(pick):
             outputs.append((pick, take_rows(record.values[name], pick)))
             taken[pick] = True
+    if len(outputs) > 1:
+        # The arms' common column, so that no arm's rows are cast to the first arm's dtype.
+        common = _common_column([column for _, column in outputs], record.rows)
+        if common is not None:
+            record.values[node.name] = common
+            record.valid[node.name] = np.zeros(record.rows, dtype=bool)
+            outputs = [(pick, _fit(column, common)) for pick, column in outputs]
     for pick, column in outputs:
         store(record, node.name, pick, column)
+
+
+def _common_column(columns: list[Column], rows: int) -> Column | None:
+    """An empty column of ``rows`` rows that holds each of ``columns`` as it is: numpy's common
+    dtype (float32 and float64: float64; <U1 and <U5: <U5), or objects (each row its own
+    value) where the arms' row shapes or kinds do not mix; ``None`` for dict and array arms."""
+    if all(isinstance(column, Mapping) for column in columns):
+        names = {tuple(column) for column in columns}
+        if len(names) != 1:
+            return None
+        return {
+            name: _common_column([column[name] for column in columns], rows)
+            for name in names.pop()
+        }
+    if any(isinstance(column, Mapping) for column in columns):
+        return None
+    arrays = [np.asarray(column) for column in columns]
+    shapes = {array.shape[1:] for array in arrays}
+    try:
+        dtype = np.result_type(*(array.dtype for array in arrays))
+    except TypeError:  # numpy's DTypePromotionError (text and numbers, say)
+        dtype = np.dtype(object)
+    if len(shapes) == 1 and dtype.kind != "O":
+        return np.zeros((rows, *shapes.pop()), dtype=dtype)
+    return np.full(rows, None, dtype=object)
+
+
+def _fit(column: Column, common: Column) -> Column:
+    """``column`` as rows of ``common``: an object column takes one value per row."""
+    if isinstance(column, Mapping) and isinstance(common, Mapping):
+        return {name: _fit(values, common[name]) for name, values in column.items()}
+    array = np.asarray(column)
+    if np.asarray(common).dtype.kind != "O" or array.ndim == 1:
+        return array
+    rows = np.empty(len(array), dtype=object)
+    for index, row in enumerate(array):
+        rows[index] = row
+    return rows
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -17,16 +17,35 @@ does not resolve makes every comparison false; ``exists`` tests for it.
 
 from __future__ import annotations
 
+import difflib
 import operator
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, RootModel, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
 Op = Literal["eq", "ne", "lt", "le", "gt", "ge", "in", "exists"]
+OPS: tuple[str, ...] = get_args(Op)
+
+_SYMBOLS = {">=": "ge", ">": "gt", "<=": "le", "<": "lt", "==": "eq", "=": "eq", "!=": "ne"}
+"""Operators as Python writes them, and their names here (for "did you mean")."""
+
+CONDITION_FORMS = (
+    "{field: PATH, op: eq|ne|lt|le|gt|ge|in|exists, value: V}, or {and: [...]}, {or: [...]}, "
+    "{not: {...}}"
+)
+"""How a condition is written as data (in a spec, or a dict passed to a route)."""
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "eq": operator.eq,
@@ -78,6 +97,15 @@ class Compare(_Base):
     )
     op: Op = Field(description="Operator: eq, ne, lt, le, gt, ge, in (value is a list), exists.")
     value: Any = Field(default=None, description="The value compared with (not for 'exists').")
+
+    @field_validator("op", mode="before")
+    @classmethod
+    def _known_op(cls, op: Any) -> Any:
+        if isinstance(op, str) and op not in OPS:
+            hint = _SYMBOLS.get(op.strip()) or next(iter(difflib.get_close_matches(op, OPS, 1)), "")
+            maybe = f"; did you mean {hint!r}?" if hint else ""
+            raise ValueError(f"unknown op {op!r}{maybe} (one of: {', '.join(OPS)})")
+        return op
 
     @model_validator(mode="after")
     def _value_fits_op(self) -> Compare:
@@ -235,24 +263,48 @@ Not.model_rebuild()
 def when(field: str, op: Op, value: Any = None) -> Compare:
     """A comparison of a field path with a value; combine with ``&``, ``|`` and ``~``.
 
+    Raises:
+        ConfigError: an unknown operator (``">="`` says: did you mean 'ge'?) or a value that
+            does not fit it.
+
     Example:
         >>> c = when("input.x", "gt", 500) & ~when("key", "in", ["skip-me"])
         >>> c.evaluate(lambda root: (True, {"x": 600}) if root == "input" else (True, "a"))
         True
     """
-    return Compare(field=field, op=op, value=value)
+    try:
+        return Compare(field=field, op=op, value=value)
+    except ValidationError as exc:
+        raise ConfigError(f"when({field!r}, {op!r}, {value!r}): {_problem(exc)}") from None
 
 
 def as_condition(value: Any) -> Condition:
-    """A condition from a condition object or its plain-data form (a dict, as in a spec)."""
+    """A condition from a condition object or its plain-data form (a dict, as in a spec).
+
+    Raises:
+        ConfigError: a dict that is not a condition (the message says how to write one).
+        TypeError: ``value`` is neither a condition nor a dict.
+    """
     if isinstance(value, Compare | All | AnyOf | Not):
         return value
     if isinstance(value, Mapping):
-        return ConditionModel.model_validate(dict(value)).root
+        try:
+            return ConditionModel.model_validate(dict(value)).root
+        except ValidationError as exc:
+            raise ConfigError(f"condition {dict(value)!r}: {_problem(exc)}") from None
     raise TypeError(
         f"a condition must be ig.when(...) or a dict such as "
         f"{{'field': 'input.x', 'op': 'gt', 'value': 1}}; got {type(value).__name__}"
     )
+
+
+def _problem(exc: ValidationError) -> str:
+    """What is wrong with a condition: its own check's message where one refused it (an
+    unknown op, a value that does not fit), else how conditions are written."""
+    for error in exc.errors():
+        if error["type"] == "value_error":
+            return str(error["msg"]).removeprefix("Value error, ")
+    return f"not a valid condition: write {CONDITION_FORMS}"
 
 
 def resolve(path: str, lookup: Lookup) -> Any:

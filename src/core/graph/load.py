@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
@@ -12,6 +13,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
+from ..file_fields import file_fields, local_inputs
+from .compose import MAX_SPEC_BYTES, compose, construct, not_yaml
+from .conditions import CONDITION_FORMS
 from .graph import Graph
 from .nodes import (
     FunctionNode,
@@ -22,8 +26,9 @@ from .nodes import (
     SplitNode,
     import_function,
 )
-from .spec import GraphSpec, ModelSpec, NodeSpec
+from .spec import GraphSpec, InputSpec, ModelSpec, NodeSpec
 from .state import INPUT
+from .validate import compile_steps, suggest
 
 Loc = tuple[str | int, ...]
 
@@ -36,15 +41,62 @@ class LoadedSpec:
         path: The spec file.
         spec: Its validated content.
         graph: The graph, validated.
+        lines: The line of each field of the file (for :meth:`error`).
     """
 
     path: Path
     spec: GraphSpec
     graph: Graph
+    lines: Mapping[Loc, int] = field(default_factory=dict)
 
     def resolve(self, path: str) -> str:
         """A path from the spec, relative to the spec file unless absolute or a URL."""
         return resolve_path(path, self.path.parent)
+
+    def error(self, loc: Loc, message: str) -> SpecError:
+        """An error about the field at ``loc``, as ``file:line: field: message``."""
+        return SpecError(f"{self.path}:{line_of(self.lines, loc)}: {dotted(loc)}: {message}")
+
+    def check_input_files(self, index: int, entry: InputSpec, pattern: str) -> None:
+        """Check what input ``index`` (``entry``, reading ``pattern``) is asked to read against
+        the fields its files state ahead (a CSV header, a Parquet or Arrow schema, the arrays of
+        an npz): its ``key_field``, its ``input_field``, and route conditions on ``input.*``.
+
+        Raises:
+            SpecError: a field the files do not have, naming the spec's line and their fields.
+        """
+        for file in local_inputs(pattern)[:_FILES_CHECKED]:
+            fields = file_fields(entry.format, file)
+            if fields is not None:
+                self._check_fields(("inputs", index), entry, file, fields)
+
+    def _check_fields(self, loc: Loc, entry: InputSpec, file: str, fields: list[str]) -> None:
+        for name in ("key_field", "input_field"):
+            wanted = getattr(entry, name)
+            if wanted is not None and wanted not in fields:
+                raise self.error(
+                    (*loc, name),
+                    f"{file!r} has no field {wanted!r}; its fields are {fields}"
+                    f"{suggest(wanted, fields)}",
+                )
+        if entry.input_field is not None:
+            return  # conditions read inside that field's values, which no header states
+        graph = self.graph
+        try:
+            compile_steps(
+                graph.nodes, graph.output_names, [f for f in fields if f != entry.key_field]
+            )
+        except GraphError as exc:
+            where: Loc = ("nodes", self._position(exc.node)) if exc.node else loc
+            raise self.error(where, f"{exc} (the fields of {file!r})") from None
+
+    def _position(self, node: str) -> int:
+        return next(i for i, entry in enumerate(self.spec.nodes) if entry.name == node)
+
+
+_FILES_CHECKED = 100
+"""The most files of an input glob whose fields are checked before a run (reading a header
+each costs a file open; the reader checks every record anyway)."""
 
 
 def load_graph(path: str | Path, *, plugins: Any = None) -> Graph:
@@ -61,7 +113,10 @@ def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
     """Read a spec file: its content and its graph (see :func:`load_graph`)."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            raw = stream.read(MAX_SPEC_BYTES + 1)  # a bigger file is refused by parse
+        # (where the read cut a character in two, "replace" keeps the size error first)
+        text = raw.decode("utf-8", "replace" if len(raw) > MAX_SPEC_BYTES else "strict")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{file}: cannot read the spec: {exc}") from exc
     data, lines = parse(text, str(file))
@@ -69,25 +124,28 @@ def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
         spec = GraphSpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_first_problem(exc, str(file), lines)) from None
-    return LoadedSpec(file, spec, build(spec, file, lines, plugins))
+    return LoadedSpec(file, spec, build(spec, file, lines, plugins), lines)
 
 
 def parse(text: str, name: str) -> tuple[Any, dict[Loc, int]]:
-    """YAML (or JSON) text as data, and the line of every mapping key and list item."""
+    """YAML (or JSON) text as data, and the line of every mapping key and list item.
+
+    One parse: the node tree keeps the positions, and the data is constructed from it.
+
+    Raises:
+        SpecError: the text is not YAML, not a mapping, has a key twice, or passes a bound
+            (see :mod:`.compose`); the message starts with ``name:line:``.
+    """
+    lines: dict[Loc, int] = {}
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = compose(text, name)
+        if root is not None:
+            _walk(root, (), lines, name)
+        data = construct(root) if root is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        if "\\t" in problem or "\t" in problem:
-            problem += " (YAML indents with spaces only: replace the tabs)"
-        raise SpecError(f"{name}{line}: not valid YAML or JSON: {problem}") from None
+        raise not_yaml(name, text, exc) from None
     if not isinstance(data, dict):
         raise SpecError(f"{name}:1: a spec is a mapping with nodes, models, inputs, outputs")
-    lines: dict[Loc, int] = {}
-    _walk(root, (), lines, name)
     return data, lines
 
 
@@ -151,14 +209,13 @@ def _first_problem(exc: ValidationError, name: str, lines: Mapping[Loc, int]) ->
     condition = next((i for i, part in enumerate(loc) if _condition_kind(part)), None)
     if condition is not None:
         loc = loc[:condition]
-        problem = (
-            "not a valid condition: write {field: PATH, op: eq|ne|lt|le|gt|ge|in|exists, "
-            "value: V}, or {and: [...]}, {or: [...]}, {not: {...}}"
-        )
-        if error["type"] == "value_error":  # a well-formed comparison whose value does not fit
+        problem = f"not a valid condition: write {CONDITION_FORMS}"
+        if error["type"] == "value_error":  # an unknown op, or a value that does not fit it
             problem = error["msg"].removeprefix("Value error, ")
     elif error["type"] == "extra_forbidden":
         problem = "unknown field" + _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+    elif error["type"] == "literal_error" and loc:
+        problem = _unknown_choice(loc, error["input"])
     else:
         problem = error["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 and not _union(loc) else ""
@@ -177,17 +234,35 @@ def _union(loc: Loc) -> bool:
 
 def _fields_at(loc: Loc) -> list[str]:
     """The field names the spec allows at ``loc`` (for suggestions)."""
+    model = _model_at(loc)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or n for n, f in model.model_fields.items()]
+    return []
+
+
+def _model_at(loc: Loc) -> Any:
+    """The spec's model (or type) at ``loc``; ``None`` where it has no such field."""
     model: Any = GraphSpec
     for part in loc:
         if isinstance(part, int) or not (isinstance(model, type) and issubclass(model, BaseModel)):
             continue
         field = model.model_fields.get(part)
         if field is None:
-            return []
+            return None
         model = _inner(field.annotation)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [f.alias or n for n, f in model.model_fields.items()]
-    return []
+    return model
+
+
+def _unknown_choice(loc: Loc, value: Any) -> str:
+    """``unknown format 'jsnl'; did you mean 'jsonl'? (one of: ...)`` for a field that takes
+    one of fixed values."""
+    model = _model_at(loc[:-1])
+    is_model = isinstance(model, type) and issubclass(model, BaseModel)
+    field = model.model_fields.get(str(loc[-1])) if is_model else None
+    choices = [str(c) for c in get_args(field.annotation)] if field is not None else []
+    hint = difflib.get_close_matches(str(value), choices, n=1)
+    maybe = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"unknown {loc[-1]} {value!r}{maybe} (one of: {', '.join(choices)})"
 
 
 def _inner(annotation: Any) -> Any:
@@ -224,10 +299,6 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
         name: _handler(name, entry, spec, base, plugins=plugins, fail=fail)
         for name, entry in spec.models.items()
     }
-    used = {node.model for node in spec.nodes if node.model}
-    for name in spec.models:
-        if name not in used:
-            raise fail(("models", name), f"model {name!r} is not used by any node; remove it")
     sources = _targets(spec, fail)
     nodes: dict[str, Node] = {}
     positions: dict[str, int] = {}
@@ -242,6 +313,11 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
         except (ConfigError, HandlerNotFoundError) as exc:
             raise fail(loc, str(exc)) from exc
         positions[entry.name] = index
+    # After the nodes: a node's misspelled model is the error to report, not the model it missed.
+    used = {node.model for node in spec.nodes if node.model}
+    for name in spec.models:
+        if name not in used:
+            raise fail(("models", name), f"model {name!r} is not used by any node; remove it")
     outputs = [name for out in spec.outputs for name in (out.nodes or [])]
     graph = Graph.from_nodes(
         nodes.values(),
@@ -264,7 +340,23 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
     except GraphError as exc:
         where: Loc = ("nodes", positions[exc.node]) if exc.node in positions else ("nodes",)
         raise fail(where, str(exc)) from exc
+    _check_model_paths(spec, base, fail)
     return graph
+
+
+def _check_model_paths(spec: GraphSpec, base: Path, fail: Any) -> None:
+    """Refuse a local model path that names nothing (URLs are not checked: no network here),
+    at its line, before a worker fails to load it."""
+    for name, entry in spec.models.items():
+        path = entry.options.get("path")
+        if isinstance(path, str) and "://" not in path:
+            resolved = resolve_path(path, base)
+            if not os.path.exists(resolved):
+                raise fail(
+                    ("models", name, "path"),
+                    f"model {name!r}: {resolved!r} not found (no such file or directory); a "
+                    "relative path is relative to the spec file's directory",
+                )
 
 
 def _check_factory(name: str, entry: ModelSpec, imports: Sequence[str], fail: Any) -> None:

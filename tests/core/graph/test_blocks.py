@@ -110,3 +110,68 @@ def test_a_bad_row_fails_alone_and_the_block_keeps_the_rest(five_onnx: Path) -> 
     np.testing.assert_array_equal(kept.values["double"], [2.0, 6.0])
     (failure,) = failures
     assert (failure.key, failure.example, failure.node) == ("b", 13.0, "double")
+
+
+@pytest.mark.parametrize(
+    ("narrow", "wide", "wide_value"),
+    [
+        (np.float32, np.float64, 9.1),  # the first arm's dtype would round 9.1
+        (np.int8, np.int64, 1000),  # ... or wrap 1000
+        (np.dtype("<U1"), np.dtype("<U5"), "wider"),  # ... or cut text
+    ],
+)
+def test_a_merge_of_arms_of_different_dtypes_loses_nothing_in_a_block(
+    narrow: Any, wide: Any, wide_value: Any
+) -> None:
+    def small(column: np.ndarray) -> np.ndarray:
+        return np.full(len(column), 1, dtype=narrow)
+
+    def large(column: np.ndarray) -> np.ndarray:
+        return np.full(len(column), wide_value, dtype=wide)
+
+    g = ig.Graph()
+    g.function("small", small, columnar=True)
+    g.function("large", large, columnar=True)
+    g.route(
+        "by_size", [(ig.when("input", "lt", 10), "small")], default="large", input="input"
+    )
+    g.merge("either", "small", "large")
+    (result,) = g.run([ig.Block(np.array([1.0, 50.0]), keys=np.array(["a", "b"]))])
+    (one, alone) = g.run([("a", np.array(1.0)), ("b", np.array(50.0))])
+    assert result.values["either"][1] == alone["either"] == wide_value
+    assert result.values["either"][0] == one["either"]
+
+
+def test_a_merge_of_arms_of_different_shapes_or_kinds_keeps_each_row() -> None:
+    g = ig.Graph()
+    g.function("pair", lambda column: np.ones((len(column), 2)), columnar=True)
+    g.function("name", lambda column: np.full(len(column), "text"), columnar=True)
+    g.function("one", lambda column: np.zeros((len(column), 1), np.float32), columnar=True)
+    g.route(
+        "by_size",
+        [(ig.when("input", "lt", 10), "pair"), (ig.when("input", "lt", 20), "name")],
+        default="one",
+        input="input",
+    )
+    g.merge("either", "pair", "name", "one")
+    (result,) = g.run([ig.Block(np.array([1.0, 15.0, 50.0]), keys=np.array(["a", "b", "c"]))])
+    alone = list(g.run([(key, np.array(v)) for key, v in [("a", 1.0), ("b", 15.0), ("c", 50.0)]]))
+    for row, single in enumerate(alone):
+        assert outputs_equal(np.asarray(result.values["either"][row]), np.asarray(single["either"]))
+
+
+@pytest.mark.parametrize("columnar", [False, True])
+def test_a_function_failure_holds_the_graph_input_in_a_block_as_alone(columnar: bool) -> None:
+    from tests.core.handlers import ScaleHandler
+
+    def refuse(value: Any) -> Any:
+        raise ValueError("refused")
+
+    g = ig.Graph()
+    g.model("double", ScaleHandler())
+    g.function("check", refuse, columnar=columnar)
+    g.chain("double", "check")
+    (alone,) = g.run([("a", 3.0)])
+    (block,) = g.run([ig.Block(np.array([3.0]), keys=np.array(["a"]))])
+    got, expected = block.failures["check"][0], alone.failures["check"]
+    assert (got.example, got.stage) == (expected.example, expected.stage) == (3.0, "function")

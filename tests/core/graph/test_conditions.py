@@ -4,9 +4,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pydantic import ValidationError
 
-from infergraph import InputError, when
+from infergraph import ConfigError, InputError, when
 from infergraph.core.graph.conditions import All, AnyOf, Compare, Not, as_condition
 
 
@@ -60,12 +59,33 @@ def test_combinators_and_their_plain_data_form() -> None:
 
 
 def test_conditions_are_data_never_code() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError, match=r"unknown op \"__import__\('os'\)\" \(one of: eq, ne"):
         as_condition({"field": "input.x", "op": "__import__('os')", "value": 1})
-    with pytest.raises(ValidationError):
+    with pytest.raises(ConfigError, match=r"not a valid condition: write \{field: PATH"):
         as_condition({"field": "input.x", "op": "gt", "value": 1, "extra": True})
     with pytest.raises(TypeError, match="a condition must be"):
         as_condition("input.x > 1")
+
+
+@pytest.mark.parametrize(
+    ("op", "hint"),
+    [(">=", "ge"), (">", "gt"), ("<=", "le"), ("<", "lt"), ("==", "eq"), ("!=", "ne"),
+     ("gte", "gt"), ("exist", "exists")],
+)
+def test_an_unknown_op_is_a_config_error_with_a_suggestion(op: str, hint: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        when("input", op, 100)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        f"when('input', {op!r}, 100): unknown op {op!r}; did you mean {hint!r}? "
+        "(one of: eq, ne, lt, le, gt, ge, in, exists)"
+    )
+    with pytest.raises(ConfigError, match=f"did you mean {hint!r}"):
+        as_condition({"field": "input", "op": op, "value": 100})
+
+
+def test_a_value_that_does_not_fit_its_op_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"when\('input', 'in', 5\): op 'in' takes a list"):
+        when("input", "in", 5)
 
 
 def test_incomparable_values_name_the_field() -> None:

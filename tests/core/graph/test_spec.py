@@ -131,7 +131,10 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
           ":16: nodes[3].route.cases[0].when: not a valid condition")),
         # a bad operator
         ((VALID.replace("op: gt", "op: greater"),
-          ":16: nodes[3].route.cases[0].when: not a valid condition")),
+          ":16: nodes[3].route.cases[0].when: unknown op 'greater' (one of: eq, ne, lt, le, gt, "
+          "ge, in, exists)")),
+        ((VALID.replace("op: gt", "op: '>'"),
+          ":16: nodes[3].route.cases[0].when: unknown op '>'; did you mean 'gt'?")),
         # a comparison whose value does not fit its operator: refused before any element fails
         ((VALID.replace("op: gt, value: 500", "op: in, value: 500"),
           ":16: nodes[3].route.cases[0].when: op 'in' takes a list of values, e.g. value: [a, b]; "
@@ -147,9 +150,26 @@ def test_json_specs_and_relative_paths(models: Path) -> None:
         # a condition on a downstream node
         ((VALID.replace("field: input.0", "field: big.0"),
           ":13: nodes[3]: route 'by_size', case for 'big': the condition reads 'big.0'")),
+        # a misspelled model that no other node uses: the node's error, not the unused model's
+        ((VALID.replace("{name: big, model: ten}", "{name: big, model: five}")
+          .replace("{name: fifty, model: ten,", "{name: fifty, model: tne,"),
+          ":12: nodes[2].model: no model named 'tne' in `models`; did you mean 'ten'")),
+        # a model path that names nothing
+        ((VALID.replace("path: models/ten.onnx", "path: models/tne.onnx"),
+          ":7: models.ten.path: model 'ten': '{dir}/models/tne.onnx' not found (no such file or "
+          "directory); a relative path is relative to the spec file's directory")),
         # an unused model
         ((VALID.replace("models:\n", "models:\n  spare: {handler: onnx, path: x.onnx}\n"),
           ":4: models.spare: model 'spare' is not used by any node")),
+        # a misspelled choice: what was meant, and the choices
+        ((VALID.replace("{format: jsonl, path: out", "{format: jsnl, path: out"),
+          ":24: outputs[0].format: unknown format 'jsnl'; did you mean 'jsonl'? (one of: jsonl, "
+          "parquet, predictionlog)")),
+        ((VALID.replace("outputs:\n", "inputs:\n  - {format: csv, path: in.csv, read_as: row}\n"
+                        "outputs:\n"),
+          ":24: inputs[0].read_as: unknown read_as 'row'; did you mean 'rows'? (one of: auto, "
+          "rows, blocks)")),
+        (("version: 2\n" + VALID, ":1: version: unknown version 2 (one of: 1)")),
         # an output that is not a node
         ((VALID.replace("nodes: [fifty, total, either]", "nodes: [fifty, totl, either]"),
           ":24: outputs[0].nodes: 'totl' is not a node; did you mean 'total'")),
@@ -177,7 +197,7 @@ def test_invalid_specs_name_file_line_and_field(models: Path, change: str, expec
         ig.load_graph(path)
     message = str(info.value)
     assert message.startswith(str(path)), message
-    assert expected in message, message
+    assert expected.replace("{dir}", str(models)) in message, message
 
 
 def test_yaml_anchors_and_merge_keys(models: Path) -> None:
@@ -351,3 +371,77 @@ def test_a_model_factory_obeys_the_imports_allow_list(tmp_path: Path) -> None:
     allowed = allowed.replace("subprocess:run", "json:codecs.open")
     with pytest.raises(SpecError, match=r"models\.m\.factory: model 'm': factory: 'json:codecs"):
         ig.load_graph(write(tmp_path, allowed))
+
+
+# -- hostile files: bounded, one line, fast -----------------------------------------------------
+
+LAUGHS = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9 if prev else ['x'] * 9)}]\n"
+    for prev, name in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True)
+) + "nodes: [*h]\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # billion laughs: 400 bytes whose aliases stand for 9**8 values
+        (LAUGHS, ":6: the spec holds more than 200000 values, each alias counted"),
+        # nested 1000 deep: libyaml's bound or ours, in our words (PyYAML's composer recurses)
+        ("nodes: " + "[" * 1000 + "]" * 1000 + "\n", ":1: lists and mappings nested more than"),
+        ("nodes: " + "[" * 70 + "]" * 70 + "\n", ":1: lists and mappings nested more than 64 deep"),
+        ("nodes:\n" + "".join("  " * i + "- a:\n" for i in range(1, 80)), ":33: lists and map"),
+        # 2 MB: refused before it is parsed
+        ("imports: [" + ", ".join(f"m{i}" for i in range(300_000)) + "]\n", ": the spec is over "
+         "1048576 bytes (1 MiB), the most a spec may be"),
+        # an alias inside its own anchor: a cycle, which a walk would follow forever
+        ("nodes: &a [*a]\n", ":1: not valid YAML or JSON: found undefined alias 'a'"),
+        ("a: &x 1\nb: &x 2\nnodes: []\n",
+         ":2: not valid YAML or JSON: found duplicate anchor 'x' (first on line 1)"),
+        ("nodes: []\n---\nnodes: []\n", ":2: not valid YAML or JSON: found a second document"),
+        # values YAML reads as numbers or dates but Python cannot make
+        ("name: " + "1" * 5000 + "\n", ":1: not valid YAML or JSON: Exceeds the limit"),
+        ("nodes: []\nname: 2001-13-45\n", ":2: not valid YAML or JSON: month must be in 1..12"),
+        ("nodes: []\nname: !!float x\n", ":2: not valid YAML or JSON: could not convert string"),
+        # code is never constructed
+        ("nodes: []\nname: !!python/object/apply:os.system [ls]\n", ":2: not valid YAML or JSON: "
+         "could not determine a constructor for the tag 'tag:yaml.org,2002:python/object/apply"),
+    ],
+)
+@pytest.mark.parametrize("parser", ["libyaml", "pyyaml"])
+def test_hostile_specs_are_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str, text: str, expected: str
+) -> None:
+    import time
+
+    import yaml
+
+    from infergraph.core.graph import compose
+
+    if parser == "pyyaml":
+        monkeypatch.setattr(compose, "_PARSER", yaml.SafeLoader)
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    with pytest.raises(SpecError) as info:
+        ig.load_graph(path)
+    assert time.perf_counter() - start < 1.0
+    assert str(info.value).startswith(f"{path}{expected}"), str(info.value)
+
+
+def test_a_big_file_cut_inside_a_character_is_still_too_big(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_bytes(b"name: " + "é".encode() * (1 << 20))
+    with pytest.raises(SpecError, match="the spec is over 1048576 bytes"):
+        ig.load_graph(path)
+
+
+def test_the_command_refuses_a_billion_laughs_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infergraph.cli import main
+
+    path = tmp_path / "laughs.yaml"
+    path.write_text(LAUGHS)
+    assert main(["run", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"infergraph: error: {path}:6: the spec holds more than"), line
