@@ -63,36 +63,62 @@ def run_graph(
     A block element gives one :class:`BlockResult` (every row's status in it); any other
     element one :class:`GraphResult`.
     """
-    steps = graph.validate()
-    stats = metrics if metrics is not None else GraphStats()
-    boxes: list[ModelBox] = []
-    runners: dict[str, BatchRunner] = {}
-    for step in steps:
-        if isinstance(step.node, ModelNode):
-            handler = step.node.handler
-            sink = stats.node(step.name)
-            box = SHARED_MODELS.acquire(handler, sink)
-            boxes.append(box)  # held for the run: the shared model stays loaded
-            runners[step.name] = BatchRunner(handler, box.model, sink)
-    limits = [r.handler.config.batch_size_limit for r in runners.values()]
-    size = chunk_size or max(limits, default=256)
-    waits = [r.handler.config.max_batch_duration_s for r in runners.values()]
-    wait = min((w for w in waits if w is not None), default=None)
-
-    done = Finish.of(graph)
+    runner = GraphRunner(graph, metrics=metrics)
+    size = chunk_size or runner.batch_limit()
 
     def results() -> Iterator[GraphResult | BlockResult]:
-        _ = boxes
-        for chunk in _chunks(data, size, wait, clock):
-            records = to_records(chunk, keyed)
-            for step in steps:
-                step.apply(records, stats.node(step.name), runners.get(step.name))
-            for record in records:
-                for result in done.results(record):
-                    count(stats, result)
-                    yield result
+        for chunk in _chunks(data, size, runner.max_wait_s(), clock):
+            yield from runner.run(chunk, keyed=keyed)
 
     return results()
+
+
+class GraphRunner:
+    """A graph with its models loaded, to run on one batch of elements at a time.
+
+    What every entry point runs: ``graph.run`` (on chunks of its input), Beam's ``RunGraph``
+    (on the batches of its DoFn) and a server (on the requests batched together). The models
+    stay loaded while the runner lives.
+
+    Raises:
+        GraphError: the graph is invalid.
+        ModelLoadError: a model could not be loaded.
+    """
+
+    def __init__(self, graph: Graph, *, metrics: GraphStats | None = None) -> None:
+        self.steps = graph.validate()
+        self.stats = metrics if metrics is not None else GraphStats()
+        self.finish = Finish.of(graph)
+        self._boxes: list[ModelBox] = []
+        self.runners: dict[str, BatchRunner] = {}
+        for step in self.steps:
+            if isinstance(step.node, ModelNode):
+                handler = step.node.handler
+                sink = self.stats.node(step.name)
+                box = SHARED_MODELS.acquire(handler, sink)
+                self._boxes.append(box)  # held: the shared model stays loaded
+                self.runners[step.name] = BatchRunner(handler, box.model, sink)
+
+    def batch_limit(self) -> int:
+        """Rows worth running at once: the largest model batch size (256 without models)."""
+        limits = [r.handler.config.batch_size_limit for r in self.runners.values()]
+        return max(limits, default=256)
+
+    def max_wait_s(self) -> float | None:
+        """The shortest ``max_batch_duration_s`` of the models, if any sets one."""
+        waits = [r.handler.config.max_batch_duration_s for r in self.runners.values()]
+        return min((w for w in waits if w is not None), default=None)
+
+    def run(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
+        """The results of ``elements``, in order: a :class:`GraphResult` per element that is
+        not a block, a :class:`BlockResult` per block (counted in ``stats.results``)."""
+        records = to_records(elements, keyed)
+        for step in self.steps:
+            step.apply(records, self.stats.node(step.name), self.runners.get(step.name))
+        results = [result for record in records for result in self.finish.results(record)]
+        for result in results:
+            count(self.stats, result)
+        return results
 
 
 def to_records(elements: Sequence[Any], keyed: bool | None) -> list[BlockRecord]:
@@ -210,4 +236,4 @@ def _weight(element: Any) -> int:
     return int(element.rows) if isinstance(element, Block) else 1
 
 
-__all__ = ["Finish", "GraphStats", "Step", "count", "run_graph", "to_records"]
+__all__ = ["Finish", "GraphRunner", "GraphStats", "Step", "count", "run_graph", "to_records"]
