@@ -35,9 +35,9 @@ from .core.errors import (
     SpecError,
 )
 from .core.graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
+from .core.graph.single import predict
 from .core.handler import ModelHandler
 from .core.metrics import RunStats
-from .core.predict import predict
 from .core.results import Failure, Prediction
 from .core.sharing import SHARED_MODELS as model_cache
 from .handlers.beam_bridge import from_beam

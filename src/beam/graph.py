@@ -11,6 +11,7 @@ element (a :class:`~infergraph.core.graph.block_state.BlockResult` per block).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.util import BatchElements
+from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
 
 from ..core.blocks import Block
@@ -27,15 +29,18 @@ from ..core.graph.block_state import BlockResult
 from ..core.graph.graph import Graph
 from ..core.graph.nodes import ModelNode
 from ..core.graph.run import Finish, to_records
+from ..core.graph.single import node_results
 from ..core.graph.stages import Step
 from ..core.metrics import RunStats
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
 from .buffered import Buffered
 from .metrics import BeamMetrics
-from .transform import FAILURES, PREDICTIONS, bounded_global_window
 
-RESULTS = PREDICTIONS
+RESULTS = PREDICTIONS = "predictions"
+"""The main output's tag."""
+FAILURES = "failures"
+"""The failures output's tag (``with_exception_handling``)."""
 LEADING_BATCH = 256
 """Elements batched together in a graph without model nodes."""
 
@@ -59,23 +64,32 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
     """
 
     def __init__(
-        self, graph: Graph, *, keyed: bool | None = None, label: str | None = None
+        self,
+        graph: Graph,
+        *,
+        keyed: bool | None = None,
+        label: str | None = None,
+        handler_view: bool = False,
     ) -> None:
         super().__init__(label or f"RunGraph[{graph.name}]")
         graph.validate()  # before any pipeline is built
         self.graph = graph
         self.keyed = keyed
+        self.handler_view = handler_view
         self._route_failures = False
 
     def with_exception_handling(self) -> RunGraph:
         """Failed elements as a second output: the transform gives ``(results, failures)``."""
-        routed = RunGraph(self.graph, keyed=self.keyed, label=self.label)
+        routed = RunGraph(
+            self.graph, keyed=self.keyed, label=self.label, handler_view=self.handler_view
+        )
         routed._route_failures = True
         return routed
 
     def expand(self, pcoll: PCollection[Any]) -> Any:
         segment = Segment(tuple(self.graph.validate()))
-        context = _Context(self.graph.name, self.keyed, Finish.of(self.graph))
+        single = self.graph.output_names[0] if self.handler_view else None
+        context = _Context(self.graph.name, self.keyed, Finish.of(self.graph), single)
         tagged = not _on_dask(pcoll)
         if bounded_global_window(pcoll):  # one DoFn batches and applies the steps
             run = beam.ParDo(_SegmentEachDoFn(segment, context, tagged))
@@ -91,7 +105,9 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
             failures = current | "Failures" >> beam.Filter(_is_failure)
         if self._route_failures:
             return results, failures
-        _ = failures | "RaiseOnFailure" >> beam.Map(_raise)
+        _ = failures | "RaiseOnFailure" >> beam.Map(
+            _raise_handler if self.handler_view else _raise
+        )
         return results
 
 
@@ -115,9 +131,16 @@ class Segment:
 
 @dataclass(frozen=True)
 class _Context:
+    """What every DoFn of a graph knows: its name, how to read elements, how results end.
+
+    ``single``: the node of a one-node graph that runs as its handler (``RunInference``): its
+    results are the handler's predictions and failures, its metrics under the model id.
+    """
+
     graph: str
     keyed: bool | None
     finish: Finish
+    single: str | None = None
 
 
 def _batching(segment: Segment, pcoll: PCollection[Any]) -> dict[str, Any]:
@@ -128,7 +151,7 @@ def _batching(segment: Segment, pcoll: PCollection[Any]) -> dict[str, Any]:
         "element_size_fn": _rows,
     }
     waits = [c.max_batch_duration_s for c in configs if c.max_batch_duration_s is not None]
-    if waits and bool(pcoll.pipeline.options.view_as(StandardOptions).streaming):
+    if waits and _streaming(pcoll):
         batching["max_batch_duration_secs"] = min(waits)
     return batching
 
@@ -154,10 +177,10 @@ class _SegmentDoFn(beam.DoFn):
         self._shared = {node.name: shared.Shared() for node in segment.models}
 
     def setup(self) -> None:
-        graph = self.context.graph
+        graph, single = self.context.graph, self.context.single
         # BeamMetrics(id) reports under "infergraph.<id>": see namespace().
         self._sinks = {
-            step.name: BeamMetrics(f"{graph}.{step.name}") for step in self.segment.steps
+            step.name: BeamMetrics(single or f"{graph}.{step.name}") for step in self.segment.steps
         }
         self._results = BeamMetrics(graph)
         self._runners: dict[str, BatchRunner] = {}
@@ -182,10 +205,13 @@ class _SegmentDoFn(beam.DoFn):
         self._report_load()
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runners.get(step.name))
+        finish = self.context.finish
+        results = (result for record in records for result in finish.results(record))
+        if self.context.single is not None:
+            return self._as_handler(results, self.context.single)
         out: list[Any] = []
         statuses: Counter[str] = Counter()
-        finish = self.context.finish
-        for result in (result for record in records for result in finish.results(record)):
+        for result in results:
             if isinstance(result, BlockResult):
                 statuses.update(result.status_counts())
                 kept, failures = result.split(finish.order)
@@ -199,6 +225,15 @@ class _SegmentDoFn(beam.DoFn):
         for name, count in statuses.items():  # once per batch, not per element
             self._results.counter(name, count)
         return out
+
+    def _as_handler(self, results: Iterable[Any], node: str) -> list[Any]:
+        """A one-node graph's results as its handler's predictions and failures."""
+        fixed = self._runners[node].fixed or 0
+        return [
+            self._failed(result) if type(result) is Failure else result
+            for graph_result in results
+            for result in node_results(graph_result, node, fixed)
+        ]
 
     def _failed(self, failure: Failure) -> Any:
         return TaggedOutput(FAILURES, failure) if self.tagged else failure
@@ -226,6 +261,17 @@ class _SegmentEachDoFn(Buffered, _SegmentDoFn):
         return self.segment.batch_limit()
 
 
+def bounded_global_window(pcoll: PCollection[Any]) -> bool:
+    """A bounded pipeline in the global window: batches may simply span a bundle."""
+    windowing = getattr(pcoll, "windowing", None)
+    global_window = isinstance(getattr(windowing, "windowfn", None), GlobalWindows)
+    return global_window and not _streaming(pcoll)
+
+
+def _streaming(pcoll: PCollection[Any]) -> bool:
+    return bool(pcoll.pipeline.options.view_as(StandardOptions).streaming)
+
+
 def _on_dask(pcoll: PCollection[Any]) -> bool:
     runner = getattr(pcoll.pipeline, "runner", None)
     return any(cls.__name__ == "DaskRunner" for cls in type(runner).__mro__)
@@ -244,4 +290,12 @@ def _raise(failure: Failure) -> None:
         f"element with key={failure.key!r} failed in node {failure.node!r}, stage "
         f"{failure.stage!r}: {failure.error_type}: {failure.message}. To keep the pipeline "
         "running and collect failures, use RunGraph(...).with_exception_handling()"
+    )
+
+
+def _raise_handler(failure: Failure) -> None:
+    raise InferenceFailedError(
+        f"element with key={failure.key!r} failed in stage {failure.stage!r}: "
+        f"{failure.error_type}: {failure.message}. To keep the pipeline running and collect "
+        "failures, use RunInference(...).with_exception_handling()"
     )

@@ -1,4 +1,4 @@
-"""The engine-agnostic core: the handler contract, results, errors, batching and execution."""
+"""The engine-agnostic core: the handler contract, results, errors and the batch runner."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from .execute import BatchRunner, Item
 from .handler import ModelHandler
 from .items import to_item
 from .metrics import MetricsSink, RunStats
-from .predict import predict
 from .results import Failure, Prediction, Result
 
 __all__ = [
@@ -22,6 +21,5 @@ __all__ = [
     "Prediction",
     "Result",
     "RunStats",
-    "predict",
     "to_item",
 ]

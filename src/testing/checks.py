@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core.execute import AnyHandler
-from ..core.predict import predict
+from ..core.graph.single import predict
 from ..core.results import Failure, Prediction, Result
 
 __all__ = ["check_handler", "outputs_close", "outputs_equal", "run_on_beam"]

@@ -12,9 +12,9 @@ import numpy as np
 
 from ..core.blocks import Block
 from ..core.execute import AnyHandler
+from ..core.graph.single import predict
 from ..core.handler import ModelHandler
 from ..core.metrics import NullMetrics, RunStats
-from ..core.predict import predict
 from ..core.results import Failure, Prediction, Result
 from ..core.sharing import SHARED_MODELS, ModelBox
 from .checks import outputs_close, run_on_beam

@@ -112,13 +112,22 @@ def test_blocks_run_in_chunks_without_per_row_work() -> None:
     assert float(results[1].output) == 2.0
 
 
-def test_blocks_need_a_handler_that_accepts_them() -> None:
+def test_a_handler_without_a_block_path_runs_blocks_through_its_stages() -> None:
     class NoBlocks(ScaleHandler):
         accepts_blocks = False
+        batched: list[int] = []
 
-    (result,) = ig.predict(NoBlocks(), [ig.Block(np.ones(3))])
-    assert isinstance(result, ig.Failure)
-    assert "does not accept blocks" in result.message
+        def batch(self, examples: Any) -> np.ndarray:
+            self.batched.append(len(examples))
+            return super().batch(examples)
+
+    keys = ["a", "b", "c", "d", "e"]
+    block = ig.Block(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), keys=keys)
+    good, bad = ig.predict(NoBlocks(reject=4.0, max_batch_size=8), [block])
+    assert isinstance(good, ig.Prediction) and good.example.keys.tolist() == ["a", "b", "c", "e"]
+    assert good.output.tolist() == [2.0, 4.0, 6.0, 10.0]  # one output block, as a block path gives
+    assert isinstance(bad, ig.Failure) and (bad.key, bad.stage) == ("d", "run")
+    assert NoBlocks.batched[0] == 5  # the rows went to batch() together
 
 
 def test_block_arrays_must_agree_on_rows() -> None:

@@ -80,6 +80,14 @@ class Graph:
             graph._nodes[node.name] = node
         return graph
 
+    @classmethod
+    def of_handler(cls, handler: AnyHandler) -> Graph:
+        """The graph of one model node running ``handler`` on the graph's input, node and graph
+        named by its ``model_id`` (any text): what ``predict`` and ``RunInference`` run."""
+        graph = cls(handler.model_id)
+        graph._nodes[handler.model_id] = ModelNode(handler.model_id, handler, INPUT)
+        return graph
+
     # -- adding nodes --------------------------------------------------------------------------
 
     @property

@@ -13,7 +13,7 @@ import numpy as np
 from ..blocks import Block
 from ..execute import BatchRunner
 from ..items import to_item
-from ..metrics import RunStats
+from ..metrics import MetricsSink, RunStats
 from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
 from .block_state import BlockRecord, BlockResult
@@ -38,11 +38,11 @@ class GraphStats:
         results: Result status (``ok``, ``partial``, ``failed``, ``skipped``) -> elements.
     """
 
-    nodes: dict[str, RunStats] = field(default_factory=dict)
+    nodes: dict[str, MetricsSink] = field(default_factory=dict)
     results: Counter[str] = field(default_factory=Counter)
 
-    def node(self, name: str) -> RunStats:
-        """The metrics of node ``name`` (created on first use)."""
+    def node(self, name: str) -> MetricsSink:
+        """The metrics of node ``name`` (a :class:`RunStats`, created on first use)."""
         stats = self.nodes.get(name)
         if stats is None:
             stats = self.nodes[name] = RunStats()
@@ -67,7 +67,7 @@ def run_graph(
     size = chunk_size or runner.batch_limit()
 
     def results() -> Iterator[GraphResult | BlockResult]:
-        for chunk in _chunks(data, size, runner.max_wait_s(), clock):
+        for chunk in chunks(data, size, runner.max_wait_s(), clock):
             yield from runner.run(chunk, keyed=keyed)
 
     return results()
@@ -210,7 +210,7 @@ def count(stats: GraphStats, result: GraphResult | BlockResult) -> None:
         stats.results[result.status] += 1
 
 
-def _chunks(
+def chunks(
     data: Iterable[Any], size: int, wait: float | None, clock: Clock
 ) -> Iterator[list[Any]]:
     """Elements in chunks of ``size`` rows (a block weighs its rows), so that what is held at
