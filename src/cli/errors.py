@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterator
 
 from ..core import errors
-from ..core.errors import InfergraphError
+from ..core.errors import InfergraphError, RunnerError
 
 _BEAM_SUFFIX = re.compile(r"(?: \[while running '.*?'\])+$", re.DOTALL)
 # "infergraph.core.errors.ModelLoadError: message" inside a message Beam wrote as text.
@@ -34,6 +34,38 @@ def user_error(exc: BaseException) -> InfergraphError | None:
         cls = getattr(errors, found.group(1), None) if found else None
         if found and isinstance(cls, type) and issubclass(cls, InfergraphError):
             return cls(strip_beam_suffix(found.group(2).strip()))
+    return runner_error(exc)
+
+
+# What Beam's portable runners say when their job server cannot start, and what to tell the user.
+_RUNNER_STARTS = [
+    (
+        re.compile(
+            r"Unable to fetch remote job server jar at (\S+?\.jar).*stage the jar at (\S+)", re.S
+        ),
+        "the runner's job server could not be downloaded from {0} (is the internet reachable?): "
+        "download it to {1}, or pass --job_endpoint of a running job server",
+    ),
+    (
+        re.compile(r'Unable to parse jar URL "(.+?)"'),
+        "the runner's job server jar {0!r} does not exist: pass the path of the jar, or "
+        "--job_endpoint of a running job server",
+    ),
+]
+_PROGRAMS = {"java": "Java (a JRE with `java` on the PATH)", "docker": "Docker (`docker`)"}
+
+
+def runner_error(exc: BaseException) -> RunnerError | None:
+    """What a runner that failed to start lacks, when ``exc`` (or its chain) says so."""
+    for link in _chain(exc):
+        for pattern, message in _RUNNER_STARTS:
+            found = pattern.search(str(link))
+            if found:
+                return RunnerError(message.format(*found.groups()))
+        if isinstance(link, FileNotFoundError):
+            program = os.path.basename(str(link.filename or ""))
+            if program in _PROGRAMS:
+                return RunnerError(f"the runner needs {_PROGRAMS[program]}, which is not installed")
     return None
 
 

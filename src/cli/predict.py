@@ -20,7 +20,16 @@ from ..core.graph.spec import InputSpec
 from ..core.records import failure_record, to_jsonable
 from ..plugins.manager import Plugins, get_plugin_manager
 from .display import count_records, print_summary, progress
-from .pipeline import check_input, check_paths, exit_status, failures_path, format_of, runs_locally
+from .pipeline import (
+    beam_args,
+    check_input,
+    check_paths,
+    exit_status,
+    failures_path,
+    format_of,
+    own_options,
+    runs_locally,
+)
 from .run import reader
 
 
@@ -96,12 +105,13 @@ def add_parser(commands: Any) -> None:
     predict.add_argument(
         "--no-progress", action="store_true", help="do not show the live progress bar"
     )
-    predict.set_defaults(run=_predict)
+    predict.set_defaults(run=_predict, own_options=own_options(predict))
 
 
-def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from ..core.graph.graph import Graph
 
+    pipeline_args = beam_args(extra, args.own_options)
     plugins = get_plugin_manager()
     options = _options(args.set)
     if args.model is not None:

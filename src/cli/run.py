@@ -16,12 +16,13 @@ from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
 from ..core.sources import Format, Source
 from .display import count_records, print_summary, progress
 from .pipeline import (
-    RUNNERS,
+    beam_args,
     check_input,
     check_paths,
     exit_status,
     failures_path,
     format_of,
+    own_options,
     runner_args,
     runs_locally,
 )
@@ -52,7 +53,7 @@ def add_parser(commands: Any) -> None:
         help="exit with status 1 if any input failed (in any output)",
     )
     run.add_argument("--no-progress", action="store_true", help="do not show the live progress bar")
-    run.set_defaults(run=run_spec)
+    run.set_defaults(run=run_spec, own_options=own_options(run))
 
     schema = commands.add_parser(
         "schema",
@@ -84,7 +85,8 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     check_paths([path for _, path in inputs], [path for _, path, _ in outputs], failures)
     pipeline_args = runner_args(spec.runner.name, spec.runner.options) + list(extra)
     if args.runner:
-        pipeline_args.append(f"--runner={RUNNERS.get(args.runner, args.runner)}")
+        pipeline_args.append(f"--runner={args.runner}")
+    pipeline_args = beam_args(pipeline_args, args.own_options)
 
     from ..beam.files import JsonlSink, ParquetSink, PredictionLogSink
     from ..beam.run_files import PROGRESS, run_graph_files
