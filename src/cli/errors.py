@@ -20,8 +20,11 @@ from ..core import errors
 from ..core.errors import InfergraphError, RunnerError
 
 _BEAM_SUFFIX = re.compile(r"(?: \[while running '.*?'\])+$", re.DOTALL)
-# "infergraph.core.errors.ModelLoadError: message" inside a message Beam wrote as text.
-_NAMED = re.compile(r"(?:infergraph\.core\.errors\.)?\b([A-Za-z]+Error): (.+)$", re.DOTALL)
+# "infergraph.core.errors.ModelLoadError: message" inside a message Beam wrote as text: up to
+# the blank line before the next traceback of the text (a worker's, on multi-process runs).
+_NAMED = re.compile(
+    r"(?:infergraph\.core\.errors\.)?\b([A-Za-z]+Error): (.+?)(?:\n\n|$)", re.DOTALL
+)
 
 
 def user_error(exc: BaseException) -> InfergraphError | None:
@@ -100,23 +103,31 @@ class _OnlyInfergraph(logging.Filter):
         return record.name == "infergraph" or record.name.startswith("infergraph.")
 
 
+QUIET_ENVIRONMENT = {
+    # TensorFlow's C++ notices (oneDNN, no CUDA driver), in this process and in workers: read
+    # when TensorFlow loads (infergraph holds back those TensorFlow logs before reading it).
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    # Beam's and Dask's local worker processes keep their output off the terminal (beam/worker.py).
+    "INFERGRAPH_QUIET_WORKERS": "1",
+}
+"""Environment variables set (where not set already) for a run without ``-v``; worker
+processes inherit them."""
+
+
 @contextlib.contextmanager
 def quiet_libraries(verbose: int) -> Iterator[None]:
     """Keep other libraries' logs and warnings off the terminal unless ``-v`` is given.
 
     Without ``-v``, only infergraph's own log messages are shown: Apache Beam logs every failing
-    step's traceback at ERROR and notices at WARNING (some on the root logger), and libraries
-    issue Python warnings that infergraph's own messages already explain. ``-v`` shows Python
-    warnings and Beam's warnings and errors, ``-vv`` Beam's INFO logs too. The previous
+    step's traceback at ERROR and notices at WARNING (some on the root logger), its worker
+    processes and TensorFlow write to stderr themselves (see :data:`QUIET_ENVIRONMENT`), and
+    libraries issue Python warnings that infergraph's own messages already explain. ``-v`` shows
+    Python warnings and Beam's warnings and errors, ``-vv`` Beam's INFO logs too. The previous
     settings come back when the block ends.
     """
     root = logging.getLogger()
     beam = logging.getLogger("apache_beam")
     beam_level = beam.level
-    # TensorFlow's C++ notices (CPU instructions, no CUDA driver): read when TensorFlow loads.
-    quieted_tf = verbose == 0 and "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-    if quieted_tf:
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     only_ours = _OnlyInfergraph()
     handlers = list(root.handlers) if verbose == 0 else []
     for handler in handlers:
@@ -124,13 +135,23 @@ def quiet_libraries(verbose: int) -> Iterator[None]:
     if verbose:
         beam.setLevel(logging.WARNING if verbose == 1 else logging.INFO)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _environment({} if verbose else QUIET_ENVIRONMENT):
             if verbose == 0:
                 warnings.simplefilter("ignore")
             yield
     finally:
-        if quieted_tf:
-            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
         beam.setLevel(beam_level)
         for handler in handlers:
             handler.removeFilter(only_ours)
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """``values`` set in ``os.environ`` where not set already, removed at the end."""
+    added = [name for name in values if name not in os.environ]
+    os.environ.update({name: values[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
