@@ -108,6 +108,37 @@ def test_scripts_run_as_python_script_py(page: str, tmp_path: Path, five_onnx: P
         assert done.returncode == 0, f"docs/{page}, python block {number + 1}:\n{done.stderr}"
 
 
+# "onnxruntime 1.32" in a page: the distribution each name means. performance.md is left out: it
+# names the versions of the machine that measured (benchmarks/report.py writes them).
+VERSIONED = {
+    "onnxruntime": "onnxruntime",
+    "ONNX Runtime": "onnxruntime",
+    "onnx": "onnx",
+    "TensorFlow": "tensorflow",
+    "tensorflow": "tensorflow",
+    "Keras": "keras",
+    "scikit-learn": "scikit-learn",
+    "apache-beam": "apache-beam",
+}
+
+
+def test_versions_named_in_the_docs_are_the_installed_ones() -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = "|".join(re.escape(name) for name in VERSIONED)
+    pattern = re.compile(rf"(?<![\w-])({names}) (\d+\.\d+(?:\.\d+)?)\b")
+    pages = [*DOCS.rglob("*.md"), DOCS.parent / "README.md"]
+    for page in (p for p in pages if p.name != "performance.md"):
+        for name, named in pattern.findall(page.read_text()):
+            try:
+                installed = version(VERSIONED[name])
+            except PackageNotFoundError:
+                continue
+            assert installed == named or installed.startswith(named + "."), (
+                f"{page.relative_to(DOCS.parent)} names {name} {named}; {installed} is installed"
+            )
+
+
 def test_every_page_in_the_nav_exists() -> None:
     nav = (DOCS.parent / "mkdocs.yml").read_text()
     for page in re.findall(r":\s*([\w/]+\.md)", nav):
