@@ -50,12 +50,35 @@ _RUNNER_STARTS = [
         "download it to {1}, or pass --job_endpoint of a running job server",
     ),
     (
+        re.compile(r"Unable to fetch remote prism binary at (\S+?\.zip)"),
+        "the Prism runner could not be downloaded from {0} (is the internet reachable?): pass "
+        "--prism_location of a local copy, or use --runner direct",
+    ),
+    (
         re.compile(r'Unable to parse jar URL "(.+?)"'),
         "the runner's job server jar {0!r} does not exist: pass the path of the jar, or "
         "--job_endpoint of a running job server",
     ),
 ]
 _PROGRAMS = {"java": "Java (a JRE with `java` on the PATH)", "docker": "Docker (`docker`)"}
+
+
+@contextlib.contextmanager
+def runner_failures(runner: str | None, *, local: bool) -> Iterator[None]:
+    """Any failure of a runner other than the ``local`` one as one line (a :class:`RunnerError`
+    naming the runner), unless it carries an infergraph error: the job server, cluster or
+    service it needs is missing or unreachable, or an option it requires is not set. ``-v``
+    prints the traceback."""
+    try:
+        yield
+    except Exception as exc:
+        if local or interrupted(exc) or user_error(exc) is not None:
+            raise
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = " ".join(lines) or "no message"
+        raise RunnerError(
+            f"the runner {runner!r} failed ({type(exc).__name__}): {cause}; -v shows the traceback"
+        ) from exc
 
 
 def runner_error(exc: BaseException) -> RunnerError | None:

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from ..core.errors import ConfigError, MissingDependencyError
+from ..core.errors import ConfigError, MissingDependencyError, RunnerError
 from .display import local_files
 
 RUNNERS = {
@@ -45,6 +45,16 @@ def beam_args(pipeline_args: Sequence[str], command_options: Sequence[str]) -> l
     return args
 
 
+def runner_of(pipeline_args: Sequence[str]) -> tuple[str | None, bool]:
+    """The runner ``pipeline_args`` name, and whether it is the local one (the DirectRunner)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from ..beam.local_runner import local_runner
+
+    local = local_runner(PipelineOptions(list(pipeline_args))) is not None
+    return _runner_arg(pipeline_args), local
+
+
 def own_options(parser: argparse.ArgumentParser) -> list[str]:
     """The options a (sub)command's parser takes, for the hints of :func:`beam_args`."""
     return [s for action in parser._actions for s in action.option_strings]
@@ -64,6 +74,7 @@ def check_runner(name: str) -> None:
     Raises:
         ConfigError: no runner has that name, or its module or class does not exist.
         MissingDependencyError: the runner's module needs a package that is not installed.
+        RunnerError: the runner's module fails to import.
     """
     path = _runner_path(RUNNERS.get(name, name))
     module, _, cls = path.rpartition(".")
@@ -73,6 +84,11 @@ def check_runner(name: str) -> None:
         if exc.name and module.startswith(exc.name):
             _unknown_runner(name)
         raise _missing_runner_dependency(path, exc) from exc
+    except Exception as exc:  # a runner module that breaks on import (Beam's InteractiveRunner)
+        raise RunnerError(
+            f"the runner {path!r} could not be loaded ({type(exc).__name__}: {exc}); -v shows "
+            "the traceback"
+        ) from exc
     if not isinstance(found, type):
         _unknown_runner(name)
 

@@ -22,6 +22,7 @@ from ..core.graph.spec import InputSpec
 from ..core.records import failure_record, to_jsonable
 from ..plugins.manager import Plugins, get_plugin_manager
 from .display import count_records, print_summary, progress
+from .errors import runner_failures
 from .pipeline import (
     beam_args,
     check_input,
@@ -30,6 +31,7 @@ from .pipeline import (
     failures_path,
     format_of,
     own_options,
+    runner_of,
     runs_locally,
 )
 from .run import reader
@@ -148,7 +150,11 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
         sink = PredictionLogSink(args.output, [node])
     inputs = [(source, args.input)]
     show = not args.no_progress and runs_locally(pipeline_args)
-    with progress(PROGRESS, count_records(inputs) if show else None, show):
+    runner, local = runner_of(pipeline_args)
+    with (
+        runner_failures(runner, local=local),
+        progress(PROGRESS, count_records(inputs) if show else None, show),
+    ):
         summary = run_graph_files(
             graph,
             inputs=inputs,

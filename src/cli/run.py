@@ -15,6 +15,7 @@ from ..core.graph.spec import InputSpec
 from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
 from ..core.sources import Format, Source
 from .display import count_records, print_summary, progress
+from .errors import runner_failures
 from .pipeline import (
     beam_args,
     check_input,
@@ -24,6 +25,7 @@ from .pipeline import (
     format_of,
     own_options,
     runner_args,
+    runner_of,
     runs_locally,
 )
 
@@ -101,7 +103,11 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
         else:
             sinks.append(PredictionLogSink(path, chosen))
     show = not args.no_progress and runs_locally(pipeline_args)
-    with progress(PROGRESS, count_records(inputs) if show else None, show):
+    runner, local = runner_of(pipeline_args)
+    with (
+        runner_failures(runner, local=local),
+        progress(PROGRESS, count_records(inputs) if show else None, show),
+    ):
         summary = run_graph_files(
             graph,
             inputs=inputs,

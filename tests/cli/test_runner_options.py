@@ -150,3 +150,47 @@ def test_a_missing_java_is_named() -> None:
     assert str(runner_error(missing)) == (
         "the runner needs Java (a JRE with `java` on the PATH), which is not installed"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("runner", "options", "says"),
+    [
+        ("PortableRunner", [], "You must specify a --job_endpoint"),
+        ("DataflowRunner", [], "Missing required option: project."),
+        ("dask", ["--dask_client_address=tcp://127.0.0.1:1", "--dask_connection_timeout=2"],
+         "Timed out trying to connect to tcp://127.0.0.1:1"),
+    ],
+)
+def test_a_runner_that_cannot_start_is_one_line(
+    spec: Path, capsys: pytest.CaptureFixture[str], runner: str, options: list[str], says: str
+) -> None:
+    if runner == "dask":
+        pytest.importorskip("distributed")
+    status = main(["run", str(spec), "--no-progress", "--runner", runner, *options])
+    message = error_line(capsys, status)
+    assert message.startswith("the runner ") and says in message, message
+    assert message.endswith("; -v shows the traceback")
+
+
+def test_a_prism_runner_that_cannot_be_downloaded_says_what_to_do() -> None:
+    url = "https://github.com/apache/beam/releases/download/v2.77.0/prism-linux-amd64.zip"
+    found = runner_error(RuntimeError(f"Unable to fetch remote prism binary at {url}: <urlopen>"))
+    assert str(found) == (
+        f"the Prism runner could not be downloaded from {url} (is the internet reachable?): "
+        "pass --prism_location of a local copy, or use --runner direct"
+    )
+
+
+def test_an_error_of_the_local_runner_keeps_its_traceback(
+    spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure on the DirectRunner that is no infergraph error is a bug: not one line."""
+    import infergraph.beam.run_files as run_files
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(run_files, "_run", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["run", str(spec), "--no-progress"])
