@@ -135,7 +135,7 @@ def _runner_arg(args: Sequence[str]) -> str | None:
 
 
 def _check_options(args: Sequence[str], command_options: Sequence[str]) -> None:
-    parser = _beam_parser()
+    parser = _beam_parser(dask=any(arg.startswith("--dask") for arg in args))
     try:
         _, unknown = parser.parse_known_args(list(args))
     except argparse.ArgumentError as exc:
@@ -154,12 +154,14 @@ def _check_options(args: Sequence[str], command_options: Sequence[str]) -> None:
     )
 
 
-def _beam_parser() -> argparse.ArgumentParser:
-    """Beam's parser of every option of the ``PipelineOptions`` subclasses loaded now."""
+def _beam_parser(*, dask: bool) -> argparse.ArgumentParser:
+    """Beam's parser of every option of the ``PipelineOptions`` subclasses loaded now, and of
+    Beam's ``DaskOptions`` with ``dask`` (its module imports dask: a third of a second)."""
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
-    with contextlib.suppress(ImportError):  # registers DaskOptions, when dask is there
-        importlib.import_module("apache_beam.runners.dask.dask_runner")
+    if dask:
+        with contextlib.suppress(ImportError):
+            importlib.import_module("apache_beam.runners.dask.dask_runner")
     parser: argparse.ArgumentParser = _BeamArgumentParser(
         add_help=False, allow_abbrev=False, conflict_handler="resolve", exit_on_error=False
     )
