@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.chart and not args.json:
         raise SystemExit("--chart needs --json: the chart names the records it shows")
+    chart = chart_path(args)
     repeats = args.repeats or (1 if args.quick else 3)
     keep = _selection(args.only)
     started = time.monotonic()
@@ -75,13 +76,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n")
         print(f"records -> {args.json}")
-        chart = args.chart if args.chart else (None if args.quick else CHART)
         if chart is not None:
             from benchmarks.chart import draw
 
             draw(records, args.json, chart)
             print(f"chart -> {chart}")
     return 1 if any(r["status"] == "failed" for r in records) else 0
+
+
+def chart_path(args: argparse.Namespace) -> Path | None:
+    """Where to draw the chart: ``--chart``, else the docs' for a full run with ``--json``;
+    ``None`` when no chart is asked for, or matplotlib (the ``bench`` extra) is missing, which
+    is said before the run, not found after it."""
+    chart = args.chart if args.chart else (None if args.quick or not args.json else CHART)
+    if chart is None:
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(
+            f"note: no chart ({chart}): it needs matplotlib, which is not installed "
+            "(pip install -e '.[bench]'); the records still go to --json",
+            file=sys.stderr,
+        )
+        return None
+    return chart
 
 
 Sample = dict[str, Any]

@@ -32,6 +32,7 @@ from .core.errors import (
     PostprocessError,
     RequestRejectedError,
     RunDeadlineError,
+    RunnerError,
     SpecError,
 )
 from .core.graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
@@ -86,6 +87,7 @@ __all__ = [
     "RunGraph",
     "RunInference",
     "RunStats",
+    "RunnerError",
     "SpecError",
     "__version__",
     "from_beam",

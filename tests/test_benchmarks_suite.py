@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,21 @@ def test_a_quick_run_measures_each_variant_in_its_own_process(tmp_path: Path) ->
     assert (chart.stat().st_mtime_ns if chart.exists() else None) == chart_before, (
         "a quick run must not redraw the docs' chart"
     )
+
+
+def test_a_run_without_matplotlib_skips_the_chart_with_a_note(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``python -m benchmarks --json out.json`` without the ``bench`` extra ended in a traceback
+    after the whole run; the chart is skipped, said before the run."""
+    from benchmarks.suite import CHART, _parser, chart_path
+
+    full = _parser().parse_args(["--json", str(tmp_path / "out.json")])
+    monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))
+    assert chart_path(full) == CHART
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    assert chart_path(full) is None
+    assert "it needs matplotlib, which is not installed" in capsys.readouterr().err
+    quick = _parser().parse_args(["--quick", "--json", str(tmp_path / "out.json")])
+    assert chart_path(quick) is None
+    assert capsys.readouterr().err == ""  # no chart asked for: no note

@@ -182,3 +182,28 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=60) == 141
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+def test_predict_set_reads_a_value_as_the_field_s_type() -> None:
+    """``--set token=123456`` is the text 123456 for a string field, not a number it refuses."""
+    from infergraph.cli.predict import _options
+    from infergraph.handlers.remote.config import RemoteConfig
+
+    pairs = ["token=123456", "max_batch_size=8", "output_names=[\"y\"]", "model_id=null"]
+    pairs += ["protocol=v2", "endpoint=http://127.0.0.1:1", "model=m", "version=2"]
+    pairs += ["allow_http=true"]
+    options = _options(pairs, RemoteConfig.model_fields)
+    assert options["token"] == "123456" and options["max_batch_size"] == 8
+    assert options["output_names"] == ["y"] and options["model_id"] is None
+    assert options["version"] == "2" and options["allow_http"] is True
+    config = RemoteConfig(**options)
+    assert config.token is not None and config.token.get_secret_value() == "123456"
+
+
+def test_predict_set_of_a_number_for_a_string_field_runs(
+    five_onnx: Path, tmp_path: Path
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", ['{"x": [2]}'])
+    args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--input", str(source)]
+    out = tmp_path / "o.jsonl"
+    assert main([*args, "--output", str(out), "--set", "model_id=20240101"]) == 0

@@ -141,3 +141,27 @@ def test_outputs_close() -> None:
     assert not outputs_close([1.0], [1.1])
     assert not outputs_close("A", "a")
     assert not outputs_close({"a": 1}, {"b": 1})
+
+
+def test_a_config_field_without_a_description_is_named() -> None:
+    from pydantic import Field
+
+    from infergraph.testing import check_handler
+    from tests.core.handlers import ScaleConfig
+
+    class UndescribedConfig(ScaleConfig):
+        offset: float = 0.0
+        bias: float = Field(default=0.0, description=" ")
+
+    class Undescribed(ScaleHandler):
+        Config = UndescribedConfig
+
+    class Suite(HandlerConformance):
+        handler = Undescribed(model_id="undescribed")
+        good_examples = (1.0,)
+
+    message = r"UndescribedConfig: field\(s\) 'offset', 'bias' have no description"
+    with pytest.raises(AssertionError, match=message):
+        run_rule(Suite, "test_every_config_field_has_a_description")
+    with pytest.raises(AssertionError, match=message):
+        check_handler(Undescribed(), [1.0], beam=False)

@@ -224,9 +224,13 @@ def write_manifest(out: Path, manifest: Mapping[str, Any]) -> None:
 
 def _import_tensorflow() -> tuple[Any, Any]:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    # infergraph's import of TensorFlow holds back its start-up notices (oneDNN, no CUDA
+    # driver), which TF_CPP_MIN_LOG_LEVEL does not silence.
+    from infergraph.handlers._support import quiet_import
+
     try:
+        tf = quiet_import("tensorflow")
         import keras
-        import tensorflow as tf
     except ImportError as exc:
         raise BuildError(
             f"the build needs TensorFlow and Keras 3 ({exc}); pip install -e '.[dev]'"

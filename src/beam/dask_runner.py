@@ -10,13 +10,17 @@ otherwise Beam's runner. ``infergraph run --runner dask`` uses it; in Python, pa
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import apache_beam
+import dask
 from apache_beam.runners.common import DoFnContext, DoFnInvoker, DoFnSignature, _OutputHandler
 from apache_beam.runners.dask import dask_runner as beam_dask
 from apache_beam.runners.dask import transform_evaluator
 from apache_beam.transforms.core import DoFn
+
+from .worker import QUIET_WORKERS, SETUP
 
 
 class DaskRunner(beam_dask.DaskRunner):
@@ -27,8 +31,11 @@ class DaskRunner(beam_dask.DaskRunner):
         translations = transform_evaluator.TRANSLATIONS
         original = translations[apache_beam.ParDo]
         translations[apache_beam.ParDo] = _ParDo
+        # The workers of a local cluster (no --dask_client_address) share this terminal.
+        preload = [SETUP] if os.environ.get(QUIET_WORKERS) else []
         try:
-            return super().run_pipeline(pipeline, options)
+            with dask.config.set({"distributed.worker.preload": preload}):
+                return super().run_pipeline(pipeline, options)
         finally:
             translations[apache_beam.ParDo] = original
 

@@ -126,12 +126,16 @@ def run_graph_files(
             failure_record=failure_record,
             options=options,
         )
-    except BaseException:  # a failed or interrupted run: Beam leaves its temporary files
-        for directory in _beam_temp_dirs(paths) - before:
-            shutil.rmtree(directory, ignore_errors=True)
+    except BaseException:
         for sink in staged:
             discard(sink)
         raise
+    finally:
+        # Beam leaves its temporary directories after a failed or interrupted run, and the Dask
+        # runner after every run (it computes a sink's steps more than once, and one of them
+        # holds a copy of the results that a glob over the output directory would read).
+        for directory in _beam_temp_dirs(paths) - before:
+            shutil.rmtree(directory, ignore_errors=True)
     for new, sink in zip(staged, sinks, strict=True):
         publish(new, sink)
     wall_s = time.monotonic() - start

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import glob
+import importlib
 import os
 import tempfile
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, MissingDependencyError, RunnerError
 from .display import local_files
 
 RUNNERS = {
@@ -17,6 +20,162 @@ RUNNERS = {
     "DaskRunner": "infergraph.beam.dask_runner.DaskRunner",
 }
 """Runners by a short name (Dask: infergraph's fix of Beam's Dask runner, beam/dask_runner.py)."""
+
+RUNNER_EXTRAS = {"dask": ("dask", "dask")}
+"""The pip extra that installs a runner's dependency, by a word of the runner's class path."""
+
+
+def beam_args(pipeline_args: Sequence[str], command_options: Sequence[str]) -> list[str]:
+    """``pipeline_args`` checked, with a short runner name (``dask``) replaced by its class.
+
+    The runner must be one Beam knows (by name) or an importable ``module.Class``; every other
+    argument must be an option of Beam's ``PipelineOptions`` (Beam would ignore the rest).
+
+    Raises:
+        ConfigError: an unknown runner or option, naming the close matches among
+            ``command_options`` (see :func:`own_options`) and Beam's options.
+        MissingDependencyError: the runner's package is not installed.
+    """
+    args = list(pipeline_args)
+    runner = _runner_arg(args)
+    if runner is not None:
+        check_runner(runner)
+        if runner in RUNNERS:
+            args.append(f"--runner={RUNNERS[runner]}")
+    _check_options(args, command_options)
+    return args
+
+
+def runner_of(pipeline_args: Sequence[str]) -> tuple[str | None, bool]:
+    """The runner ``pipeline_args`` name, and whether it is the local one (the DirectRunner)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from ..beam.local_runner import local_runner
+
+    local = local_runner(PipelineOptions(list(pipeline_args))) is not None
+    return _runner_arg(pipeline_args), local
+
+
+def own_options(parser: argparse.ArgumentParser) -> list[str]:
+    """The options a (sub)command's parser takes, for the hints of :func:`beam_args`."""
+    return [s for action in parser._actions for s in action.option_strings]
+
+
+def runner_names() -> list[str]:
+    """The runners ``--runner`` takes by name (a ``module.Class`` path works too)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    beam = [n for n in StandardOptions.KNOWN_RUNNER_NAMES if not n.startswith("Test")]
+    return ["direct", "dask", *beam]
+
+
+def check_runner(name: str) -> None:
+    """Refuse a runner Beam cannot create, before the pipeline is built.
+
+    Raises:
+        ConfigError: no runner has that name, or its module or class does not exist.
+        MissingDependencyError: the runner's module needs a package that is not installed.
+        RunnerError: the runner's module fails to import.
+    """
+    path = _runner_path(RUNNERS.get(name, name))
+    module, _, cls = path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), cls, None)
+    except ImportError as exc:
+        if exc.name and module.startswith(exc.name):
+            _unknown_runner(name)
+        raise _missing_runner_dependency(path, exc) from exc
+    except Exception as exc:  # a runner module that breaks on import (Beam's InteractiveRunner)
+        raise RunnerError(
+            f"the runner {path!r} could not be loaded ({type(exc).__name__}: {exc}); -v shows "
+            "the traceback"
+        ) from exc
+    if not isinstance(found, type):
+        _unknown_runner(name)
+
+
+def _runner_path(name: str) -> str:
+    if "." in name:
+        return name
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    known = {p.rsplit(".", 1)[-1].lower(): p for p in StandardOptions.ALL_KNOWN_RUNNERS}
+    path = known.get(name.lower()) or known.get(name.lower() + "runner")
+    if path is None:
+        _unknown_runner(name)
+    return path
+
+
+def _unknown_runner(name: str) -> NoReturn:
+    names = runner_names()
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise ConfigError(
+        f"unknown runner {name!r}{hint}; use one of {', '.join(names)}, or the path of a Beam "
+        "PipelineRunner class (package.module.Class)"
+    )
+
+
+def _missing_runner_dependency(path: str, exc: ImportError) -> MissingDependencyError:
+    for word, (package, extra) in RUNNER_EXTRAS.items():
+        if word in path.lower():
+            return MissingDependencyError.for_extra(package, extra, f"the runner {path!r}")
+    package = (exc.name or "").partition(".")[0] or "its dependencies"
+    return MissingDependencyError(
+        f"the runner {path!r} needs the {package!r} package, which is not installed; install "
+        "it (pip install ...), or choose another --runner",
+        package=package,
+    )
+
+
+def _runner_arg(args: Sequence[str]) -> str | None:
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--runner")
+    known, _ = parser.parse_known_args(list(args))
+    return known.runner  # type: ignore[no-any-return]
+
+
+def _check_options(args: Sequence[str], command_options: Sequence[str]) -> None:
+    parser = _beam_parser(dask=any(arg.startswith("--dask") for arg in args))
+    try:
+        _, unknown = parser.parse_known_args(list(args))
+    except argparse.ArgumentError as exc:
+        raise ConfigError(f"a Beam pipeline option: {exc}") from None
+    if not unknown:
+        return
+    flag = unknown[0].partition("=")[0]
+    if not flag.startswith("-"):
+        raise ConfigError(f"unexpected argument {unknown[0]!r}; options start with --")
+    known = [*command_options, *own_options(parser)]
+    close = difflib.get_close_matches(flag, known, n=1, cutoff=0.7)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ConfigError(
+        f"unknown option {flag!r}: it is neither an option of this command nor a Beam pipeline "
+        f"option (see --help, and Beam's PipelineOptions){hint}"
+    )
+
+
+def _beam_parser(*, dask: bool) -> argparse.ArgumentParser:
+    """Beam's parser of every option of the ``PipelineOptions`` subclasses loaded now, and of
+    Beam's ``DaskOptions`` with ``dask`` (its module imports dask: a third of a second)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+
+    if dask:
+        with contextlib.suppress(ImportError):
+            importlib.import_module("apache_beam.runners.dask.dask_runner")
+    parser: argparse.ArgumentParser = _BeamArgumentParser(
+        add_help=False, allow_abbrev=False, conflict_handler="resolve", exit_on_error=False
+    )
+    for cls in _subclasses(PipelineOptions):
+        cls._add_argparse_args(parser)
+    return parser
+
+
+def _subclasses(cls: type[Any]) -> Iterator[type[Any]]:
+    sub: type[Any]
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
 
 
 EXTENSIONS = {

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
 
 from ..core.errors import ConfigError
 from ..core.graph.block_state import BlockResult, row_of
@@ -20,7 +22,18 @@ from ..core.graph.spec import InputSpec
 from ..core.records import failure_record, to_jsonable
 from ..plugins.manager import Plugins, get_plugin_manager
 from .display import count_records, print_summary, progress
-from .pipeline import check_input, check_paths, exit_status, failures_path, format_of, runs_locally
+from .errors import runner_failures
+from .pipeline import (
+    beam_args,
+    check_input,
+    check_paths,
+    exit_status,
+    failures_path,
+    format_of,
+    own_options,
+    runner_of,
+    runs_locally,
+)
 from .run import reader
 
 
@@ -86,7 +99,8 @@ def add_parser(commands: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a handler config field (VALUE is JSON, or a string); repeatable",
+        help="a handler config field, VALUE read as the field's type: JSON where that fits "
+        "the field (8, true, [\"y\"]), else the text; repeatable",
     )
     predict.add_argument(
         "--fail-on-failures",
@@ -96,14 +110,15 @@ def add_parser(commands: Any) -> None:
     predict.add_argument(
         "--no-progress", action="store_true", help="do not show the live progress bar"
     )
-    predict.set_defaults(run=_predict)
+    predict.set_defaults(run=_predict, own_options=own_options(predict))
 
 
-def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
+def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     from ..core.graph.graph import Graph
 
+    pipeline_args = beam_args(extra, args.own_options)
     plugins = get_plugin_manager()
-    options = _options(args.set)
+    options = _options(args.set, plugins.get(args.handler).handler_cls.Config.model_fields)
     if args.model is not None:
         options["path"] = args.model
     handler = _create(plugins, args.handler, options)
@@ -135,7 +150,11 @@ def _predict(args: argparse.Namespace, pipeline_args: list[str]) -> int:
         sink = PredictionLogSink(args.output, [node])
     inputs = [(source, args.input)]
     show = not args.no_progress and runs_locally(pipeline_args)
-    with progress(PROGRESS, count_records(inputs) if show else None, show):
+    runner, local = runner_of(pipeline_args)
+    with (
+        runner_failures(runner, local=local),
+        progress(PROGRESS, count_records(inputs) if show else None, show),
+    ):
         summary = run_graph_files(
             graph,
             inputs=inputs,
@@ -210,14 +229,32 @@ def _create(plugins: Plugins, name: str, options: dict[str, Any]) -> Any:
     return plugins.create(name, **options)
 
 
-def _options(pairs: Sequence[str]) -> dict[str, Any]:
+def _options(pairs: Sequence[str], fields: Mapping[str, FieldInfo]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for pair in pairs:
         name, sep, raw = pair.partition("=")
         if not sep or not name:
             raise ConfigError(f"--set expects NAME=VALUE, got {pair!r}")
-        try:
-            options[name] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[name] = raw
+        options[name] = _value(raw, fields.get(name))
     return options
+
+
+def _value(raw: str, field: FieldInfo | None) -> Any:
+    """``--set``'s VALUE as the field's type reads it: the JSON value where it fits the field
+    (numbers, ``true``, lists, ``null``), else the text itself (``token=123456`` for a string)."""
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    if field is None or _fits(parsed, field) or not _fits(raw, field):
+        return parsed  # a field that takes neither: the config names it, with its type
+    return raw
+
+
+def _fits(value: Any, field: FieldInfo) -> bool:
+    annotation = Any if field.annotation is None else field.annotation
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError:
+        return False
+    return True

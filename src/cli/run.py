@@ -16,14 +16,17 @@ from ..core.graph.spec import InputSpec
 from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
 from ..core.sources import Format, Source
 from .display import count_records, print_summary, progress
+from .errors import runner_failures
 from .pipeline import (
-    RUNNERS,
+    beam_args,
     check_input,
     check_paths,
     exit_status,
     failures_path,
     format_of,
+    own_options,
     runner_args,
+    runner_of,
     runs_locally,
 )
 
@@ -53,7 +56,7 @@ def add_parser(commands: Any) -> None:
         help="exit with status 1 if any input failed (in any output)",
     )
     run.add_argument("--no-progress", action="store_true", help="do not show the live progress bar")
-    run.set_defaults(run=run_spec)
+    run.set_defaults(run=run_spec, own_options=own_options(run))
 
     schema = commands.add_parser(
         "schema",
@@ -87,7 +90,8 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     )
     pipeline_args = runner_args(spec.runner.name, spec.runner.options) + list(extra)
     if args.runner:
-        pipeline_args.append(f"--runner={RUNNERS.get(args.runner, args.runner)}")
+        pipeline_args.append(f"--runner={args.runner}")
+    pipeline_args = beam_args(pipeline_args, args.own_options)
 
     from ..beam.files import JsonlSink, ParquetSink, PredictionLogSink
     from ..beam.run_files import PROGRESS, run_graph_files
@@ -102,7 +106,11 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
         else:
             sinks.append(PredictionLogSink(path, chosen))
     show = not args.no_progress and runs_locally(pipeline_args)
-    with progress(PROGRESS, count_records(inputs) if show else None, show):
+    runner, local = runner_of(pipeline_args)
+    with (
+        runner_failures(runner, local=local),
+        progress(PROGRESS, count_records(inputs) if show else None, show),
+    ):
         summary = run_graph_files(
             graph,
             inputs=inputs,

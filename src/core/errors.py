@@ -12,6 +12,7 @@
     ├── MissingDependencyError      an optional library is missing; names the pip extra to install
     ├── ModelLoadError              a model could not be loaded; names the path and the cause
     ├── DeviceError                 the requested device is not available; names those found
+    ├── RunnerError                 a Beam runner could not start; says what it lacks (a jar, Java)
     ├── InferenceError              one batch or element failed in a stage (becomes a Failure)
     │   ├── InputError              an input element has the wrong shape (keyed vs. unkeyed, ...)
     │   ├── PostprocessError        postprocess returned no sequence, or the wrong number of items
@@ -110,6 +111,11 @@ class ModelLoadError(InfergraphError):
 
 class DeviceError(InfergraphError):
     """The requested device is not available."""
+
+
+class RunnerError(InfergraphError):
+    """A Beam runner could not start: its job server could not be fetched or reached, or a
+    program it needs (Java, Docker) is missing."""
 
 
 class InferenceError(InfergraphError):

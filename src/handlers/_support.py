@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
+import re
+import sys
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -22,9 +27,54 @@ _warned_lock = threading.Lock()
 def require(module: str, *, package: str, extra: str, purpose: str) -> ModuleType:
     """Import an optional dependency or say which ``pip install 'infergraph[extra]'`` to run."""
     try:
-        return importlib.import_module(module)
+        return quiet_import(module)
     except ImportError as exc:
         raise MissingDependencyError.for_extra(package, extra, purpose) from exc
+
+
+# A line of absl's C++ log ("I0000 00:00:17.3 5381 port.cc:153] ..."), by its level letter.
+_ABSL_LINE = re.compile(rb"^([IWEF])\d{4} ")
+_ABSL_LEVELS = {b"I": 0, b"W": 1, b"E": 2, b"F": 3}
+_ABSL_BANNER = b"WARNING: All log messages before absl::InitializeLog() is called"
+
+
+def quiet_import(module: str) -> ModuleType:
+    """Import ``module``, holding back the C++ log lines below ``TF_CPP_MIN_LOG_LEVEL``.
+
+    TensorFlow (2.21) logs its start-up notices (oneDNN, no CUDA driver) before its logging is
+    set up, where ``TF_CPP_MIN_LOG_LEVEL`` does not reach them, straight to file descriptor 2.
+    While TensorFlow is first imported with that variable set, descriptor 2 goes to a file;
+    the lines at or above the level are written back after the import.
+    """
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0")
+    if "tensorflow" in sys.modules or not level.isdigit() or int(level) == 0:
+        return importlib.import_module(module)
+    with _stderr_filtered(int(level)):
+        return importlib.import_module(module)
+
+
+@contextlib.contextmanager
+def _stderr_filtered(level: int) -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            os.write(2, b"".join(_kept(capture.read().splitlines(keepends=True), level)))
+
+
+def _kept(lines: list[bytes], level: int) -> Iterator[bytes]:
+    for line in lines:
+        found = _ABSL_LINE.match(line)
+        if found and _ABSL_LEVELS[found.group(1)] < level:
+            continue
+        if not line.startswith(_ABSL_BANNER):
+            yield line
 
 
 def warn_once(key: str, message: str, *args: Any) -> None:

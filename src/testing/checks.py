@@ -15,7 +15,30 @@ from ..core.execute import AnyHandler
 from ..core.graph.single import predict
 from ..core.results import Failure, Prediction, Result
 
-__all__ = ["check_handler", "outputs_close", "outputs_equal", "run_on_beam"]
+__all__ = [
+    "check_config_descriptions",
+    "check_handler",
+    "outputs_close",
+    "outputs_equal",
+    "run_on_beam",
+]
+
+
+def check_config_descriptions(handler: AnyHandler) -> None:
+    """Every field of the handler's config has a ``description``.
+
+    Raises:
+        AssertionError: naming the fields without one, and how to add it.
+    """
+    config = type(handler.config)
+    missing = [
+        name for name, field in config.model_fields.items() if not (field.description or "").strip()
+    ]
+    assert not missing, (
+        f"{config.__name__}: field(s) {', '.join(repr(name) for name in missing)} have no "
+        'description; declare each as Field(..., description="what it sets"): '
+        "`infergraph handlers --schema` and the docs show it"
+    )
 
 
 def check_handler(
@@ -29,6 +52,7 @@ def check_handler(
     Raises:
         AssertionError: naming the rule the handler breaks.
     """
+    check_config_descriptions(handler)
     copy = pickle.loads(pickle.dumps(handler))
     assert copy.config == handler.config, "the config must survive pickling unchanged"
     assert handler.config.model_config.get("frozen"), "the config must be frozen"

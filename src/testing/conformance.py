@@ -17,7 +17,7 @@ from ..core.handler import ModelHandler
 from ..core.metrics import NullMetrics, RunStats
 from ..core.results import Failure, Prediction, Result
 from ..core.sharing import SHARED_MODELS, ModelBox
-from .checks import outputs_close, run_on_beam
+from .checks import check_config_descriptions, outputs_close, run_on_beam
 
 # Keys of every kind a user may pass: they must come back as given, in order.
 KEYS: tuple[Any, ...] = (0, "a", ("t", 1), 2.5, None, b"k", -1, "a", frozenset({1}), 10**30)
@@ -83,6 +83,10 @@ class HandlerConformance:
             "cache_key() must be the same for a pickled copy: it identifies the loaded model "
             "to share; build it from the config, never from id() or the time"
         )
+
+    def test_every_config_field_has_a_description(self) -> None:
+        """``infergraph handlers --schema`` and the docs show each field's description."""
+        check_config_descriptions(self._handler())
 
     def test_handler_pickles_after_load(self) -> None:
         """``load()`` returns the model; it does not keep unpicklable state on the handler."""

@@ -121,3 +121,20 @@ def test_dask_local_cluster(project: Path) -> None:
     expected, failed = in_process(spec)
     assert written(out) == expected
     assert failed_keys(out) == failed
+    assert len(out.read_text().splitlines()) == len(expected)  # each row once
+
+
+def test_dask_runs_leave_no_temporary_files(project: Path) -> None:
+    """Beam's Dask runner left four ``beam-temp-*`` folders per run, one holding a copy of the
+    results: a glob over the output folder read every row twice."""
+    distributed = pytest.importorskip("distributed")
+    out = project / "dask_temp" / "out.jsonl"
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        args = ["run", str(project / "jsonl.yaml"), "--no-progress", "--output", str(out)]
+        args += ["--runner", "dask", f"--dask_client_address={cluster.scheduler_address}"]
+        assert main(args) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["out.failures.jsonl", "out.jsonl"]
+    rows = [line for path in out.parent.rglob("*.jsonl") for line in path.read_text().splitlines()]
+    assert len(rows) == ROWS

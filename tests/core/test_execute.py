@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -115,7 +115,7 @@ def test_blocks_run_in_chunks_without_per_row_work() -> None:
 def test_a_handler_without_a_block_path_runs_blocks_through_its_stages() -> None:
     class NoBlocks(ScaleHandler):
         accepts_blocks = False
-        batched: list[int] = []
+        batched: ClassVar[list[int]] = []
 
         def batch(self, examples: Any) -> np.ndarray:
             self.batched.append(len(examples))

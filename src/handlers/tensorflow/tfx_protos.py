@@ -10,11 +10,11 @@ written with either parse with the official classes (tfx-bsl, TFMA, TFX's InfraV
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from ...core.protos import INT64, MESSAGE, OPTIONAL, REPEATED, STRING, Field, add_message
+from .._support import quiet_import
 
 _FILE = "infergraph/tensorflow_serving/prediction_log.proto"
 _TENSOR_PROTO = ".tensorflow.TensorProto"
@@ -47,7 +47,7 @@ def prediction_log_types(*, prefer_official: bool = True) -> PredictionLogTypes:
 
 def _official() -> PredictionLogTypes | None:
     try:
-        module = importlib.import_module("tensorflow_serving.apis.prediction_log_pb2")
+        module = quiet_import("tensorflow_serving.apis.prediction_log_pb2")
     except ImportError:
         return None
     return PredictionLogTypes(module.PredictionLog, module.PredictLog, official=True)
