@@ -14,9 +14,12 @@ from apache_beam.ml.inference.base import PredictionResult
 
 from ..core import errors
 from ..core.errors import InferenceError
-from ..core.execute import AnyHandler, BatchRunner, Item, estimate_nbytes
+from ..core.execute import AnyHandler, estimate_nbytes
+from ..core.graph.graph import Graph
+from ..core.graph.run import GraphRunner, GraphStats
+from ..core.graph.single import node_results
 from ..core.metrics import NullMetrics
-from ..core.results import Failure
+from ..core.results import Failure, Prediction
 from ..core.sharing import load_model
 from .metrics import namespace
 
@@ -77,13 +80,19 @@ class BeamModelHandler(BeamModelHandlerBase[Any, PredictionResult, Any]):
     ) -> Iterable[PredictionResult]:
         """One ``PredictionResult`` per example, in order; raises if any example failed."""
         self.validate_inference_args(inference_args)
-        runner = BatchRunner(self.handler, model, NullMetrics())
-        results = runner.process_batch([Item(None, example) for example in batch])
+        node = self.handler.model_id
+        graph = Graph.of_handler(self.handler)
+        runner = GraphRunner(graph, metrics=GraphStats({node: NullMetrics()}), models={node: model})
         predictions = []
-        for example, result in zip(batch, results, strict=True):
-            if isinstance(result, Failure):
-                raise _error(result)
-            predictions.append(PredictionResult(example, result.output, self.handler.model_id))
+        fixed = runner.runners[node].fixed or 0
+        for example, result in zip(batch, runner.run(list(batch), keyed=False), strict=True):
+            outcomes = node_results(result, node, fixed)
+            failed = [outcome for outcome in outcomes if isinstance(outcome, Failure)]
+            if failed:
+                raise _error(failed[0])
+            (prediction,) = outcomes
+            assert isinstance(prediction, Prediction)
+            predictions.append(PredictionResult(example, prediction.output, node))
         return predictions
 
     def get_num_bytes(self, batch: Sequence[Any]) -> int:

@@ -1,10 +1,11 @@
-"""The core both execution paths share: keys in, batches through the four stages, results out.
+"""The batch runner: rows through one handler's stages, in model calls, failures isolated.
 
-``BatchRunner.process_batch`` runs a group of items (read by :mod:`infergraph.core.items`)
-through a handler and returns one :class:`Prediction` or :class:`Failure` per item, in order (a
-block whose rows partly fail gives a prediction of its good rows and a failure per bad row).
-Whatever a handler stage raises or returns is handled inside the stage guard, so nothing
-escapes and nothing is lost:
+:class:`BatchRunner` gives the graph's engine two answers of the same shape, a
+:class:`BlockRun` (which rows got an output, their outputs, each failed row's stage and
+exception): :meth:`BatchRunner.run_block` for a block through the handler's block path, and
+:meth:`BatchRunner.run_rows` for rows through ``batch``, ``run`` and ``postprocess``. Whatever a
+handler stage raises or returns is handled inside the stage guard, so nothing escapes and
+nothing is lost:
 
 - a batch that fails is bisected so that only the elements that cause the failure become
   failure records; a block is bisected by rows the same way; a :class:`BatchError` (no single
@@ -30,12 +31,11 @@ import numpy as np
 
 from .blocks import Block, concat_outputs
 from .calls import Item, chunks, estimate_nbytes, padded, padded_block, plan_calls
-from .errors import BatchError, InputError, ModelTimeoutError
+from .errors import BatchError, ModelTimeoutError
 from .handler import ModelHandler
 from .memory import BATCH_CAPS
 from .metrics import MetricsSink
 from .outputs import block_rows, exception_text, first_rows, predictions_list
-from .results import Failure, Prediction, Result, short_repr
 from .timeouts import TimedCalls, timed_calls
 
 __all__ = [
@@ -88,9 +88,6 @@ class RowFailed(NamedTuple):
     cause: Exception
 
 
-Fail = Callable[[Item, str, Exception], Any]
-"""Makes what a failed example gives (a :class:`Failure`, or a :class:`RowFailed`)."""
-
 _new = tuple.__new__
 
 
@@ -137,21 +134,10 @@ class BatchRunner:
         cap = BATCH_CAPS.get(self.key)
         return min(limit, cap) if cap else limit
 
-    def process_batch(self, items: Sequence[Item]) -> list[Result]:
-        """The results of ``items``, in order: one per item, except that a block whose rows
-        partly fail gives a prediction for its good rows and a failure per bad row."""
-        if not any(isinstance(item.example, Block) for item in items):
-            return [
-                result
-                for call in plan_calls(items, self.call_size(), self.handler.config.max_batch_bytes)
-                for result in self._run_isolated(call, top=True)
-            ]
-        return [result for results in self.process_items(items) for result in results]
-
     def run_rows(self, examples: Sequence[Any]) -> BlockRun:
         """Run ``examples`` (one per row) through ``batch``, ``run`` and ``postprocess``, in
-        calls planned as for :meth:`process_batch`: the rows of a block for a handler with no
-        block path, or whose rows are values as they came (an object column).
+        calls within ``max_batch_size`` and ``max_batch_bytes``: the rows of a block for a
+        handler with no block path, or whose rows are values as they came (an object column).
 
         The same answer as :meth:`run_block`, so the graph treats both alike: the good rows'
         outputs (a list, in row order) and each failed row's ``(row, stage, exception)``.
@@ -164,7 +150,7 @@ class BatchRunner:
         max_bytes = self.handler.config.max_batch_bytes
         for call in plan_calls(items, self.call_size(), max_bytes):
             for item, output in zip(
-                call, self._run_isolated(call, top=True, raw=True, fail=RowFailed), strict=True
+                call, self._run_isolated(call, top=True), strict=True
             ):
                 if type(output) is RowFailed:
                     failures.append((item.key, output.stage, output.cause))
@@ -173,55 +159,36 @@ class BatchRunner:
                     outputs.append(output)
         return BlockRun(ok, outputs if outputs else None, failures)
 
-    def process_items(self, items: Sequence[Item]) -> list[list[Result]]:
-        """The results of each item (see :meth:`process_batch`), grouped by item."""
-        results: list[list[Result]] = [[] for _ in items]
-        plain = [i for i, item in enumerate(items) if not isinstance(item.example, Block)]
-        slots = iter(plain)
-        for call in plan_calls(
-            [items[i] for i in plain], self.call_size(), self.handler.config.max_batch_bytes
-        ):
-            for result in self._run_isolated(call, top=True):
-                results[next(slots)].append(result)
-        for i, item in enumerate(items):
-            if isinstance(item.example, Block):
-                results[i] = self._run_block(item)
-        assert all(results), "every item gets a result"
-        return results
-
     # -- plain examples ----------------------------------------------------------------------
 
-    def _run_isolated(
-        self, items: list[Item], *, top: bool = False, raw: bool = False, fail: Fail | None = None
-    ) -> list[Any]:
+    def _run_isolated(self, items: list[Item], *, top: bool = False) -> list[Any]:
+        """Each item's output, or a :class:`RowFailed` for each item that fails (a failed call
+        is bisected so that only the items that make it fail fail)."""
         size = self.call_size()
         if len(items) > size:  # the limit went down (out of memory) since the call was planned
             return [
                 result
                 for part in chunks(items, size)
-                for result in self._run_isolated(list(part), top=top, raw=raw, fail=fail)
+                for result in self._run_isolated(list(part), top=top)
             ]
         try:
-            return self._run_once(items, raw, fail)
+            return self._run_once(items)
         except _StageFailed as failed:
             out_of_memory = self._out_of_memory(failed.cause)
             if out_of_memory and len(items) > 1 and not self.fixed:
                 self._lower_cap(len(items), failed)
-                return self._run_isolated(items, top=top, raw=raw, fail=fail)
+                return self._run_isolated(items, top=top)
             if len(items) == 1 or out_of_memory or isinstance(failed.cause, BatchError):
-                make = fail or self._failure
-                return [make(item, failed.stage, failed.cause) for item in items]
+                return [RowFailed(item, failed.stage, failed.cause) for item in items]
             self.metrics.counter("bisections")
             middle = len(items) // 2
-            results = self._run_isolated(items[:middle], raw=raw, fail=fail)
-            results += self._run_isolated(items[middle:], raw=raw, fail=fail)
+            results = self._run_isolated(items[:middle])
+            results += self._run_isolated(items[middle:])
             if top:
                 self._report_bisection(len(items), failed, results)
             return results
 
-    def _run_once(
-        self, items: list[Item], raw: bool = False, fail: Fail | None = None
-    ) -> list[Any]:
+    def _run_once(self, items: list[Item]) -> list[Any]:
         examples = [item.example for item in items]
         called = padded(examples, self.fixed) if self.fixed else examples
         start = self.clock()
@@ -231,59 +198,25 @@ class BatchRunner:
         if len(called) > len(items):
             self.metrics.counter("padded_examples", len(called) - len(items))
         self._record_call(len(called), start)
-        node = self.node
         results: list[Any] = [
-            (output if raw else Prediction(item.example, output, node, item.key))
-            if not isinstance(output, Exception)
-            else self._output_failure(item, output, fail)
+            self._output_failure(item, output) if isinstance(output, Exception) else output
             for item, output in zip(items, predictions, strict=False)  # padding dropped
         ]
-        failed = sum(type(result) in (Failure, RowFailed) for result in results)
+        failed = sum(type(result) is RowFailed for result in results)
         self.metrics.counter("inferences", len(results) - failed)
         return results
 
-    def _output_failure(self, item: Item, output: Exception, fail: Fail | None) -> Any:
+    def _output_failure(self, item: Item, output: Exception) -> RowFailed:
         """The failure of an example whose prediction slot holds an exception."""
         stage = getattr(output, "stage", None)
         stage = stage if isinstance(stage, str) and stage else "run"
-        return (fail or self._failure)(item, stage, output)
+        return RowFailed(item, stage, output)
 
     def _postprocess(self, examples: list[Any], outputs: Any) -> list[Any]:
         returned = self.handler.postprocess(examples, outputs)
         return predictions_list(returned, len(examples), self.node)
 
     # -- blocks ------------------------------------------------------------------------------
-
-    def _run_block(self, item: Item) -> list[Result]:
-        block: Block = item.example
-        if not self.handler.accepts_blocks:
-            error = InputError(
-                f"handler {self.node!r} does not accept blocks; pass one example per element"
-            )
-            return [self._failure(item, "batch", error)]
-        if block.rows == 0:
-            return [self._empty_block(item)]
-        run = self.run_block(block)
-        results: list[Result] = []
-        if run.ok.all():
-            results.append(Prediction(block, run.output, self.node, item.key))
-        elif run.ok.any():
-            results.append(Prediction(block.take(run.ok), run.output, self.node, item.key))
-        results += [self._row_failure(item, row, stage, exc) for row, stage, exc in run.failures]
-        return results
-
-    def _empty_block(self, item: Item) -> Result:
-        if self.fixed:
-            error = InputError(
-                f"the block has no rows, and the model of handler {self.node!r} needs batches "
-                f"of exactly {self.fixed}; leave empty blocks out"
-            )
-            return self._failure(item, "batch", error)
-        try:
-            output = self._run_chunk(item.example)
-        except _StageFailed as failed:
-            return self._failure(item, failed.stage, failed.cause)
-        return Prediction(item.example, output, self.node, item.key)
 
     def run_block(self, block: Block) -> BlockRun:
         """Run every row of ``block`` in model calls of at most :meth:`call_size` rows.
@@ -322,6 +255,8 @@ class BatchRunner:
             done.parts.append(self._run_chunk(chunk))
         except _StageFailed as failed:
             rows = stop - start
+            if not rows:  # a block of no rows: no row to fail, nothing to bisect
+                return
             out_of_memory = self._out_of_memory(failed.cause)
             if out_of_memory and rows > 1 and not self.fixed:
                 self._lower_cap(rows, failed)
@@ -416,8 +351,8 @@ class BatchRunner:
             cap,
         )
 
-    def _report_bisection(self, size: int, failed: _StageFailed, results: list[Result]) -> None:
-        saved = sum(type(result) not in (Failure, RowFailed) for result in results)
+    def _report_bisection(self, size: int, failed: _StageFailed, results: list[Any]) -> None:
+        saved = sum(type(result) is not RowFailed for result in results)
         if not saved:
             return
         _log_once(
@@ -440,48 +375,6 @@ class BatchRunner:
         self.metrics.counter("model_calls")
         self.metrics.distribution("batch_size", rows)
         self.metrics.distribution("batch_latency_us", int((self.clock() - start) * 1_000_000))
-
-    def _failure(self, item: Item, stage: str, exc: BaseException) -> Failure:
-        self.metrics.counter("failures")
-        return Failure(
-            example=item.example,
-            key=item.key,
-            stage=stage,
-            node=self.node,
-            error_type=type(exc).__name__,
-            message=self.handler.redact(
-                f"{stage} failed in handler {self.node!r} for {_describe(item)}: "
-                f"{exception_text(exc)}"
-            ),
-        )
-
-    def _row_failure(self, item: Item, row: int, stage: str, exc: BaseException) -> Failure:
-        block: Block = item.example
-        key = item.key if block.keys is None else block.keys[row]
-        key = key.item() if isinstance(key, np.generic) else key
-        where = f"key {short_repr(key, 60)}" if key is not None else "its key-less element"
-        self.metrics.counter("failures")
-        return Failure(
-            example=block.row(row),
-            key=key,
-            stage=stage,
-            node=self.node,
-            error_type=type(exc).__name__,
-            message=self.handler.redact(
-                f"{stage} failed in handler {self.node!r} for row {row} of a block ({where}): "
-                f"{exception_text(exc)}"
-            ),
-        )
-
-
-def _describe(item: Item) -> str:
-    try:
-        if item.key is not None:
-            return f"key {short_repr(item.key, 60)}"
-        return f"example {short_repr(item.example, 60)}"
-    except Exception:
-        return f"an element of type {type(item.example).__name__}"
-
 
 def _log_once(node: str, kind: str, message: str, *args: Any, level: int = logging.WARNING) -> None:
     with _logged_lock:

@@ -189,7 +189,7 @@ def test_a_failing_batch_goes_to_beams_dead_letter_output(five_onnx: Path, tmp_p
     assert [float(r.inference[0]) for r in read(tmp_path, "good")] == [5.0]
     ((batch, error),) = read(tmp_path, "dead")  # Beam's dead letters are whole batches
     assert batch == ["text"]
-    assert "run failed in handler" in str(error)
+    assert "run failed in model node" in str(error)
 
 
 def test_a_model_that_fails_to_load_is_a_model_load_error(tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ def project(tmp_path: Path, five_onnx: Path) -> Path:
     lines = [f'{{"id": "{i}", "x": [{i}.0]}}\n' for i in range(9)]
     (tmp_path / "in.jsonl").write_text("".join(lines))
     (tmp_path / "spec.yaml").write_text(SPEC.replace("MODEL", "five.onnx"))
-    (tmp_path / "missing.yaml").write_text(SPEC.replace("MODEL", "missing.onnx"))
+    # a model file that is there (the spec's check passes) but no model: it fails on a worker
+    (tmp_path / "corrupt.onnx").write_bytes(b"not an onnx model")
+    (tmp_path / "corrupt.yaml").write_text(SPEC.replace("MODEL", "corrupt.onnx"))
     return tmp_path
 
 
@@ -52,11 +54,10 @@ def test_two_worker_processes(project: Path) -> None:
 
 
 def test_an_error_on_two_worker_processes_is_one_line(project: Path) -> None:
-    done = infergraph(project, "run", "missing.yaml", "--no-progress", *TWO_WORKERS)
+    done = infergraph(project, "run", "corrupt.yaml", "--no-progress", *TWO_WORKERS)
     assert done.returncode == 2
-    assert done.stderr.splitlines() == [
-        "infergraph: error: ONNX model 'missing.onnx' not found (no such file)"
-    ]
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("infergraph: error: ") and "corrupt.onnx" in line, line
 
 
 def test_verbose_shows_beam_s_messages(project: Path) -> None:

@@ -188,11 +188,15 @@ def test_max_batch_duration_closes_slow_batches() -> None:
     assert max(ScaleHandler.calls) < 6
 
 
-def test_runner_returns_one_result_per_item() -> None:
-    runner = BatchRunner(ScaleHandler(max_batch_size=2), 2.0, RunStats())
-    items = [Item(i, float(i)) for i in range(5)] + [Item("b", ig.Block(np.ones(3)))]
-    results = runner.process_batch(items)
-    assert [r.key for r in results] == [0, 1, 2, 3, 4, "b"]
+def test_the_runner_gives_rows_and_blocks_the_same_answer() -> None:
+    runner = BatchRunner(ScaleHandler(max_batch_size=2, reject=3.0), 2.0, RunStats())
+    values = [0.0, 1.0, 2.0, 3.0, 4.0]
+    rows = runner.run_rows(values)  # through batch/run/postprocess, in calls of 2
+    block = runner.run_block(ig.Block(np.array(values)))  # through the block path
+    for run in (rows, block):
+        assert run.ok.tolist() == [True, True, True, False, True]
+        assert [(row, stage) for row, stage, _ in run.failures] == [(3, "run")]
+        np.testing.assert_array_equal(np.asarray(run.output, dtype=float), [0.0, 2.0, 4.0, 8.0])
 
 
 def test_block_row_keys_travel_with_slices_and_takes() -> None:
@@ -222,7 +226,9 @@ def test_a_failing_block_is_bisected_by_rows_and_only_bad_rows_fail() -> None:
         ("r11", "run", 7.0),
         ("r12", "run", 7.0),
     ]
-    assert "row 11 of a block (key 'r11'): the model refuses 7.0" in failures[1].message
+    assert "run failed in model node 'ScaleHandler' for key 'r11': the model refuses 7.0" in (
+        failures[1].message
+    )
     assert stats.counters["inferences"] == 17 and stats.counters["failures"] == 3
 
 

@@ -131,7 +131,7 @@ def test_an_exception_whose_message_cannot_be_read_still_gives_a_message() -> No
 
     (failure,) = ig.predict(Broken(), [("a", 1.0)])
     assert isinstance(failure, ig.Failure) and failure.error_type == "Unprintable"
-    assert "run failed in handler 'Broken' for key 'a'" in failure.message
+    assert "run failed in model node 'Broken' for key 'a'" in failure.message
     assert "could not be turned into text" in failure.message
 
 

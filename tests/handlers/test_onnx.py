@@ -202,7 +202,8 @@ def test_a_block_of_objects_is_not_turned_into_nan(five_onnx: Path) -> None:
     assert len(failures) == 2  # an object block is no numbers, row by row too
     assert all(isinstance(f, ig.Failure) and f.error_type == "InputError" for f in failures)
     failure = failures[1]
-    assert "row 1 of a block" in failure.message and "Pass numbers only" in failure.message
+    assert "row 1 of the block with key 'blk'" in failure.message
+    assert "Pass numbers only" in failure.message
 
 
 def test_integer_inputs_take_whole_numbers_only(onnx_dir: Path) -> None:

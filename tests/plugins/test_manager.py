@@ -121,7 +121,7 @@ def test_a_subclass_registered_after_its_parent_has_its_own_name() -> None:
     assert child.model_id == "child"
     failure, prediction = ig.predict(child, [7.0, 1.0])
     assert isinstance(failure, ig.Failure) and failure.node == "child"
-    assert "failed in handler 'child'" in failure.message
+    assert "failed in model node 'child'" in failure.message
     assert prediction.model_id == "child"
     assert RunInference(child).label == "RunInference[child]"
     assert plugins.create("parent").model_id == "parent"

@@ -68,7 +68,7 @@ def apply_to_blocks(
             metrics.counter("skipped", skipped)
         rows = np.flatnonzero(active)
         record.ran[name] = active
-        if not len(rows):
+        if not len(rows) and not _empty_block_at_model(node, record):
             record.valid[name] = active
             continue
         metrics.counter("elements", len(rows))
@@ -86,6 +86,11 @@ def apply_to_blocks(
         own = sum(f.node == name for f in record.failures.get(name, {}).values())
         if own:
             metrics.counter("failures", own)
+
+
+def _empty_block_at_model(node: Node, record: BlockRecord) -> bool:
+    """A block of no rows still meets a model (once): its output has the model's shapes."""
+    return isinstance(node, ModelNode) and record.rows == 0 and not record.from_rows
 
 
 def _gather(
@@ -140,18 +145,18 @@ def _model(
     (source,) = node.inputs
     column = take_rows(record.values[source], rows)
     if _per_row(column):
-        rows, values = _select_rows(node, runner, record, rows, column)
+        if node.select:
+            rows, values = _select_rows(node, runner, record, rows, column)
+        else:
+            values = list(column)
         run = runner.run_rows(values)
     else:
         try:
-            values = select_input(
-                column,
-                input_field=node.input_field,
-                input_names=runner.handler.input_names,
-                whole=runner.handler.takes_records,
-            )
+            values = _select_column(node, runner, column)
         except InputError as exc:
             _fail_rows(node, record, rows, stage="input", exc=exc)
+            return
+        if runner.fixed and not len(rows):  # no rows to pad a call with: no value
             return
         if runner.handler.accepts_blocks:
             keys = None if record.block.keys is None else record.block.keys[rows]
@@ -159,7 +164,7 @@ def _model(
         else:
             run = runner.run_rows([row_of(values, i) for i in range(len(rows))])
     good = rows[run.ok]
-    if not len(good):
+    if run.output is None or (not len(good) and record.rows):
         record.valid.setdefault(node.name, np.zeros(record.rows, dtype=bool))
     elif isinstance(run.output, list):
         store_rows(record, node.name, list(zip(good.tolist(), run.output, strict=True)))
@@ -170,6 +175,19 @@ def _model(
         row = int(rows[index])
         example = row_of(values, index)
         failures[row] = _row_failure(node, record, row, example, stage=stage, exc=cause)
+
+
+def _select_column(node: ModelNode, runner: BatchRunner, column: Column) -> Column:
+    """The part of a block's column the handler takes (the input rule, on whole columns)."""
+    if not node.select:
+        return column
+    handler = runner.handler
+    return select_input(
+        column,
+        input_field=node.input_field,
+        input_names=handler.input_names,
+        whole=handler.takes_records,
+    )
 
 
 def _per_row(column: Column) -> bool:
@@ -430,8 +448,13 @@ def _row_failure(
 
 
 def _where(record: BlockRecord, row: int, key: Any) -> str:
-    if key is not None:
+    """Which element a failure is of: its key; else its example (an element alone) or its row
+    (a row of a block, which holds the block's key if the rows have none of their own)."""
+    own_key = record.from_rows or record.block.keys is not None
+    if key is not None and own_key:
         return f"key {short_repr(key, 60)}"
     if record.from_rows:
         return f"example {short_repr(record.block.row(row), 60)}"
+    if key is not None:
+        return f"row {row} of the block with key {short_repr(key, 60)}"
     return f"row {row} of a block"

@@ -85,7 +85,7 @@ class Graph:
         """The graph of one model node running ``handler`` on the graph's input, node and graph
         named by its ``model_id`` (any text): what ``predict`` and ``RunInference`` run."""
         graph = cls(handler.model_id)
-        graph._nodes[handler.model_id] = ModelNode(handler.model_id, handler, INPUT)
+        graph._nodes[handler.model_id] = ModelNode(handler.model_id, handler, INPUT, select=False)
         return graph
 
     # -- adding nodes --------------------------------------------------------------------------

@@ -36,12 +36,15 @@ class ModelNode:
     Attributes:
         input_field: With a dict value, the field to pass to the handler (see
             :func:`infergraph.core.fields.select_input`).
+        select: Whether the node picks the part of a record the handler takes (the input
+            rule); a handler run alone (``predict``, ``RunInference``) takes examples as given.
     """
 
     name: str
     handler: AnyHandler
     input: str | None = None
     input_field: str | None = None
+    select: bool = True
 
     @property
     def inputs(self) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -76,6 +76,9 @@ def run_graph(
 class GraphRunner:
     """A graph with its models loaded, to run on one batch of elements at a time.
 
+    ``models`` gives models loaded elsewhere (Beam's shared handle), by node name; the others
+    are loaded here (once per process, see :data:`infergraph.model_cache`).
+
     What every entry point runs: ``graph.run`` (on chunks of its input), Beam's ``RunGraph``
     (on the batches of its DoFn) and a server (on the requests batched together). The models
     stay loaded while the runner lives.
@@ -85,19 +88,30 @@ class GraphRunner:
         ModelLoadError: a model could not be loaded.
     """
 
-    def __init__(self, graph: Graph, *, metrics: GraphStats | None = None) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        metrics: GraphStats | None = None,
+        models: Mapping[str, Any] | None = None,
+    ) -> None:
         self.steps = graph.validate()
         self.stats = metrics if metrics is not None else GraphStats()
         self.finish = Finish.of(graph)
         self._boxes: list[ModelBox] = []
         self.runners: dict[str, BatchRunner] = {}
+        loaded = models or {}
         for step in self.steps:
             if isinstance(step.node, ModelNode):
                 handler = step.node.handler
                 sink = self.stats.node(step.name)
-                box = SHARED_MODELS.acquire(handler, sink)
-                self._boxes.append(box)  # held: the shared model stays loaded
-                self.runners[step.name] = BatchRunner(handler, box.model, sink)
+                model = loaded[step.name] if step.name in loaded else self._acquire(handler, sink)
+                self.runners[step.name] = BatchRunner(handler, model, sink)
+
+    def _acquire(self, handler: Any, sink: MetricsSink) -> Any:
+        box = SHARED_MODELS.acquire(handler, sink)
+        self._boxes.append(box)  # held: the shared model stays loaded
+        return box.model
 
     def batch_limit(self) -> int:
         """Rows worth running at once: the largest model batch size (256 without models)."""

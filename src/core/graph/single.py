@@ -103,9 +103,9 @@ def _empty(result: BlockResult, node: str, fixed: int) -> Result:
     """A block of no rows: the model's output for it, or why there is none."""
     if node in result.values:
         return Prediction(result.example, result.values[node], node, result.key)
+    why = f"needs batches of exactly {fixed}" if fixed else "failed on it"
     error = InputError(
-        f"the block has no rows, and the model of handler {node!r} needs batches of exactly "
-        f"{fixed}; leave empty blocks out"
+        f"the block has no rows, and the model of handler {node!r} {why}; leave empty blocks out"
     )
     return Failure(result.example, result.key, "batch", node, type(error).__name__, str(error))
 
