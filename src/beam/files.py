@@ -7,6 +7,7 @@ in parallel. Any Beam filesystem works (local, ``gs://``, ``s3://`` with the rig
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -47,10 +48,14 @@ class ReadRecords(beam.PTransform):  # type: ignore[type-arg]
 def match_files(pattern: str) -> list[str]:
     """The files matching ``pattern`` (a path or a glob, on any Beam filesystem).
 
+    A local pattern is made absolute first: Beam's local filesystem matches nothing for a bare
+    relative glob (``part-*.jsonl``, where ``./part-*.jsonl`` works).
+
     Raises:
         ConfigError: nothing matches.
     """
-    results = FileSystems.match([pattern])
+    local = "://" not in pattern
+    results = FileSystems.match([os.path.abspath(pattern) if local else pattern])
     paths = sorted(meta.path for result in results for meta in result.metadata_list)
     if not paths:
         raise ConfigError(f"no input file matches {pattern!r}")
