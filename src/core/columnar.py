@@ -56,19 +56,21 @@ class BlockSource:
         elif self.format == "numpy":
             yield from self._numpy(stream, name)
         else:
-            for table in _rebatch(self._arrow_batches(stream, name), self.block_rows):
-                if isinstance(table, Failure):
-                    yield table
-                else:
-                    yield self._block(_table_columns(table), table.num_rows, name)
+            yield from self._tables(
+                _readable(self._arrow_batches(stream, name), name, self.format), name
+            )
 
     def read_path(self, path: str) -> Iterator[Block | Failure]:
         """The blocks of a local Parquet file, read by Arrow itself (memory-mapped)."""
-        import pyarrow.parquet as pq
+        batches = prefetched(_parquet_batches(path, self.block_rows))
+        yield from self._tables(_readable(batches, path, "parquet"), path)
 
-        batches = pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=self.block_rows)
-        for table in _rebatch(prefetched(batches), self.block_rows):
-            yield self._block(_table_columns(table), table.num_rows, path)
+    def _tables(self, batches: Iterator[Any], name: str) -> Iterator[Block | Failure]:
+        for table in _rebatch(batches, self.block_rows):
+            if isinstance(table, Failure):
+                yield table
+            else:
+                yield self._block(_table_columns(table), table.num_rows, name)
 
     # -- formats -------------------------------------------------------------------------------
 
@@ -129,12 +131,8 @@ class BlockSource:
         return self._block(columns, len(rows), name)
 
     def _numpy(self, stream: BinaryIO, name: str) -> Iterator[Block]:
-        import io
-
-        data = io.BytesIO(stream.read())
-        loaded = np.load(data, allow_pickle=False)
-        columns = dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}
-        rows = len(next(iter(columns.values())))
+        columns = numpy_columns(stream.read(), name)
+        rows = numpy_rows(columns, name)
         for start in range(0, rows, self.block_rows):
             stop = min(start + self.block_rows, rows)
             yield self._block({k: v[start:stop] for k, v in columns.items()}, stop - start, name)
@@ -154,8 +152,64 @@ class BlockSource:
                 raise InputError(
                     f"{name}: no column {self.input_field!r}; the columns are {sorted(columns)}"
                 )
-            return Block(columns[self.input_field], keys)
-        return Block(columns, keys)
+            return _named_block(columns[self.input_field], keys, name)
+        return _named_block(columns, keys, name)
+
+
+def _named_block(data: Any, keys: Any, name: str) -> Block:
+    """A block of a file's rows; a block that cannot be made names the file."""
+    try:
+        return Block(data, keys)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from exc
+
+
+def numpy_columns(data: bytes, name: str) -> dict[str, np.ndarray[Any, Any]]:
+    """The arrays of a ``.npy`` file (one column, ``x``) or of an ``.npz`` file, by name.
+
+    Raises:
+        InputError: naming the file, when it is not a numpy file or holds Python objects.
+    """
+    import io
+    import zipfile
+    import zlib
+
+    try:
+        loaded = np.load(io.BytesIO(data), allow_pickle=False)
+        return dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        if "Object arrays" in str(exc):
+            problem = (
+                "it holds an array of Python objects, which only pickle can load, and input "
+                "files are not unpickled (unsafe); save numbers or strings instead"
+            )
+        else:
+            problem = f"{exc}; check that it is a whole .npy or .npz file"
+        raise InputError(f"{name}: cannot be read as numpy: {problem}") from exc
+
+
+def numpy_rows(columns: dict[str, np.ndarray[Any, Any]], name: str) -> int:
+    """The records of a numpy file's arrays: the length of each, which must be one.
+
+    Raises:
+        InputError: naming the file, for no arrays, a single value, or unequal lengths.
+    """
+    if not columns:
+        raise InputError(f"{name}: holds no arrays; save at least one (np.savez(path, x=rows))")
+    single = sorted(k for k, v in columns.items() if v.ndim == 0)
+    if single:
+        raise InputError(
+            f"{name}: {', '.join(single)} is a single value (shape ()), not rows; save an "
+            "array with one row per record along its first axis (np.atleast_1d(value))"
+        )
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{k}: {n} rows" for k, n in lengths.items())
+        raise InputError(
+            f"{name}: its arrays differ in length ({listed}); each needs one row per record, "
+            "so fix the file to give them all the same length"
+        )
+    return next(iter(lengths.values()))
 
 
 def _feature_column(values: list[Any]) -> np.ndarray[Any, Any]:
@@ -236,6 +290,28 @@ def _table_columns(table: Any) -> dict[str, Any]:
         else:
             columns[name] = chunk.to_numpy(zero_copy_only=False)
     return columns
+
+
+def _parquet_batches(path: str, rows: int) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+
+    yield from pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=rows)
+
+
+KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow (an IPC file or stream)", "csv": "CSV"}
+
+
+def _readable(batches: Iterator[Any], name: str, kind: str) -> Iterator[Any]:
+    """``batches``; Arrow's error for a file it cannot read becomes an InputError naming it."""
+    import pyarrow as pa
+
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError) as exc:
+        what = KIND_NAMES.get(kind, kind)
+        raise InputError(
+            f"{name}: cannot be read as {what}: {exc}; check that it is a whole {what} file"
+        ) from exc
 
 
 def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:

@@ -4,9 +4,11 @@ be read at all is one line naming it (exit 2), never a traceback."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from infergraph.cli import main
@@ -60,3 +62,50 @@ def test_a_bare_relative_glob_in_a_spec_or_input_matches_its_files(
     args = ["run", "spec.yaml", "--no-progress", "--input", "*.jsonl", "--output", "o2.jsonl"]
     assert main(args) == 0
     assert sorted(r["key"] for r in lines(project / "o2.jsonl")) == ["k1", "k2"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def unreadable(project: Path, name: str) -> Path:
+    path = project / name
+    if name == "corrupt.parquet":
+        path.write_bytes(b"PAR1 not a parquet file PAR1")
+    elif name == "corrupt.npy":
+        path.write_bytes(b"\x93NUMPY garbage")
+    elif name == "zero.npy":
+        np.save(path, np.float32(3))
+    elif name == "objects.npy":
+        np.save(path, np.array([{"x": 1}, None]), allow_pickle=True)
+    else:
+        np.savez(path, key=np.array(["a", "b", "c"]), x=np.zeros((5, 1), np.float32))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("corrupt.parquet", "cannot be read as Parquet: "),
+        ("corrupt.npy", "cannot be read as numpy: "),
+        ("zero.npy", "x is a single value (shape ()), not rows"),
+        ("objects.npy", "cannot be read as numpy: it holds an array of Python objects"),
+        ("unequal.npz", "its arrays differ in length (key: 3 rows, x: 5 rows)"),
+    ],
+)
+def test_an_unreadable_file_is_one_line_naming_it_and_exit_2(
+    project: Path, name: str, problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = unreadable(project, name)
+    fmt = "parquet" if name.endswith(".parquet") else "numpy"
+    spec = write_spec(project, fmt, name, "blocks")
+    if name != "unequal.npz":
+        spec.write_text(spec.read_text().replace("key_field: key, input_field: x, ", ""))
+    screen = Terminal()  # a terminal: the progress bar counts the records first
+    monkeypatch.setattr("sys.stderr", screen)
+    assert main(["run", str(spec)]) == 2
+    text = screen.getvalue()
+    assert "Traceback" not in text
+    assert f"infergraph: error: {path}: {problem}" in text
+    assert lines(project / "out.jsonl") == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -140,3 +141,62 @@ def test_read_ahead_keeps_order_and_raises_the_readers_error() -> None:
     stream = prefetched(iter(range(10**6)))
     assert next(stream) == 0
     stream.close()  # the reader stops; nothing hangs
+
+
+def npz(**arrays: Any) -> bytes:
+    sink = io.BytesIO()
+    np.savez(sink, **arrays)
+    return sink.getvalue()
+
+
+def npy(array: Any) -> bytes:
+    sink = io.BytesIO()
+    np.save(sink, array, allow_pickle=True)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("first", ["key", "x"])
+def test_npz_arrays_of_unequal_lengths_are_refused_in_either_order(first: str) -> None:
+    arrays = {"key": np.array(["a", "b", "c"]), "x": np.zeros((5, 1), np.float32)}
+    data = npz(**dict(sorted(arrays.items(), key=lambda item: item[0] != first)))
+    expected = "in: its arrays differ in length (key: 3 rows, x: 5 rows)"
+    if first == "x":
+        expected = "in: its arrays differ in length (x: 5 rows, key: 3 rows)"
+    with pytest.raises(InputError, match=re.escape(expected)):
+        read(BlockSource("numpy", key_field="key"), data)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"\x93NUMPY garbage", "cannot be read as numpy: we only support format version"),
+        (npy(np.arange(100.0))[:200], "cannot be read as numpy: EOF: reading array data"),
+        (npy(np.float32(3)), "x is a single value (shape ()), not rows"),
+        (
+            npy(np.array([{"a": 1}, None])),
+            "cannot be read as numpy: it holds an array of Python objects, which only pickle",
+        ),
+        (npz(x=np.array([{"a": 1}])), "cannot be read as numpy: it holds an array of Python"),
+        (npz(), "holds no arrays"),
+        (b"PK\x03\x04 garbage", "cannot be read as numpy: File is not a zip file"),
+        (npz(x=np.zeros((2, 2)), key=np.zeros((2, 2))), "a block's keys must be one per row"),
+    ],
+)
+def test_an_unreadable_numpy_file_is_one_error_naming_it(data: bytes, problem: str) -> None:
+    with pytest.raises(InputError, match=re.escape(f"in: {problem}")):
+        read(BlockSource("numpy", key_field="key" if b"key" in data else None), data)
+
+
+@pytest.mark.parametrize("kind", ["parquet", "arrow"])
+def test_a_corrupt_parquet_or_arrow_file_is_one_error_naming_it(kind: str, tmp_path: Any) -> None:
+    sink = io.BytesIO()
+    pq.write_table(table(), sink)
+    data = sink.getvalue()
+    data = data[:40] + b"\x00" * 200 + data[240:] if kind == "parquet" else b"ARROW1 garbage"
+    what = "Parquet" if kind == "parquet" else "Arrow (an IPC file or stream)"
+    with pytest.raises(InputError, match=re.escape(f"in: cannot be read as {what}: ")):
+        read(BlockSource(kind, key_field="key"), data)  # type: ignore[arg-type]
+    path = tmp_path / "in.parquet"
+    path.write_bytes(b"PAR1 not parquet")
+    with pytest.raises(InputError, match=re.escape(f"{path}: cannot be read as Parquet: ")):
+        list(BlockSource("parquet").read_path(str(path)))
