@@ -70,7 +70,7 @@ def _records_in(path: str, kind: str) -> int:
     if kind == "numpy":
         import numpy as np
 
-        from ..core.columnar import numpy_rows
+        from ..core.npfiles import numpy_rows
 
         loaded = np.load(path, mmap_mode="r", allow_pickle=False)
         arrays = dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}

@@ -12,6 +12,7 @@ Rows that cannot be read (a CSV row with the wrong number of values, a corrupt T
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 
 from .blocks import Block
+from .cells import CsvColumns, null_list_rows
 from .errors import InputError
+from .npfiles import numpy_columns, numpy_rows
 from .results import Failure
 from .tfexample import parse_example
 from .tfrecord import read_records
@@ -66,10 +69,17 @@ class BlockSource:
         yield from self._tables(_readable(batches, path, "parquet"), path)
 
     def _tables(self, batches: Iterator[Any], name: str) -> Iterator[Block | Failure]:
+        first_row = 1
         for table in _rebatch(batches, self.block_rows):
             if isinstance(table, Failure):
                 yield table
-            else:
+                continue
+            rows = table.num_rows
+            checked = [self.input_field] if self.input_field else table.column_names
+            table, failures = null_list_rows(table, name, first_row, checked, self.key_field)  # noqa: PLW2901
+            first_row += rows
+            yield from failures
+            if table.num_rows:
                 yield self._block(_table_columns(table), table.num_rows, name)
 
     # -- formats -------------------------------------------------------------------------------
@@ -90,7 +100,8 @@ class BlockSource:
             except pa.ArrowInvalid:
                 yield from pa.ipc.open_stream(pa.py_buffer(data))
         else:
-            yield from _csv_batches(stream, name, self.block_rows)
+            checked = frozenset([self.input_field]) if self.input_field else None
+            yield from _csv_batches(stream, CsvColumns(name, checked, self.key_field))
 
     def _tfrecord(self, stream: BinaryIO, name: str) -> Iterator[Block | Failure]:
         rows: list[dict[str, Any]] = []
@@ -162,54 +173,6 @@ def _named_block(data: Any, keys: Any, name: str) -> Block:
         return Block(data, keys)
     except InputError as exc:
         raise InputError(f"{name}: {exc}") from exc
-
-
-def numpy_columns(data: bytes, name: str) -> dict[str, np.ndarray[Any, Any]]:
-    """The arrays of a ``.npy`` file (one column, ``x``) or of an ``.npz`` file, by name.
-
-    Raises:
-        InputError: naming the file, when it is not a numpy file or holds Python objects.
-    """
-    import io
-    import zipfile
-    import zlib
-
-    try:
-        loaded = np.load(io.BytesIO(data), allow_pickle=False)
-        return dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        if "Object arrays" in str(exc):
-            problem = (
-                "it holds an array of Python objects, which only pickle can load, and input "
-                "files are not unpickled (unsafe); save numbers or strings instead"
-            )
-        else:
-            problem = f"{exc}; check that it is a whole .npy or .npz file"
-        raise InputError(f"{name}: cannot be read as numpy: {problem}") from exc
-
-
-def numpy_rows(columns: dict[str, np.ndarray[Any, Any]], name: str) -> int:
-    """The records of a numpy file's arrays: the length of each, which must be one.
-
-    Raises:
-        InputError: naming the file, for no arrays, a single value, or unequal lengths.
-    """
-    if not columns:
-        raise InputError(f"{name}: holds no arrays; save at least one (np.savez(path, x=rows))")
-    single = sorted(k for k, v in columns.items() if v.ndim == 0)
-    if single:
-        raise InputError(
-            f"{name}: {', '.join(single)} is a single value (shape ()), not rows; save an "
-            "array with one row per record along its first axis (np.atleast_1d(value))"
-        )
-    lengths = {k: len(v) for k, v in columns.items()}
-    if len(set(lengths.values())) > 1:
-        listed = ", ".join(f"{k}: {n} rows" for k, n in lengths.items())
-        raise InputError(
-            f"{name}: its arrays differ in length ({listed}); each needs one row per record, "
-            "so fix the file to give them all the same length"
-        )
-    return next(iter(lengths.values()))
 
 
 def _feature_column(values: list[Any]) -> np.ndarray[Any, Any]:
@@ -324,6 +287,9 @@ def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         if isinstance(batch, Failure):
             yield batch
             continue
+        if pending and batch.schema != pending[0].schema:  # a column typed anew (int, float)
+            yield pa.Table.from_batches(pending)
+            pending, held = [], 0
         pending.append(batch)
         held += batch.num_rows
         while held >= rows:
@@ -335,9 +301,13 @@ def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         yield pa.Table.from_batches(pending)
 
 
-def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
+def _csv_batches(stream: BinaryIO, columns: CsvColumns) -> Iterator[Any]:
+    """A CSV file's record batches, read as text and typed by ``columns`` (a bad cell fails
+    its row only), and its unreadable rows as failures."""
+    import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    name = columns.name
     bad: list[Failure] = []
 
     def invalid(row: Any) -> str:
@@ -350,35 +320,66 @@ def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
         )
         return "skip"
 
-    import pyarrow as pa
-
+    header, head = _csv_header(stream, name)
+    if not header:  # no header, no records: as the row reader
+        return
     try:
         reader = pcsv.open_csv(
-            _Readable(stream),
+            _Readable(stream, head),
             read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
             parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(header, pa.binary())),
         )
     except pa.ArrowInvalid as exc:
-        if str(exc).startswith("Empty CSV file"):  # no header, no records: as the row reader
-            return
         raise InputError(f"{name}: cannot be read as CSV: {exc}") from exc
+    read = 0
     for batch in reader:
+        read += len(bad)
         yield from bad
         bad.clear()
-        yield batch
+        table, failures = columns.typed(batch, read + 1)
+        read += batch.num_rows
+        yield from failures
+        yield from table.to_batches()
     yield from bad
+
+
+def _csv_header(stream: BinaryIO, name: str) -> tuple[list[str], bytes]:
+    """The column names of a CSV stream's header (blank lines before it skipped), and the bytes
+    read to find them, which Arrow reads again."""
+    import csv
+
+    head = b""
+    while line := stream.readline():
+        head += line
+        if head.strip() and head.count(b'"') % 2 == 0:  # not inside a quoted name
+            break
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: the header is not valid UTF-8 (byte {exc.start + 1}); fix the file"
+        ) from exc
+    return next(csv.reader(io.StringIO(text.strip())), []), head
 
 
 class _Readable:
     """A binary stream as Arrow reads one. Beam's decompressing stream (a ``.gz`` input) has a
     ``closed`` method where Arrow expects a flag, and would be taken for a closed file."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, head: bytes = b"") -> None:
         self._stream = stream
+        self._head = head  # read already (to find the header): read first
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
-        return self._stream.read(size)
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            data, self._head = self._head + self._stream.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data
 
     def readable(self) -> bool:
         return True

@@ -109,3 +109,54 @@ def test_an_unreadable_file_is_one_line_naming_it_and_exit_2(
     assert "Traceback" not in text
     assert f"infergraph: error: {path}: {problem}" in text
     assert lines(project / "out.jsonl") == []
+
+
+@pytest.mark.parametrize("read", ["rows", "blocks"])
+def test_one_bad_csv_cell_is_one_failure_and_the_other_rows_are_results(
+    project: Path, read: str
+) -> None:
+    rows = ["key,x"] + [f"k{i},{i}" for i in range(1000)]
+    rows[500] = "k499,abc"
+    (project / "in.csv").write_text("\n".join(rows) + "\n")
+    assert main(["run", str(write_spec(project, "csv", "in.csv", read)), "--no-progress"]) == 0
+    results = lines(project / "out.jsonl")
+    assert len(results) == 999 and "k499" not in {r["key"] for r in results}
+    assert {r["key"]: r["five"] for r in results}["k7"] == [35.0]
+    (failure,) = lines(project / "out.failures.jsonl")
+    assert failure["key"] == "k499"
+    if read == "blocks":
+        assert failure["message"] == (
+            f"{project / 'in.csv'}, row 500: column 'x' holds 'abc', not a number as the "
+            "column's other values are; fix the value"
+        )
+
+
+def test_a_bad_csv_cell_past_the_first_block_arrow_reads_is_one_failure(project: Path) -> None:
+    pad = "p" * 80  # past 4 MiB, where Arrow has typed x as numbers from its first block
+    rows = ["key,x,pad"] + [f"k{i},{i},{pad}" for i in range(60_000)]
+    rows[55_001] = f"k55000,abc,{pad}"
+    (project / "in.csv").write_text("\n".join(rows) + "\n")
+    assert main(["run", str(write_spec(project, "csv", "in.csv", "blocks")), "--no-progress"]) == 0
+    assert sum(1 for _ in (project / "out.jsonl").open()) == 59_999
+    (failure,) = lines(project / "out.failures.jsonl")
+    assert failure["key"] == "k55000" and "row 55001: column 'x' holds 'abc'" in failure["message"]
+
+
+def test_a_null_list_in_parquet_is_one_failure_and_the_other_rows_are_results(
+    project: Path,
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    x = pa.array([[1.0], [2.0], None, [4.0]], pa.list_(pa.float32()))
+    pq.write_table(pa.table({"key": ["a", "b", "c", "d"], "x": x}), project / "in.parquet")
+    assert main(["run", str(write_spec(project, "parquet", "in.parquet")), "--no-progress"]) == 0
+    assert {r["key"]: r["five"] for r in lines(project / "out.jsonl")} == {
+        "a": [5.0],
+        "b": [10.0],
+        "d": [20.0],
+    }
+    (failure,) = lines(project / "out.failures.jsonl")
+    assert failure["key"] == "c" and failure["message"].startswith(
+        f"{project / 'in.parquet'}, row 3: column 'x' is null"
+    )

@@ -200,3 +200,68 @@ def test_a_corrupt_parquet_or_arrow_file_is_one_error_naming_it(kind: str, tmp_p
     path.write_bytes(b"PAR1 not parquet")
     with pytest.raises(InputError, match=re.escape(f"{path}: cannot be read as Parquet: ")):
         list(BlockSource("parquet").read_path(str(path)))
+
+
+def csv_rows(rows: int, bad: dict[int, str], pad: int = 0) -> bytes:
+    """``key,x[,pad]`` lines: x is the row number, but ``bad[row]`` where given."""
+    lines = ["key,x" + (",pad" if pad else "")]
+    for row in range(rows):
+        cell = bad.get(row, str(row))
+        lines.append(f"k{row},{cell}" + ("," + "p" * pad if pad else ""))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_a_csv_cell_that_is_no_number_fails_its_row_only() -> None:
+    data = csv_rows(1000, {499: "abc"})
+    results = read(BlockSource("csv", key_field="key", block_rows=300), data)
+    (failure,) = [r for r in results if isinstance(r, Failure)]
+    assert failure.key == "k499" and failure.example == {"x": "abc"}
+    assert failure.message == (
+        "in, row 500: column 'x' holds 'abc', not a number as the column's other values are; "
+        "fix the value"
+    )
+    blocks = blocks_of(results)
+    assert sum(b.rows for b in blocks) == 999
+    assert all(b.data["x"].dtype == np.int64 for b in blocks)
+    keys = np.concatenate([b.keys for b in blocks]).tolist()
+    assert keys == [f"k{i}" for i in range(1000) if i != 499]
+
+
+def test_a_bad_csv_cell_past_arrows_first_block_is_one_failure() -> None:
+    # Arrow types columns from its first block (4 MiB): a later cell that is no number used to
+    # end the run with ArrowInvalid.
+    data = csv_rows(60_000, {55_000: "abc"}, pad=80)
+    assert len(data) > 1 << 22
+    results = read(BlockSource("csv", key_field="key", input_field="x"), data)
+    (failure,) = [r for r in results if isinstance(r, Failure)]
+    assert failure.key == "k55000" and failure.message.startswith("in, row 55001: column 'x'")
+    blocks = blocks_of(results)
+    assert sum(b.rows for b in blocks) == 59_999
+
+
+def test_csv_text_columns_keys_and_bad_utf8_cells() -> None:
+    lines = [b"key,x,name", b"1,1.5,ann", b"b,2.5,7", b"c,\xff3,bob", b"d,,carl", b"e,NA,dan"]
+    results = read(BlockSource("csv", key_field="key"), b"\n".join(lines) + b"\n")
+    (failure,) = [r for r in results if isinstance(r, Failure)]
+    assert failure.key == "c"
+    assert failure.message == "in, row 3: column 'x' is not valid UTF-8 (byte 1 of the value)"
+    (block,) = blocks_of(results)
+    assert block.keys.tolist() == ["1", "b", "d", "e"]  # a key column is never a failure
+    assert block.data["name"].tolist() == ["ann", "7", "carl", "dan"]  # mostly text: text
+    np.testing.assert_array_equal(block.data["x"], [1.5, 2.5, np.nan, np.nan])
+
+
+def test_a_null_in_a_parquet_list_column_fails_its_row_only() -> None:
+    x = pa.array([[1.0, 2.0], [3.0, 4.0], None, [7.0, 8.0]], pa.list_(pa.float32()))
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"key": ["a", "b", "c", "d"], "x": x, "n": [1, None, 3, 4]}), sink)
+    results = read(BlockSource("parquet", key_field="key", block_rows=3), sink.getvalue())
+    (failure,) = [r for r in results if isinstance(r, Failure)]
+    assert failure.key == "c" and failure.example == {"x": None, "n": 3}
+    assert failure.message == (
+        "in, row 3: column 'x' is null (no list of values, as its other rows have); fill it in"
+    )
+    blocks = blocks_of(results)
+    assert [b.keys.tolist() for b in blocks] == [["a", "b"], ["d"]]
+    assert blocks[0].data["x"].shape == (2, 2) and blocks[0].data["x"].dtype == np.float32
+    assert np.isnan(blocks[0].data["n"][1])  # a null number stays NaN, as documented
