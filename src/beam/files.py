@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from ..core.columnar import BlockSource
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputError
 from ..core.graph.block_state import BlockResult, row_of
 from ..core.records import dumps
 from ..core.results import Failure, Prediction
@@ -70,8 +71,14 @@ class _ReadFile(beam.DoFn):
         if _native(self.source, path):  # a local columnar file: Arrow reads it, memory-mapped
             yield from self.source.read_path(path)  # type: ignore[union-attr]
             return
-        with FileSystems.open(path) as stream:
-            yield from self.source.read(stream, path)
+        try:
+            with FileSystems.open(path) as stream:
+                yield from self.source.read(stream, path)
+        except (OSError, EOFError, zlib.error) as exc:  # a corrupt .gz file, say
+            raise InputError(
+                f"{path}: cannot be read: {exc}; check that the file is whole (and that a .gz "
+                "file is gzip-compressed)"
+            ) from exc
 
 
 def _native(source: Source | BlockSource, path: str) -> bool:

@@ -73,6 +73,8 @@ def unreadable(project: Path, name: str) -> Path:
     path = project / name
     if name == "corrupt.parquet":
         path.write_bytes(b"PAR1 not a parquet file PAR1")
+    elif name.endswith(".gz"):
+        path.write_bytes(b"not gzip-compressed")
     elif name == "corrupt.npy":
         path.write_bytes(b"\x93NUMPY garbage")
     elif name == "zero.npy":
@@ -92,15 +94,17 @@ def unreadable(project: Path, name: str) -> Path:
         ("zero.npy", "x is a single value (shape ()), not rows"),
         ("objects.npy", "cannot be read as numpy: it holds an array of Python objects"),
         ("unequal.npz", "its arrays differ in length (key: 3 rows, x: 5 rows)"),
+        ("corrupt.jsonl.gz", "cannot be read: Error -3 while decompressing data"),
+        ("corrupt.csv.gz", "cannot be read"),
     ],
 )
 def test_an_unreadable_file_is_one_line_naming_it_and_exit_2(
     project: Path, name: str, problem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = unreadable(project, name)
-    fmt = "parquet" if name.endswith(".parquet") else "numpy"
-    spec = write_spec(project, fmt, name, "blocks")
-    if name != "unequal.npz":
+    fmt = {"parquet": "parquet", "jsonl": "jsonl", "csv": "csv"}.get(name.split(".")[1], "numpy")
+    spec = write_spec(project, fmt, name, "rows" if fmt == "jsonl" else "blocks")
+    if name.endswith(".npy"):
         spec.write_text(spec.read_text().replace("key_field: key, input_field: x, ", ""))
     screen = Terminal()  # a terminal: the progress bar counts the records first
     monkeypatch.setattr("sys.stderr", screen)
