@@ -13,6 +13,7 @@ Rows are numbered from 1, counting records (in a CSV file, those after the heade
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,6 +154,27 @@ def null_list_rows(
         failures.append(input_failure(f"{name}, row {first_row + row}: {problem}", record, key))
     keep = pa.array([row not in problems for row in range(table.num_rows)])
     return table.filter(keep), failures
+
+
+def odd_feature_rows(rows: list[dict[str, Any]], checked: Iterable[str]) -> dict[int, str]:
+    """The tf.Example rows (by index) that lack a feature of ``checked`` that most rows have, or
+    hold another number of values than most rows do, each with its problem. A feature that no
+    one length holds for most rows (a ragged one) is left as it is."""
+    odd: dict[int, str] = {}
+    for feature in checked:
+        lengths = [len(row[feature]) if feature in row else None for row in rows]
+        common, count = collections.Counter(lengths).most_common(1)[0]
+        if common is None or count * 2 <= len(rows):
+            continue
+        for index, length in enumerate(lengths):
+            if length is None:
+                odd.setdefault(index, f"no feature {feature!r}, which most records have")
+            elif length != common:
+                odd.setdefault(
+                    index,
+                    f"feature {feature!r} holds {length} values where most records hold {common}",
+                )
+    return odd
 
 
 def input_failure(message: str, example: Any, key: Any = None) -> Failure:

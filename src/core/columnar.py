@@ -22,11 +22,11 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 
 from .blocks import Block
-from .cells import CsvColumns, null_list_rows
+from .cells import CsvColumns, input_failure, null_list_rows, odd_feature_rows
 from .errors import InputError
 from .npfiles import numpy_columns, numpy_rows
 from .results import Failure
-from .tfexample import parse_example
+from .tfexample import feature_scalar, parse_example
 from .tfrecord import read_records
 
 ColumnarFormat = Literal["parquet", "arrow", "csv", "tfrecord", "numpy"]
@@ -106,6 +106,7 @@ class BlockSource:
     def _tfrecord(self, stream: BinaryIO, name: str) -> Iterator[Block | Failure]:
         rows: list[dict[str, Any]] = []
         records: list[bytes] = []
+        numbers: list[int] = []
         for number, data in read_records(stream):
             if isinstance(data, InputError):
                 yield _failure(f"{name}: {data}")
@@ -119,20 +120,47 @@ class BlockSource:
                     )
                     if not parsed:
                         raise InputError(f"no feature {self.key_field!r}")
+                elif self.key_field is not None:
+                    feature_scalar(parsed, self.key_field)  # one key, as the row reader needs
             except InputError as exc:
                 yield _failure(f"{name}, record {number}: {exc}")
                 continue
             rows.append(parsed)
             records.append(data)
+            numbers.append(number)
             if len(rows) == self.block_rows:
-                yield self._examples_block(rows, records, name)
-                rows, records = [], []
+                yield from self._examples_blocks(rows, records, numbers, name)
+                rows, records, numbers = [], [], []
         if rows:
-            yield self._examples_block(rows, records, name)
+            yield from self._examples_blocks(rows, records, numbers, name)
+
+    def _examples_blocks(
+        self, rows: list[dict[str, Any]], records: list[bytes], numbers: list[int], name: str
+    ) -> Iterator[Block | Failure]:
+        """The block of some records' examples; a record that lacks a feature most others have,
+        or holds another number of values, fails alone (else it would fail the whole block)."""
+        checked = [] if self.example == "serialized" else self._checked_features(rows)
+        odd = odd_feature_rows(rows, checked)
+        for index, problem in sorted(odd.items()):
+            features = dict(rows[index])
+            key = feature_scalar(features, self.key_field) if self.key_field else None
+            features.pop(self.key_field or "", None)
+            message = f"{name}, record {numbers[index]}: {problem}"
+            yield input_failure(message, features, key)
+        keep = [index for index in range(len(rows)) if index not in odd]
+        if keep:
+            yield self._examples_block([rows[i] for i in keep], [records[i] for i in keep], name)
+
+    def _checked_features(self, rows: list[dict[str, Any]]) -> list[str]:
+        if self.input_field is not None:
+            return [self.input_field]
+        names = dict.fromkeys(feature for row in rows for feature in row)
+        return [feature for feature in names if feature != self.key_field]
 
     def _examples_block(self, rows: list[dict[str, Any]], records: list[bytes], name: str) -> Block:
+        features = dict.fromkeys(feature for row in rows for feature in row)
         columns = {
-            feature: _feature_column([row.get(feature, []) for row in rows]) for feature in rows[0]
+            feature: _feature_column([row.get(feature, []) for row in rows]) for feature in features
         }
         if self.example == "serialized":
             serialized = np.empty(len(records), dtype=object)

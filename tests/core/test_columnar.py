@@ -265,3 +265,30 @@ def test_a_null_in_a_parquet_list_column_fails_its_row_only() -> None:
     assert [b.keys.tolist() for b in blocks] == [["a", "b"], ["d"]]
     assert blocks[0].data["x"].shape == (2, 2) and blocks[0].data["x"].dtype == np.float32
     assert np.isnan(blocks[0].data["n"][1])  # a null number stays NaN, as documented
+
+
+def test_a_tf_example_missing_a_feature_or_its_length_fails_alone() -> None:
+    stream = io.BytesIO()
+    rows: list[dict[str, Any]] = [
+        {"key": "a", "x": np.array([1.0], np.float32)},
+        {"key": "b"},  # no x
+        {"key": "c", "x": np.array([3.0, 4.0], np.float32)},  # two values where others hold one
+        {"x": np.array([5.0], np.float32)},  # no key
+        {"key": "e", "x": np.array([6.0], np.float32)},
+        {"key": "f", "x": np.array([7.0], np.float32)},
+    ]
+    for row in rows:
+        write_record(stream, make_example(row))
+    results = read(BlockSource("tfrecord", key_field="key"), stream.getvalue())
+    failures = [(r.key, r.message) for r in results if isinstance(r, Failure)]
+    assert failures == [  # x has one value in most records (3 of 5 with a key)
+        (None, "in, record 4: no feature 'key'; the example has ['x']"),
+        ("b", "in, record 2: no feature 'x', which most records have"),
+        ("c", "in, record 3: feature 'x' holds 2 values where most records hold 1"),
+    ]
+    (block,) = blocks_of(results)
+    assert block.keys.tolist() == ["a", "e", "f"] and block.data["x"].tolist() == [
+        [1.0],
+        [6.0],
+        [7.0],
+    ]
