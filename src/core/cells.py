@@ -121,30 +121,37 @@ class CsvColumns:
         return input_failure(f"{self.name}, row {first_row + row}: {problem}", record, key)
 
 
+def _is_list(kind: Any) -> bool:
+    import pyarrow as pa
+
+    types = pa.types
+    return bool(types.is_list(kind) or types.is_large_list(kind) or types.is_fixed_size_list(kind))
+
+
 def null_list_rows(
     table: Any, name: str, first_row: int, checked: Iterable[str], key_field: str | None
 ) -> tuple[Any, list[Failure]]:
-    """``table`` less its rows with a null in a list column of ``checked``; their failures."""
+    """``table`` less its rows with a null in a list column of ``checked``, or another number
+    of values than most rows hold; the failures of those rows."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     problems: dict[int, str] = {}
     for column in checked:
         if column == key_field or column not in table.column_names:
             continue
-        values = table.column(column)
-        kind = values.type
-        if values.null_count and (
-            pa.types.is_list(kind)
-            or pa.types.is_large_list(kind)
-            or pa.types.is_fixed_size_list(kind)
-        ):
-            for row, valid in enumerate(values.is_valid().to_pylist()):
-                if not valid:
-                    problems.setdefault(
-                        row,
-                        f"column {column!r} is null (no list of values, as its other rows "
-                        "have); fill it in",
-                    )
+        if not _is_list(table.column(column).type):
+            continue
+        lengths = pc.list_value_length(table.column(column)).to_pylist()
+        common = _common_length(lengths)
+        for row, length in enumerate(lengths):
+            if length is None:
+                problem = "is null (no list of values, as its other rows have); fill it in"
+            elif common is not None and length != common:
+                problem = f"holds {length} values where most rows hold {common}"
+            else:
+                continue
+            problems.setdefault(row, f"column {column!r} {problem}")
     if not problems:
         return table, []
     failures = []
@@ -163,8 +170,8 @@ def odd_feature_rows(rows: list[dict[str, Any]], checked: Iterable[str]) -> dict
     odd: dict[int, str] = {}
     for feature in checked:
         lengths = [len(row[feature]) if feature in row else None for row in rows]
-        common, count = collections.Counter(lengths).most_common(1)[0]
-        if common is None or count * 2 <= len(rows):
+        common = _common_length(lengths, missing_counts=True)
+        if common is None:
             continue
         for index, length in enumerate(lengths):
             if length is None:
@@ -175,6 +182,16 @@ def odd_feature_rows(rows: list[dict[str, Any]], checked: Iterable[str]) -> dict
                     f"feature {feature!r} holds {length} values where most records hold {common}",
                 )
     return odd
+
+
+def _common_length(lengths: list[int | None], *, missing_counts: bool = False) -> int | None:
+    """The length most rows have (more than half of them, or of those with a value unless
+    ``missing_counts``); ``None`` for ragged values, whose rows are left as they are."""
+    present = [n for n in lengths if n is not None]
+    if not present:
+        return None
+    common, count = collections.Counter(present).most_common(1)[0]
+    return common if count * 2 > (len(lengths) if missing_counts else len(present)) else None
 
 
 def input_failure(message: str, example: Any, key: Any = None) -> Failure:

@@ -292,3 +292,19 @@ def test_a_tf_example_missing_a_feature_or_its_length_fails_alone() -> None:
         [6.0],
         [7.0],
     ]
+
+
+def test_a_parquet_list_of_another_length_than_most_fails_its_row_only() -> None:
+    x = pa.array([[1.0], [2.0], [3.0, 3.5], [4.0]], pa.list_(pa.float32()))
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"key": ["a", "b", "c", "d"], "x": x}), sink)
+    results = read(BlockSource("parquet", key_field="key", input_field="x"), sink.getvalue())
+    failures = [(r.key, r.message) for r in results if isinstance(r, Failure)]
+    assert failures == [("c", "in, row 3: column 'x' holds 2 values where most rows hold 1")]
+    (block,) = blocks_of(results)
+    assert block.keys.tolist() == ["a", "b", "d"] and block.data.shape == (3, 1)
+    ragged = pa.array([[1.0], [2.0, 2.5], [3.0, 3.5, 3.75]], pa.list_(pa.float32()))
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"key": ["a", "b", "c"], "x": ragged}), sink)
+    (block,) = read(BlockSource("parquet", key_field="key", input_field="x"), sink.getvalue())
+    assert block.data.dtype == object and block.rows == 3  # no common length: left as it is
