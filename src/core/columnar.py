@@ -139,8 +139,12 @@ class BlockSource:
     ) -> Iterator[Block | Failure]:
         """The block of some records' examples; a record that lacks a feature most others have,
         or holds another number of values, fails alone (else it would fail the whole block)."""
-        checked = [] if self.example == "serialized" else self._checked_features(rows)
-        odd = odd_feature_rows(rows, checked)
+        parsed = self.example == "features"
+        odd = odd_feature_rows(rows, self._checked_features(rows) if parsed else [])
+        for index, row in enumerate(rows):
+            if parsed and self.input_field is not None and self.input_field not in row:
+                without = sorted(set(row) - {self.key_field})
+                odd.setdefault(index, f"no feature {self.input_field!r}; the example has {without}")
         for index, problem in sorted(odd.items()):
             features = dict(rows[index])
             key = feature_scalar(features, self.key_field) if self.key_field else None

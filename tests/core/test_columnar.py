@@ -308,3 +308,12 @@ def test_a_parquet_list_of_another_length_than_most_fails_its_row_only() -> None
     pq.write_table(pa.table({"key": ["a", "b", "c"], "x": ragged}), sink)
     (block,) = read(BlockSource("parquet", key_field="key", input_field="x"), sink.getvalue())
     assert block.data.dtype == object and block.rows == 3  # no common length: left as it is
+
+
+def test_a_tf_example_without_the_input_feature_fails_alone_even_in_a_block_of_its_own() -> None:
+    stream = io.BytesIO()
+    write_record(stream, make_example({"key": "a", "y": np.float32([1.0])}))
+    source = BlockSource("tfrecord", key_field="key", input_field="x")
+    (failure,) = read(source, stream.getvalue())  # it was a block with no column x: an error
+    assert isinstance(failure, Failure) and failure.key == "a"
+    assert failure.message == "in, record 1: no feature 'x'; the example has ['y']"
