@@ -5,8 +5,11 @@ block with values shows: a column most of whose cells are numbers is a number co
 cell in it that is no number (``"abc"`` among numbers) makes its row a failure naming the file,
 the row, the column and the value, instead of failing the whole block (or, past the first block
 Arrow reads, the whole run). A cell that is not valid UTF-8 fails its row the same way. In
-Parquet and Arrow files, a null in a list column (a row with no list of values) fails its row.
-The key column and columns the graph does not read never fail a row.
+Parquet and Arrow files, a null in a list column (a row with no list of values) or a list of
+another length than most rows hold fails its row; in TFRecords, an example without a feature
+most records have, or with another number of values. Values with no length that most rows hold
+(ragged lists) are left as they are. The key column and columns the graph does not read never
+fail a row.
 
 Rows are numbered from 1, counting records (in a CSV file, those after the header).
 """
@@ -80,31 +83,29 @@ class CsvColumns:
         return table.filter(keep), failures
 
     def _column(self, column: str, text: Any, problems: dict[int, str]) -> Any:
+        """One column typed: numbers, text or bools; a bad cell of a number column adds its
+        row to ``problems``."""
+        if column != self.key_field and not self._checked(column):
+            return text  # the graph does not read it
         if self.kinds.get(column) == "text":
             return _text_or_bool(text)
         values = _missing_as_null(text)
         numbers = _arrow_numbers(values)
-        checked = self._checked(column)
         if numbers is not None:
-            if checked and values.null_count < len(values):
+            if column != self.key_field and values.null_count < len(values):
                 self.kinds.setdefault(column, "number")
             return numbers
-        if not checked:
+        if column == self.key_field:
             return _text_or_bool(text)
         parsed = [_number(v) for v in values.to_pylist()]
-        if column not in self.kinds:
-            bad = sum(1 for v in parsed if v is _NOT_A_NUMBER)
-            good = len(parsed) - bad - values.null_count
-            self.kinds[column] = "number" if good > bad else "text"
-        if self.kinds[column] == "text":
+        if self.kinds.setdefault(column, _kind_of(parsed)) == "text":
             return _text_or_bool(text)
-        for row, (value, cell) in enumerate(zip(parsed, text.to_pylist(), strict=True)):
-            if value is _NOT_A_NUMBER:
-                problems.setdefault(
-                    row,
-                    f"column {column!r} holds {cell!r}, not a number as the column's other "
-                    "values are; fix the value",
-                )
+        for row, cell in _bad_cells(parsed, text):
+            problems.setdefault(
+                row,
+                f"column {column!r} holds {cell!r}, not a number as the column's other values "
+                "are; fix the value",
+            )
         return _number_array([None if v is _NOT_A_NUMBER else v for v in parsed])
 
     def _checked(self, column: str) -> bool:
@@ -121,6 +122,17 @@ class CsvColumns:
         return input_failure(f"{self.name}, row {first_row + row}: {problem}", record, key)
 
 
+def _kind_of(parsed: list[Any]) -> str:
+    """``number`` for a column most of whose values (missing ones aside) are numbers."""
+    bad = sum(1 for v in parsed if v is _NOT_A_NUMBER)
+    good = sum(1 for v in parsed if v is not None) - bad
+    return "number" if good > bad else "text"
+
+
+def _bad_cells(parsed: list[Any], text: Any) -> list[tuple[int, str]]:
+    return [(row, text[row].as_py()) for row, v in enumerate(parsed) if v is _NOT_A_NUMBER]
+
+
 def _is_list(kind: Any) -> bool:
     import pyarrow as pa
 
@@ -128,7 +140,7 @@ def _is_list(kind: Any) -> bool:
     return bool(types.is_list(kind) or types.is_large_list(kind) or types.is_fixed_size_list(kind))
 
 
-def null_list_rows(
+def odd_list_rows(
     table: Any, name: str, first_row: int, checked: Iterable[str], key_field: str | None
 ) -> tuple[Any, list[Failure]]:
     """``table`` less its rows with a null in a list column of ``checked``, or another number

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 
 from .blocks import Block
-from .cells import CsvColumns, input_failure, null_list_rows, odd_feature_rows
+from .cells import CsvColumns, input_failure, odd_feature_rows, odd_list_rows
 from .errors import InputError
 from .npfiles import numpy_columns, numpy_rows
 from .results import Failure
@@ -74,13 +74,12 @@ class BlockSource:
             if isinstance(table, Failure):
                 yield table
                 continue
-            rows = table.num_rows
             checked = [self.input_field] if self.input_field else table.column_names
-            table, failures = null_list_rows(table, name, first_row, checked, self.key_field)  # noqa: PLW2901
-            first_row += rows
+            kept, failures = odd_list_rows(table, name, first_row, checked, self.key_field)
+            first_row += table.num_rows
             yield from failures
-            if table.num_rows:
-                yield self._block(_table_columns(table), table.num_rows, name)
+            if kept.num_rows:
+                yield self._block(_table_columns(kept), kept.num_rows, name)
 
     # -- formats -------------------------------------------------------------------------------
 
@@ -293,7 +292,7 @@ def _parquet_batches(path: str, rows: int) -> Iterator[Any]:
     yield from pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=rows)
 
 
-KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow (an IPC file or stream)", "csv": "CSV"}
+_KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow (an IPC file or stream)", "csv": "CSV"}
 
 
 def _readable(batches: Iterator[Any], name: str, kind: str) -> Iterator[Any]:
@@ -303,7 +302,7 @@ def _readable(batches: Iterator[Any], name: str, kind: str) -> Iterator[Any]:
     try:
         yield from batches
     except (pa.ArrowException, OSError) as exc:
-        what = KIND_NAMES.get(kind, kind)
+        what = _KIND_NAMES.get(kind, kind)
         raise InputError(
             f"{name}: cannot be read as {what}: {exc}; check that it is a whole {what} file"
         ) from exc
