@@ -1,10 +1,10 @@
 """Bad cells of columnar files: the row that holds one fails alone, the rest stay a block.
 
 A CSV file read as blocks is read as text and typed here, column by column, the way its first
-block with values shows: a column most of whose cells are numbers is a number column, and a
-cell in it that is no number (``"abc"`` among numbers) makes its row a failure naming the file,
-the row, the column and the value, instead of failing the whole block (or, past the first block
-Arrow reads, the whole run). A cell that is not valid UTF-8 fails its row the same way. In
+block with values shows: a column at least half of whose cells are numbers is a number column,
+and a cell in it that is no number (``"abc"`` among numbers) makes its row a failure naming the
+file, the row, the column and the value, instead of failing the whole block (or, past the first
+block Arrow reads, the whole run). A cell that is not valid UTF-8 fails its row the same way. In
 Parquet and Arrow files, a null in a list column (a row with no list of values) or a list of
 another length than most rows hold fails its row; in TFRecords, an example without a feature
 most records have, or with another number of values. Values with no length that most rows hold
@@ -123,10 +123,11 @@ class CsvColumns:
 
 
 def _kind_of(parsed: list[Any]) -> str:
-    """``number`` for a column most of whose values (missing ones aside) are numbers."""
+    """``number`` for a column at least half of whose values (missing ones aside) are numbers:
+    then its rows that hold a number get what they would get alone, and the others fail."""
     bad = sum(1 for v in parsed if v is _NOT_A_NUMBER)
     good = sum(1 for v in parsed if v is not None) - bad
-    return "number" if good > bad else "text"
+    return "number" if good >= bad else "text"
 
 
 def _bad_cells(parsed: list[Any], text: Any) -> list[tuple[int, str]]:

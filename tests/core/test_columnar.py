@@ -317,3 +317,11 @@ def test_a_tf_example_without_the_input_feature_fails_alone_even_in_a_block_of_i
     (failure,) = read(source, stream.getvalue())  # it was a block with no column x: an error
     assert isinstance(failure, Failure) and failure.key == "a"
     assert failure.message == "in, record 1: no feature 'x'; the example has ['y']"
+
+
+def test_a_csv_column_half_numbers_is_a_number_column() -> None:
+    results = read(BlockSource("csv", key_field="key"), b"key,x\na,5\nb,abc\n")
+    (failure,) = [r for r in results if isinstance(r, Failure)]
+    assert failure.key == "b" and "column 'x' holds 'abc'" in failure.message
+    (block,) = blocks_of(results)
+    assert block.keys.tolist() == ["a"] and block.data["x"].tolist() == [5]
