@@ -363,9 +363,8 @@ def _csv_batches(stream: BinaryIO, columns: CsvColumns) -> Iterator[Any]:
         )
     except pa.ArrowInvalid as exc:
         raise InputError(f"{name}: cannot be read as CSV: {exc}") from exc
-    read = 0
+    read = 0  # rows read whole (rows with the wrong number of values are named by line)
     for batch in reader:
-        read += len(bad)
         yield from bad
         bad.clear()
         table, failures = columns.typed(batch, read + 1)

@@ -325,3 +325,13 @@ def test_a_csv_column_half_numbers_is_a_number_column() -> None:
     assert failure.key == "b" and "column 'x' holds 'abc'" in failure.message
     (block,) = blocks_of(results)
     assert block.keys.tolist() == ["a"] and block.data["x"].tolist() == [5]
+
+
+def test_bad_cells_are_numbered_among_the_rows_read_whole() -> None:
+    data = b"key,x\na,1\nshort\nb,abc\nc,3\nd,4\n"
+    results = read(BlockSource("csv", key_field="key"), data)
+    assert [r.message for r in results if isinstance(r, Failure)] == [
+        "in, line 3: 1 values for 2 columns",
+        "in, row 2: column 'x' holds 'abc', not a number as the column's other values are; "
+        "fix the value",
+    ]
