@@ -7,7 +7,9 @@ in parallel. Any Beam filesystem works (local, ``gs://``, ``s3://`` with the rig
 
 from __future__ import annotations
 
+import os
 import uuid
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from ..core.columnar import BlockSource
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, InputError
 from ..core.graph.block_state import BlockResult, row_of
 from ..core.records import dumps
 from ..core.results import Failure, Prediction
@@ -48,10 +50,14 @@ class ReadRecords(beam.PTransform):  # type: ignore[type-arg]
 def match_files(pattern: str) -> list[str]:
     """The files matching ``pattern`` (a path or a glob, on any Beam filesystem).
 
+    A local pattern is made absolute first: Beam's local filesystem matches nothing for a bare
+    relative glob (``part-*.jsonl``, where ``./part-*.jsonl`` works).
+
     Raises:
         ConfigError: nothing matches.
     """
-    results = FileSystems.match([pattern])
+    local = "://" not in pattern
+    results = FileSystems.match([os.path.abspath(pattern) if local else pattern])
     paths = sorted(meta.path for result in results for meta in result.metadata_list)
     if not paths:
         raise ConfigError(f"no input file matches {pattern!r}")
@@ -66,8 +72,14 @@ class _ReadFile(beam.DoFn):
         if _native(self.source, path):  # a local columnar file: Arrow reads it, memory-mapped
             yield from self.source.read_path(path)  # type: ignore[union-attr]
             return
-        with FileSystems.open(path) as stream:
-            yield from self.source.read(stream, path)
+        try:
+            with FileSystems.open(path) as stream:
+                yield from self.source.read(stream, path)
+        except (OSError, EOFError, zlib.error) as exc:  # a corrupt .gz file, say
+            raise InputError(
+                f"{path}: cannot be read: {exc}; check that the file is whole (and that a .gz "
+                "file is gzip-compressed)"
+            ) from exc
 
 
 def _native(source: Source | BlockSource, path: str) -> bool:

@@ -32,8 +32,25 @@ def count_records(inputs: Sequence[tuple[Source | BlockSource, str]]) -> int | N
         if files is None:
             return None
         for path in files:
-            total += _records_in(path, source.format)
+            count = _records_or_none(path, source.format)
+            if count is None:
+                return None
+            total += count
     return total
+
+
+def _records_or_none(path: str, kind: str) -> int | None:
+    """The records of one file; ``None`` (an unknown total) for a file that cannot be counted:
+    the run itself then names the file and what is wrong with it."""
+    import zipfile
+    import zlib
+
+    from ..core.errors import InputError
+
+    try:
+        return _records_in(path, kind)
+    except (InputError, OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None
 
 
 def _records_in(path: str, kind: str) -> int:
@@ -53,9 +70,11 @@ def _records_in(path: str, kind: str) -> int:
     if kind == "numpy":
         import numpy as np
 
+        from ..core.npfiles import numpy_rows
+
         loaded = np.load(path, mmap_mode="r", allow_pickle=False)
-        arrays = [loaded[name] for name in loaded.files] if hasattr(loaded, "files") else [loaded]
-        return len(arrays[0]) if arrays else 0
+        arrays = dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}
+        return numpy_rows(arrays, path)
     opener: Any = gzip.open if path.endswith(".gz") else open  # Beam reads .gz decompressed
     with opener(path, "rb") as stream:
         if kind == "tfrecord":

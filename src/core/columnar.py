@@ -12,6 +12,7 @@ Rows that cannot be read (a CSV row with the wrong number of values, a corrupt T
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 from collections.abc import Iterator
@@ -21,9 +22,11 @@ from typing import Any, BinaryIO, Literal
 import numpy as np
 
 from .blocks import Block
+from .cells import CsvColumns, input_failure, odd_feature_rows, odd_list_rows
 from .errors import InputError
+from .npfiles import numpy_columns, numpy_rows
 from .results import Failure
-from .tfexample import parse_example
+from .tfexample import feature_scalar, parse_example
 from .tfrecord import read_records
 
 ColumnarFormat = Literal["parquet", "arrow", "csv", "tfrecord", "numpy"]
@@ -56,19 +59,27 @@ class BlockSource:
         elif self.format == "numpy":
             yield from self._numpy(stream, name)
         else:
-            for table in _rebatch(self._arrow_batches(stream, name), self.block_rows):
-                if isinstance(table, Failure):
-                    yield table
-                else:
-                    yield self._block(_table_columns(table), table.num_rows, name)
+            yield from self._tables(
+                _readable(self._arrow_batches(stream, name), name, self.format), name
+            )
 
     def read_path(self, path: str) -> Iterator[Block | Failure]:
         """The blocks of a local Parquet file, read by Arrow itself (memory-mapped)."""
-        import pyarrow.parquet as pq
+        batches = prefetched(_parquet_batches(path, self.block_rows))
+        yield from self._tables(_readable(batches, path, "parquet"), path)
 
-        batches = pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=self.block_rows)
-        for table in _rebatch(prefetched(batches), self.block_rows):
-            yield self._block(_table_columns(table), table.num_rows, path)
+    def _tables(self, batches: Iterator[Any], name: str) -> Iterator[Block | Failure]:
+        first_row = 1
+        for table in _rebatch(batches, self.block_rows):
+            if isinstance(table, Failure):
+                yield table
+                continue
+            checked = [self.input_field] if self.input_field else table.column_names
+            kept, failures = odd_list_rows(table, name, first_row, checked, self.key_field)
+            first_row += table.num_rows
+            yield from failures
+            if kept.num_rows:
+                yield self._block(_table_columns(kept), kept.num_rows, name)
 
     # -- formats -------------------------------------------------------------------------------
 
@@ -88,11 +99,13 @@ class BlockSource:
             except pa.ArrowInvalid:
                 yield from pa.ipc.open_stream(pa.py_buffer(data))
         else:
-            yield from _csv_batches(stream, name, self.block_rows)
+            checked = frozenset([self.input_field]) if self.input_field else None
+            yield from _csv_batches(stream, CsvColumns(name, checked, self.key_field))
 
     def _tfrecord(self, stream: BinaryIO, name: str) -> Iterator[Block | Failure]:
         rows: list[dict[str, Any]] = []
         records: list[bytes] = []
+        numbers: list[int] = []
         for number, data in read_records(stream):
             if isinstance(data, InputError):
                 yield _failure(f"{name}: {data}")
@@ -106,20 +119,51 @@ class BlockSource:
                     )
                     if not parsed:
                         raise InputError(f"no feature {self.key_field!r}")
+                elif self.key_field is not None:
+                    feature_scalar(parsed, self.key_field)  # one key, as the row reader needs
             except InputError as exc:
                 yield _failure(f"{name}, record {number}: {exc}")
                 continue
             rows.append(parsed)
             records.append(data)
+            numbers.append(number)
             if len(rows) == self.block_rows:
-                yield self._examples_block(rows, records, name)
-                rows, records = [], []
+                yield from self._examples_blocks(rows, records, numbers, name)
+                rows, records, numbers = [], [], []
         if rows:
-            yield self._examples_block(rows, records, name)
+            yield from self._examples_blocks(rows, records, numbers, name)
+
+    def _examples_blocks(
+        self, rows: list[dict[str, Any]], records: list[bytes], numbers: list[int], name: str
+    ) -> Iterator[Block | Failure]:
+        """The block of some records' examples; a record that lacks a feature most others have,
+        or holds another number of values, fails alone (else it would fail the whole block)."""
+        parsed = self.example == "features"
+        odd = odd_feature_rows(rows, self._checked_features(rows) if parsed else [])
+        for index, row in enumerate(rows):
+            if parsed and self.input_field is not None and self.input_field not in row:
+                without = sorted(set(row) - {self.key_field})
+                odd.setdefault(index, f"no feature {self.input_field!r}; the example has {without}")
+        for index, problem in sorted(odd.items()):
+            features = dict(rows[index])
+            key = feature_scalar(features, self.key_field) if self.key_field else None
+            features.pop(self.key_field or "", None)
+            message = f"{name}, record {numbers[index]}: {problem}"
+            yield input_failure(message, features, key)
+        keep = [index for index in range(len(rows)) if index not in odd]
+        if keep:
+            yield self._examples_block([rows[i] for i in keep], [records[i] for i in keep], name)
+
+    def _checked_features(self, rows: list[dict[str, Any]]) -> list[str]:
+        if self.input_field is not None:
+            return [self.input_field]
+        names = dict.fromkeys(feature for row in rows for feature in row)
+        return [feature for feature in names if feature != self.key_field]
 
     def _examples_block(self, rows: list[dict[str, Any]], records: list[bytes], name: str) -> Block:
+        features = dict.fromkeys(feature for row in rows for feature in row)
         columns = {
-            feature: _feature_column([row.get(feature, []) for row in rows]) for feature in rows[0]
+            feature: _feature_column([row.get(feature, []) for row in rows]) for feature in features
         }
         if self.example == "serialized":
             serialized = np.empty(len(records), dtype=object)
@@ -129,12 +173,8 @@ class BlockSource:
         return self._block(columns, len(rows), name)
 
     def _numpy(self, stream: BinaryIO, name: str) -> Iterator[Block]:
-        import io
-
-        data = io.BytesIO(stream.read())
-        loaded = np.load(data, allow_pickle=False)
-        columns = dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}
-        rows = len(next(iter(columns.values())))
+        columns = numpy_columns(stream.read(), name)
+        rows = numpy_rows(columns, name)
         for start in range(0, rows, self.block_rows):
             stop = min(start + self.block_rows, rows)
             yield self._block({k: v[start:stop] for k, v in columns.items()}, stop - start, name)
@@ -154,8 +194,16 @@ class BlockSource:
                 raise InputError(
                     f"{name}: no column {self.input_field!r}; the columns are {sorted(columns)}"
                 )
-            return Block(columns[self.input_field], keys)
-        return Block(columns, keys)
+            return _named_block(columns[self.input_field], keys, name)
+        return _named_block(columns, keys, name)
+
+
+def _named_block(data: Any, keys: Any, name: str) -> Block:
+    """A block of a file's rows; a block that cannot be made names the file."""
+    try:
+        return Block(data, keys)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from exc
 
 
 def _feature_column(values: list[Any]) -> np.ndarray[Any, Any]:
@@ -238,6 +286,28 @@ def _table_columns(table: Any) -> dict[str, Any]:
     return columns
 
 
+def _parquet_batches(path: str, rows: int) -> Iterator[Any]:
+    import pyarrow.parquet as pq
+
+    yield from pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=rows)
+
+
+_KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow (an IPC file or stream)", "csv": "CSV"}
+
+
+def _readable(batches: Iterator[Any], name: str, kind: str) -> Iterator[Any]:
+    """``batches``; Arrow's error for a file it cannot read becomes an InputError naming it."""
+    import pyarrow as pa
+
+    try:
+        yield from batches
+    except (pa.ArrowException, OSError) as exc:
+        what = _KIND_NAMES.get(kind, kind)
+        raise InputError(
+            f"{name}: cannot be read as {what}: {exc}; check that it is a whole {what} file"
+        ) from exc
+
+
 def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
     """Record batches (and failures) as tables of ``rows`` rows (the last one smaller)."""
     import pyarrow as pa
@@ -248,6 +318,9 @@ def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         if isinstance(batch, Failure):
             yield batch
             continue
+        if pending and batch.schema != pending[0].schema:  # a column typed anew (int, float)
+            yield pa.Table.from_batches(pending)
+            pending, held = [], 0
         pending.append(batch)
         held += batch.num_rows
         while held >= rows:
@@ -259,9 +332,13 @@ def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
         yield pa.Table.from_batches(pending)
 
 
-def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
+def _csv_batches(stream: BinaryIO, columns: CsvColumns) -> Iterator[Any]:
+    """A CSV file's record batches, read as text and typed by ``columns`` (a bad cell fails
+    its row only), and its unreadable rows as failures."""
+    import pyarrow as pa
     import pyarrow.csv as pcsv
 
+    name = columns.name
     bad: list[Failure] = []
 
     def invalid(row: Any) -> str:
@@ -274,35 +351,65 @@ def _csv_batches(stream: BinaryIO, name: str, block_rows: int) -> Iterator[Any]:
         )
         return "skip"
 
-    import pyarrow as pa
-
+    header, head = _csv_header(stream, name)
+    if not header:  # no header, no records: as the row reader
+        return
     try:
         reader = pcsv.open_csv(
-            _Readable(stream),
+            _Readable(stream, head),
             read_options=pcsv.ReadOptions(block_size=1 << 22, use_threads=False),
             parse_options=pcsv.ParseOptions(invalid_row_handler=invalid),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(header, pa.binary())),
         )
     except pa.ArrowInvalid as exc:
-        if str(exc).startswith("Empty CSV file"):  # no header, no records: as the row reader
-            return
         raise InputError(f"{name}: cannot be read as CSV: {exc}") from exc
+    read = 0  # rows read whole (rows with the wrong number of values are named by line)
     for batch in reader:
         yield from bad
         bad.clear()
-        yield batch
+        table, failures = columns.typed(batch, read + 1)
+        read += batch.num_rows
+        yield from failures
+        yield from table.to_batches()
     yield from bad
+
+
+def _csv_header(stream: BinaryIO, name: str) -> tuple[list[str], bytes]:
+    """The column names of a CSV stream's header (blank lines before it skipped), and the bytes
+    read to find them, which Arrow reads again."""
+    import csv
+
+    head = b""
+    while line := stream.readline():
+        head += line
+        if head.strip() and head.count(b'"') % 2 == 0:  # not inside a quoted name
+            break
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{name}: the header is not valid UTF-8 (byte {exc.start + 1}); fix the file"
+        ) from exc
+    return next(csv.reader(io.StringIO(text.strip())), []), head
 
 
 class _Readable:
     """A binary stream as Arrow reads one. Beam's decompressing stream (a ``.gz`` input) has a
     ``closed`` method where Arrow expects a flag, and would be taken for a closed file."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    def __init__(self, stream: BinaryIO, head: bytes = b"") -> None:
         self._stream = stream
+        self._head = head  # read already (to find the header): read first
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
-        return self._stream.read(size)
+        if not self._head:
+            return self._stream.read(size)
+        if size < 0:
+            data, self._head = self._head + self._stream.read(), b""
+            return data
+        data, self._head = self._head[:size], self._head[size:]
+        return data
 
     def readable(self) -> bool:
         return True

@@ -112,7 +112,7 @@ class Source:
                 continue
             problem = next((bad.pop(n) for n in sorted(bad) if n <= end), None)
             if problem is not None:
-                yield _failure(",".join(row), where, problem)
+                yield _failure(",".join(row), where, problem, key=self._csv_key(header, row))
             elif len(row) != len(header):
                 yield _failure(
                     ",".join(row), where, f"{len(row)} values for {len(header)} columns {header}"
@@ -142,6 +142,14 @@ class Source:
             yield self._element(features, where, key=key, keyed=self.key_field is not None)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _csv_key(self, header: list[str], row: list[str]) -> Any:
+        """The key of a CSV row that failed (one whose other cells are not UTF-8, say): its
+        key cell where that was read whole, else ``None``."""
+        if self.key_field is None or len(row) != len(header) or self.key_field not in header:
+            return None
+        cell = row[header.index(self.key_field)]
+        return None if "\ufffd" in cell else _cell(cell)
 
     def _element(
         self, record: dict[str, Any], where: str, *, key: Any = None, keyed: bool | None = None

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from infergraph.beam.files import ParquetSink, PredictionLogSink, _WriteParquet
+from infergraph.beam.files import ParquetSink, PredictionLogSink, _WriteParquet, match_files
 from infergraph.beam.run_files import summarize_files
 from infergraph.beam.staging import discard, publish, run_id, stage
 from infergraph.core.errors import ConfigError
@@ -129,3 +130,16 @@ def test_block_columns_arrow_cannot_hold_are_written_as_text() -> None:
     valid = np.array([True, False, True])
     column = _array(np.array([1 + 2j, 0, 3j]), valid)
     assert column.to_pylist() == ['"(1+2j)"', None, '"3j"']
+
+
+def test_a_bare_relative_glob_matches_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("part-1.jsonl", "part-2.jsonl", "other.csv"):
+        (tmp_path / name).write_text("{}\n")
+    monkeypatch.chdir(tmp_path)
+    expected = [str(tmp_path / "part-1.jsonl"), str(tmp_path / "part-2.jsonl")]
+    assert match_files("part-*.jsonl") == expected
+    assert match_files("./part-*.jsonl") == expected
+    with pytest.raises(ConfigError, match=re.escape("no input file matches 'nothing-*.jsonl'")):
+        match_files("nothing-*.jsonl")

@@ -49,3 +49,25 @@ def test_records_are_counted_in_gzip_files_too(tmp_path: Path) -> None:
         (Source("csv"), str(tmp_path / "*.csv.gz")),
     ]
     assert count_records(inputs) == 3 + 3 + 2
+
+
+def test_files_that_cannot_be_counted_give_an_unknown_total(tmp_path: Path) -> None:
+    import numpy as np
+
+    from infergraph.core.columnar import BlockSource
+
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1 not parquet")
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
+    np.save(tmp_path / "zero.npy", np.float32(3))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}, None]), allow_pickle=True)
+    np.savez(tmp_path / "unequal.npz", key=np.array(["a"]), x=np.zeros(3))
+    np.save(tmp_path / "good.npy", np.zeros((4, 2)))
+    assert count_records([(BlockSource("numpy"), str(tmp_path / "good.npy"))]) == 4
+    for name, kind in [
+        ("bad.parquet", "parquet"),
+        ("bad.npy", "numpy"),
+        ("zero.npy", "numpy"),
+        ("objects.npy", "numpy"),
+        ("unequal.npz", "numpy"),
+    ]:
+        assert count_records([(BlockSource(kind), str(tmp_path / name))]) is None, name  # type: ignore[arg-type]

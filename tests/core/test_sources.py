@@ -157,3 +157,14 @@ def test_corrupt_and_truncated_tfrecords() -> None:
         "record 2: corrupt data (checksum mismatch)",
         "record 4: truncated header (2 bytes)",
     ]
+
+
+def test_a_csv_row_that_is_not_utf8_keeps_its_key() -> None:
+    data = b"key,x\na,1\nb,\xff\n\xfe,2\nshort\n"
+    results = read(Source("csv", key_field="key"), data)
+    failures = [r for r in results if isinstance(r, Failure)]
+    assert [(f.key, f.message) for f in failures] == [
+        ("b", "in, line 3: not valid UTF-8 (byte 3 of the line)"),
+        (None, "in, line 4: not valid UTF-8 (byte 1 of the line)"),  # the key itself is bad
+        (None, "in, line 5: 1 values for 2 columns ['key', 'x']"),
+    ]
