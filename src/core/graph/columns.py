@@ -242,14 +242,37 @@ def _function(node: FunctionNode, record: BlockRecord, rows: np.ndarray[Any, Any
 def _columnar(
     node: FunctionNode, record: BlockRecord, rows: np.ndarray[Any, Any], args: list[Any]
 ) -> None:
-    """A columnar function on whole columns (values that came as rows: stacked first)."""
+    """A columnar function on whole columns (values that came as rows: stacked first). If it
+    fails on several rows, each row is tried alone (as a column of one row), so that only the
+    rows it fails on alone fail: each row gets the result it would get alone."""
     try:
         column = node.function(*[stack_rows(arg) for arg in args])
         check_rows(column, len(rows), node)
     except Exception as exc:
-        _fail_rows(node, record, rows, stage="function", exc=exc)
+        if len(rows) == 1:
+            _fail_rows(node, record, rows, stage="function", exc=exc)
+            return
+    else:
+        store(record, node.name, rows, column)
         return
-    store(record, node.name, rows, column)
+    outputs: list[tuple[int, Any]] = []
+    failures = record.failures.setdefault(node.name, {})
+    for i, row in enumerate(rows.tolist()):
+        try:
+            one = node.function(*[stack_rows(_one_row(arg, i)) for arg in args])
+            check_rows(one, 1, node)
+            outputs.append((row, row_of(one, 0)))
+        except Exception as exc:
+            example = record.block.row(row)
+            failures[row] = _row_failure(node, record, row, example, stage="function", exc=exc)
+    store_rows(record, node.name, outputs)
+
+
+def _one_row(column: Column, index: int) -> Column:
+    """Row ``index`` of a column, as a column of one row."""
+    if isinstance(column, Mapping):
+        return {name: value[index : index + 1] for name, value in column.items()}
+    return column[index : index + 1]
 
 
 def _route(
