@@ -206,9 +206,9 @@ class _SegmentDoFn(beam.DoFn):
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runners.get(step.name))
         finish = self.context.finish
-        results = (result for record in records for result in finish.results(record))
         if self.context.single is not None:
-            return self._as_handler(results, self.context.single)
+            return self._as_handler([finish.result(r) for r in records], self.context.single)
+        results = (result for record in records for result in finish.results(record))
         out: list[Any] = []
         statuses: Counter[str] = Counter()
         for result in results:

@@ -219,6 +219,8 @@ class BlockResult:
         ran: Node -> mask of rows it ran on (the rows' lineage).
         routes: Route or split -> per row, the index of its target (-1: none); see ``targets``.
         targets: Route or split -> its targets, in index order.
+        from_rows: The rows are elements that came one at a time (see
+            :meth:`BlockRecord.of_rows`): each gets its own result (:meth:`row_result`).
     """
 
     key: Any
@@ -229,6 +231,7 @@ class BlockResult:
     ran: dict[str, np.ndarray[Any, Any]]
     routes: dict[str, np.ndarray[Any, Any]]
     targets: dict[str, tuple[str, ...]]
+    from_rows: bool = False
 
     @property
     def rows(self) -> int:

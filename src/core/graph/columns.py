@@ -18,7 +18,7 @@ import numpy as np
 
 from ..blocks import Block
 from ..errors import InputError
-from ..execute import BatchRunner
+from ..execute import BatchRunner, BlockRun
 from ..fields import select_input
 from ..metrics import MetricsSink
 from ..results import Failure, short_repr
@@ -149,7 +149,9 @@ def _model(
             rows, values = _select_rows(node, runner, record, rows, column)
         else:
             values = list(column)
-        run = runner.run_rows(values)
+        dense = _dense(values) if runner.handler.accepts_blocks else None
+        # arrays of one shape and dtype: one block, no per-row work
+        run = runner.run_rows(values) if dense is None else runner.run_block(Block(dense))
     else:
         try:
             values = _select_column(node, runner, column)
@@ -158,11 +160,24 @@ def _model(
             return
         if runner.fixed and not len(rows):  # no rows to pad a call with: no value
             return
-        if runner.handler.accepts_blocks:
-            keys = None if record.block.keys is None else record.block.keys[rows]
-            run = runner.run_block(Block(values, keys))
-        else:
-            run = runner.run_rows([row_of(values, i) for i in range(len(rows))])
+        run = _run_column(runner, record, rows, values)
+    _keep(node, record, rows, values, run)
+
+
+def _run_column(
+    runner: BatchRunner, record: BlockRecord, rows: np.ndarray[Any, Any], values: Column
+) -> BlockRun:
+    """A block's column through the handler's block path, else row by row through its stages."""
+    if runner.handler.accepts_blocks:
+        keys = None if record.block.keys is None else record.block.keys[rows]
+        return runner.run_block(Block(values, keys))
+    return runner.run_rows([row_of(values, i) for i in range(len(rows))])
+
+
+def _keep(
+    node: ModelNode, record: BlockRecord, rows: np.ndarray[Any, Any], values: Any, run: BlockRun
+) -> None:
+    """Store a model run's outputs at its rows, and a failure for each row that failed."""
     good = rows[run.ok]
     if run.output is None or (not len(good) and record.rows):
         record.valid.setdefault(node.name, np.zeros(record.rows, dtype=bool))
@@ -188,6 +203,20 @@ def _select_column(node: ModelNode, runner: BatchRunner, column: Column) -> Colu
         input_names=handler.input_names,
         whole=handler.takes_records,
     )
+
+
+def _dense(values: list[Any]) -> np.ndarray[Any, Any] | None:
+    """Values that came as rows as one array, when they are numeric arrays of one shape and
+    dtype (what ``batch`` would stack the same way); else ``None``."""
+    if not values or type(values[0]) is not np.ndarray:
+        return None
+    first = values[0]
+    shape, dtype = first.shape, first.dtype
+    if dtype.kind not in "biuf" or not all(
+        type(v) is np.ndarray and v.shape == shape and v.dtype == dtype for v in values
+    ):
+        return None
+    return np.stack(values)
 
 
 def _per_row(column: Column) -> bool:

@@ -126,12 +126,22 @@ class GraphRunner:
     def run(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The results of ``elements``, in order: a :class:`GraphResult` per element that is
         not a block, a :class:`BlockResult` per block (counted in ``stats.results``)."""
+        order = self.finish.order
+        return [
+            result.row_result(row, order) if result.from_rows else result
+            for result in self.run_blocks(elements, keyed=keyed)
+            for row in (range(result.rows) if result.from_rows else (0,))
+        ]
+
+    def run_blocks(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
+        """The block results of ``elements``, in order: one per block element and one per run
+        of other elements (``from_rows``: a row per element), counted in ``stats.results``."""
         records = to_records(elements, keyed)
         for step in self.steps:
             step.apply(records, self.stats.node(step.name), self.runners.get(step.name))
-        results = [result for record in records for result in self.finish.results(record)]
+        results = [self.finish.result(record) for record in records]
         for result in results:
-            count(self.stats, result)
+            self.stats.results.update(result.status_counts())
         return results
 
 
@@ -194,14 +204,15 @@ class Finish:
         """The results of a record that went through every step: a block's one
         :class:`BlockResult`; the rows of elements that came one at a time one
         :class:`GraphResult` each, a view of their block's result."""
-        result = self._block(record)
+        result = self.result(record)
         if not record.from_rows:
             yield result
             return
         for row in range(result.rows):
             yield result.row_result(row, self.order)
 
-    def _block(self, record: BlockRecord) -> BlockResult:
+    def result(self, record: BlockRecord) -> BlockResult:
+        """The block result of a record that went through every step."""
         rows = record.rows
         empty = np.zeros(rows, dtype=bool)
         return BlockResult(
@@ -213,15 +224,8 @@ class Finish:
             dict(record.ran),
             dict(record.routes),
             {name: self.targets[name] for name in record.routes},
+            record.from_rows,
         )
-
-
-def count(stats: GraphStats, result: GraphResult | BlockResult) -> None:
-    """Add a result's statuses (a block's, row by row) to ``stats.results``."""
-    if isinstance(result, BlockResult):
-        stats.results.update(result.status_counts())
-    else:
-        stats.results[result.status] += 1
 
 
 def chunks(
@@ -250,4 +254,4 @@ def _weight(element: Any) -> int:
     return int(element.rows) if isinstance(element, Block) else 1
 
 
-__all__ = ["Finish", "GraphRunner", "GraphStats", "Step", "count", "run_graph", "to_records"]
+__all__ = ["Finish", "GraphRunner", "GraphStats", "Step", "run_graph", "to_records"]

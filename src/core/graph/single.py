@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..handler import ModelHandler
 from ..metrics import MetricsSink, NullMetrics
 from ..results import Failure, Prediction, Result
-from .block_state import BlockResult, take_rows
+from .block_state import BlockResult, row_of, take_rows
 from .graph import Graph
 from .run import GraphRunner, GraphStats, chunks
 from .state import GraphResult
@@ -69,8 +69,8 @@ def predict(
     progress = _Progress(node, progress_every_s, clock)
     fixed = runner.runners[node].fixed or 0
     for chunk in chunks(data, max(runner.batch_limit(), fixed), runner.max_wait_s(), clock):
-        for graph_result in runner.run(chunk, keyed=keyed):
-            for result in node_results(graph_result, node, fixed):
+        for block in runner.run_blocks(chunk, keyed=keyed):
+            for result in node_results(block, node, fixed):
                 progress.record(result)
                 yield result
     progress.finish()
@@ -84,6 +84,8 @@ def node_results(
         if node in result.values:
             return [Prediction(result.example, result.values[node], node, result.key)]
         return [_named(result.failures[node], node)]
+    if result.from_rows:
+        return _each_row(result, node)
     if not result.rows:
         return [_empty(result, node, fixed)]
     valid = result.valid[node]
@@ -97,6 +99,20 @@ def node_results(
     failures = result.failures[node]
     out += [_named(failures[row], node) for row in sorted(failures)]
     return out
+
+
+def _each_row(result: BlockResult, node: str) -> list[Result]:
+    """A result per row of elements that came one at a time: its prediction or its failure."""
+    valid, failures = result.valid[node], result.failures[node]
+    values = result.values.get(node)
+    keys, examples = result.example.keys, result.example.data
+    assert keys is not None and isinstance(examples, np.ndarray)
+    return [
+        Prediction(examples[row], row_of(values, row), node, keys[row])
+        if ok
+        else _named(failures[row], node)
+        for row, ok in enumerate(valid.tolist())
+    ]
 
 
 def _empty(result: BlockResult, node: str, fixed: int) -> Result:
