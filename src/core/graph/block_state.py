@@ -80,10 +80,7 @@ class BlockRecord:
 
 def objects(values: Sequence[Any]) -> np.ndarray[Any, Any]:
     """``values`` as a 1-d object array, each value as it is (lists and tuples included)."""
-    array = np.empty(len(values), dtype=object)
-    for index, value in enumerate(values):
-        array[index] = value
-    return array
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def stack_rows(column: Column) -> Column:

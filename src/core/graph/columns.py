@@ -208,15 +208,13 @@ def _select_column(node: ModelNode, runner: BatchRunner, column: Column) -> Colu
 def _dense(values: list[Any]) -> np.ndarray[Any, Any] | None:
     """Values that came as rows as one array, when they are numeric arrays of one shape and
     dtype (what ``batch`` would stack the same way); else ``None``."""
-    if not values or type(values[0]) is not np.ndarray:
+    if not values or type(values[0]) is not np.ndarray or values[0].dtype.kind not in "biuf":
         return None
-    first = values[0]
-    shape, dtype = first.shape, first.dtype
-    if dtype.kind not in "biuf" or not all(
-        type(v) is np.ndarray and v.shape == shape and v.dtype == dtype for v in values
-    ):
+    try:
+        dense = np.stack(values)  # raises unless every value has the first one's shape
+    except (ValueError, TypeError):
         return None
-    return np.stack(values)
+    return dense if dense.dtype == values[0].dtype else None
 
 
 def _per_row(column: Column) -> bool:

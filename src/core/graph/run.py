@@ -157,10 +157,13 @@ def to_records(elements: Sequence[Any], keyed: bool | None) -> list[BlockRecord]
     keys: list[Any] = []
     examples: list[Any] = []
     for element in elements:
-        if type(element) is tuple and len(element) == 2 and keyed is not False:  # the common case
+        kind = type(element)
+        if kind is tuple and len(element) == 2 and keyed is not False:  # the common cases
             key, example = element
+        elif keyed is not True and kind is not Failure and not isinstance(element, tuple):
+            key, example = None, element
         else:
-            entry = element if isinstance(element, Failure) else to_item(element, keyed, INPUT)
+            entry = element if kind is Failure else to_item(element, keyed, INPUT)
             key, example = (entry.key, entry) if isinstance(entry, Failure) else entry
         if type(example) is Block:
             if examples:
@@ -240,7 +243,11 @@ def chunks(
         if not chunk:
             started = clock()
         chunk.append(element)
-        rows += _weight(element)
+        kind = type(element)
+        if kind is Block or (kind is tuple and len(element) == 2 and type(element[1]) is Block):
+            rows += _weight(element)
+        else:
+            rows += 1
         if rows >= size or (wait is not None and clock() - started >= wait):
             yield chunk
             chunk, rows = [], 0

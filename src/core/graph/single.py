@@ -70,9 +70,9 @@ def predict(
     fixed = runner.runners[node].fixed or 0
     for chunk in chunks(data, max(runner.batch_limit(), fixed), runner.max_wait_s(), clock):
         for block in runner.run_blocks(chunk, keyed=keyed):
-            for result in node_results(block, node, fixed):
-                progress.record(result)
-                yield result
+            results = node_results(block, node, fixed)
+            progress.record(results)
+            yield from results
     progress.finish()
 
 
@@ -104,15 +104,26 @@ def node_results(
 def _each_row(result: BlockResult, node: str) -> list[Result]:
     """A result per row of elements that came one at a time: its prediction or its failure."""
     valid, failures = result.valid[node], result.failures[node]
-    values = result.values.get(node)
     keys, examples = result.example.keys, result.example.data
     assert keys is not None and isinstance(examples, np.ndarray)
+    if not valid.all():
+        values = result.values.get(node)
+        return [
+            Prediction(examples[row], row_of(values, row), node, keys[row])
+            if ok
+            else _named(failures[row], node)
+            for row, ok in enumerate(valid.tolist())
+        ]
+    outputs = result.values[node]
+    rows = list(outputs) if isinstance(outputs, np.ndarray) else _rows_of(outputs, result.rows)
     return [
-        Prediction(examples[row], row_of(values, row), node, keys[row])
-        if ok
-        else _named(failures[row], node)
-        for row, ok in enumerate(valid.tolist())
+        Prediction(example, output, node, key)
+        for example, output, key in zip(examples.tolist(), rows, keys.tolist(), strict=True)
     ]
+
+
+def _rows_of(column: Any, rows: int) -> list[Any]:
+    return [row_of(column, row) for row in range(rows)]
 
 
 def _empty(result: BlockResult, node: str, fixed: int) -> Result:
@@ -136,11 +147,9 @@ class _Progress:
         self.start = self.last = clock()
         self.elements = self.failures = 0
 
-    def record(self, result: Result) -> None:
-        self.elements += 1
-        self.failures += isinstance(result, Failure)
-        if self.elements % 1024:
-            return
+    def record(self, results: list[Result]) -> None:
+        self.elements += len(results)
+        self.failures += sum(type(result) is Failure for result in results)
         now = self.clock()
         if now - self.last >= self.every_s:
             self.last = now
