@@ -12,6 +12,7 @@ handler with no block path, or values that came as rows, through its ``batch`` a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -189,7 +190,25 @@ def _keep(
     for index, stage, cause in run.failures:
         row = int(rows[index])
         example = row_of(values, index)
-        failures[row] = _row_failure(node, record, row, example, stage=stage, exc=cause)
+        failure = _row_failure(node, record, row, example, stage=stage, exc=cause)
+        failures[row] = _with_record_hint(failure, node, example)
+
+
+def _with_record_hint(failure: Failure, node: ModelNode, example: Any) -> Failure:
+    """A failure on a record of several fields that went to the handler whole (it declares no
+    input names), with what the record held and how to send one field of it."""
+    handler = node.handler
+    if not isinstance(example, Mapping) or len(example) < 2 or handler.input_names:
+        return failure
+    if handler.takes_records or node.input_field is not None:
+        return failure
+    hint = (
+        f" (the record went to the model whole: it has the fields {sorted(map(str, example))}; "
+        "to send one field, name it with input_field in the spec's input or the node, or "
+        "--input-field on the command line; a field that is the key goes in key_field or "
+        "--key-field)"
+    )
+    return replace(failure, message=failure.message + hint)
 
 
 def _select_column(node: ModelNode, runner: BatchRunner, column: Column) -> Column:

@@ -228,3 +228,22 @@ def test_blocks_are_chunked_by_their_rows() -> None:
     results = g.run(source())
     next(results)
     assert len(pulled) == 2  # 120 rows reach the chunk size of 100: not 100 blocks held at once
+
+
+def test_a_record_of_several_fields_sent_whole_says_how_to_pick_one() -> None:
+    from tests.core.handlers import ScaleHandler
+
+    graph = ig.Graph()
+    graph.chain(graph.model("scale", ScaleHandler(factor=2.0)))
+    (result,) = graph.run([("k", {"x": 1.0, "y": 2.0})])
+    message = result.failures["scale"].message
+    assert "has the fields ['x', 'y']" in message
+    assert "input_field" in message and "--input-field" in message and "--key-field" in message
+    (failure,) = ig.predict(ScaleHandler(factor=2.0), [("k", {"x": 1.0, "y": 2.0})])
+    assert isinstance(failure, ig.Failure) and "--input-field" in failure.message
+    # with the field named, it runs
+    named = ig.Graph()
+    named.model("scale", ScaleHandler(factor=2.0), input_field="x")
+    named.chain("scale")
+    (ok,) = named.run([("k", {"x": 1.0, "y": 2.0})])
+    assert float(ok["scale"]) == 2.0
