@@ -110,6 +110,13 @@ def take_rows(column: Column, rows: np.ndarray[Any, Any]) -> Column:
     return array if len(rows) == len(array) else array[rows]
 
 
+def _row_list(column: Column, rows: int) -> list[Any]:
+    """A column as a list of its rows (each as :func:`row_of` gives it)."""
+    if isinstance(column, np.ndarray):
+        return list(column)
+    return [row_of(column, index) for index in range(rows)]
+
+
 def row_of(column: Column, index: int) -> Any:
     """Row ``index`` of a column (of each array of a dict column)."""
     if isinstance(column, Mapping):
@@ -315,6 +322,72 @@ class BlockResult:
         """The input of one row (an element that could not be read: what was read)."""
         example = self.example.row(row)
         return example.example if type(example) is Failure else example
+
+    def row_results(self, order: Sequence[str]) -> list[GraphResult]:
+        """Every row's result, as :meth:`row_result` gives it, built column by column: rows
+        that went the same way share their lineage's parts (nodes and routes are computed once
+        per way, not per row)."""
+        rows = self.rows
+        keys = self.example.keys.tolist() if self.example.keys is not None else [self.key] * rows
+        examples = [self.row_example(row) for row in range(rows)]
+        lineages = self._lineages(order)
+        columns = {name: _row_list(self.values[name], rows) for name in self.values}
+        clean = all(valid.all() for valid in self.valid.values())
+        names = list(self.valid)
+        results = []
+        for row in range(rows):
+            nodes, routes = lineages[row]
+            if clean:
+                values = {name: columns[name][row] for name in names}
+                failures: dict[str, Failure] = {}
+                skipped: tuple[str, ...] = ()
+            else:
+                values, failures, skipped = self._row_parts(row, columns)
+            lineage = Lineage(nodes, dict(routes))
+            results.append(
+                GraphResult(keys[row], examples[row], values, failures, skipped, lineage)
+            )
+        return results
+
+    def _row_parts(
+        self, row: int, columns: Mapping[str, list[Any]]
+    ) -> tuple[dict[str, Any], dict[str, Failure], tuple[str, ...]]:
+        values: dict[str, Any] = {}
+        failures: dict[str, Failure] = {}
+        skipped: list[str] = []
+        for name, valid in self.valid.items():
+            if valid[row]:
+                values[name] = columns[name][row]
+            elif row in self.failures.get(name, ()):
+                failures[name] = self.failures[name][row]
+            else:
+                skipped.append(name)
+        return values, failures, tuple(skipped)
+
+    def _lineages(self, order: Sequence[str]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+        """Each row's lineage parts, computed once per distinct way through the graph."""
+        rows = self.rows
+        ran = [name for name in order if name in self.ran]
+        routed = list(self.routes)
+        if not rows:
+            return []
+        signature = np.zeros((rows, len(ran) + len(routed)), dtype=np.int64)
+        for column, name in enumerate(ran):
+            signature[:, column] = self.ran[name]
+        for column, name in enumerate(routed, start=len(ran)):
+            signature[:, column] = self.routes[name]
+        ways, which = np.unique(signature, axis=0, return_inverse=True)
+        parts = [
+            self._lineage_parts(int(np.flatnonzero(which == way)[0]), order)
+            for way in range(len(ways))
+        ]
+        return [parts[way] for way in which.reshape(-1).tolist()]
+
+    def _lineage_parts(
+        self, row: int, order: Sequence[str]
+    ) -> tuple[tuple[str, ...], dict[str, Any]]:
+        lineage = self.lineage(row, order)
+        return lineage.nodes, lineage.routes
 
     def row_result(self, row: int, order: Sequence[str]) -> GraphResult:
         """The result of one row, as the element alone would get it."""

@@ -127,11 +127,13 @@ class GraphRunner:
         """The results of ``elements``, in order: a :class:`GraphResult` per element that is
         not a block, a :class:`BlockResult` per block (counted in ``stats.results``)."""
         order = self.finish.order
-        return [
-            result.row_result(row, order) if result.from_rows else result
-            for result in self.run_blocks(elements, keyed=keyed)
-            for row in (range(result.rows) if result.from_rows else (0,))
-        ]
+        results: list[Any] = []
+        for result in self.run_blocks(elements, keyed=keyed):
+            if result.from_rows:
+                results += result.row_results(order)
+            else:
+                results.append(result)
+        return results
 
     def run_blocks(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The block results of ``elements``, in order: one per block element and one per run
@@ -211,8 +213,7 @@ class Finish:
         if not record.from_rows:
             yield result
             return
-        for row in range(result.rows):
-            yield result.row_result(row, self.order)
+        yield from result.row_results(self.order)
 
     def result(self, record: BlockRecord) -> BlockResult:
         """The block result of a record that went through every step."""
