@@ -83,16 +83,22 @@ def rss_flat(records: Sequence[Record]) -> Verdict:
 
 
 TARGETS: tuple[Callable[[Sequence[Record]], Verdict], ...] = (
-    _ratio("mlp", "ig-beam-blocks", "vs_raw", 0.85, "raw",
-           "infergraph on Beam, blocks ≥ 0.85x raw at 2 M rows"),
+    _ratio("mlp", "ig-beam-rows", "vs_beam", 1.5, "Beam's own ONNX handler",
+           "one model on Beam, per row ≥ 1.5x Beam's own ONNX handler"),
+    _ratio("chain", "ig-beam-rows", "vs_beam", 2.5, "two chained Beam RunInference",
+           "graph A → B on Beam, per row ≥ 2.5x two chained Beam RunInference"),
+    _ratio("chain", "ig-rows", "vs_beam", 3.0, "two chained Beam RunInference",
+           "graph A → B in-process, per row ≥ 3x two chained Beam RunInference"),
+    _ratio("mlp", "ig-rows", "vs_raw", 0.60, "raw",
+           "one model in-process, per row ≥ 0.60x raw"),
+    _ratio("mlp", "ig-beam-blocks", "vs_raw", 0.90, "raw",
+           "infergraph on Beam, blocks ≥ 0.90x raw at 2 M rows"),
     _ratio("mlp", "ig-blocks", "vs_raw", 0.90, "raw",
            "infergraph in-process, blocks ≥ 0.90x raw"),
     _ratio("mlp", "ig-run-parquet", "vs_raw", 0.60, "raw",
            "`infergraph run` on a Parquet file ≥ 0.60x raw"),
-    _ratio("mlp", "ig-beam-rows", "vs_beam", 1.0, "Beam's own ONNX handler",
-           "infergraph on Beam, per row ≥ 1.0x Beam's own ONNX handler"),
-    _ratio("tf", "ig-beam-rows", "vs_beam", 20.0, "Beam's TF handler",
-           "TensorFlow, infergraph on Beam per row ≥ 20x Beam's TFModelHandlerTensor"),
+    _ratio("tf", "ig-beam-rows", "vs_beam", 40.0, "Beam's TF handler",
+           "TensorFlow, infergraph on Beam per row ≥ 40x Beam's TFModelHandlerTensor"),
     rss_flat,
 )
 

@@ -94,12 +94,18 @@ def test_targets_are_judged_from_the_records() -> None:
         _record("ig-beam-rows", 200_000, 150.0, model="tf"),
     ])
     words = [v.word for v in judge(records)]
-    assert words == ["met", "met", "not measured", "not met", "met", "not met"]
-    beam_blocks, in_process, parquet, per_row, tf, rss = judge(records)
+    assert words == [
+        "not met", "not measured", "not measured", "not measured", "not met", "met",
+        "not measured", "not met", "not met",
+    ]
+    per_row, chain_beam, _, _, beam_blocks, in_process, parquet, tf, rss = judge(
+        records
+    )
+    assert per_row.detail == "0.99x Beam's own ONNX handler (200,000 rows)"
+    assert chain_beam.detail == "no finished chain/ig-beam-rows record"
     assert beam_blocks.detail == "0.86x raw (2,000,000 rows)"
     assert in_process.detail == "0.95x raw (2,000,000 rows)"
     assert parquet.detail == "not available: no parquet"
-    assert per_row.detail == "0.99x Beam's own ONNX handler (200,000 rows)"
     # Compared with Beam's TF handler on the rows both ran on (20 k), not the larger run.
     assert tf.detail == "25.00x Beam's TF handler (20,000 rows)"
     assert "mlp ig-blocks 200 → 216 MB (+8%" in rss.detail
