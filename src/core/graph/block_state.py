@@ -52,6 +52,8 @@ class BlockRecord:
         column), each key its row's key. An example that is a :class:`Failure` (an element
         that could not be read) is a row failed at the input: it fails at every node."""
         record = cls(None, Block(objects(examples), objects(keys)), from_rows=True)
+        if Failure not in set(map(type, examples)):
+            return record
         failed = {i: e for i, e in enumerate(examples) if type(e) is Failure}
         if failed:
             record.valid[INPUT][list(failed)] = False
@@ -325,29 +327,42 @@ class BlockResult:
 
     def row_results(self, order: Sequence[str]) -> list[GraphResult]:
         """Every row's result, as :meth:`row_result` gives it, built column by column: rows
-        that went the same way share their lineage's parts (nodes and routes are computed once
-        per way, not per row)."""
+        that went the same way through the graph share one :class:`Lineage` (computed once per
+        way, not per row; read-only, as results are)."""
         rows = self.rows
         keys = self.example.keys.tolist() if self.example.keys is not None else [self.key] * rows
-        examples = [self.row_example(row) for row in range(rows)]
+        examples = self._row_examples()
         lineages = self._lineages(order)
         columns = {name: _row_list(self.values[name], rows) for name in self.values}
-        clean = all(valid.all() for valid in self.valid.values())
         names = list(self.valid)
+        if all(valid.all() for valid in self.valid.values()):
+            rows_values = zip(*(columns[name] for name in names), strict=True) if names else ()
+            values = [dict(zip(names, row, strict=True)) for row in rows_values] or [
+                {} for _ in range(rows)
+            ]
+            return [
+                GraphResult(key, example, value, {}, (), lineage)
+                for key, example, value, lineage in zip(
+                    keys, examples, values, lineages, strict=True
+                )
+            ]
         results = []
         for row in range(rows):
-            nodes, routes = lineages[row]
-            if clean:
-                values = {name: columns[name][row] for name in names}
-                failures: dict[str, Failure] = {}
-                skipped: tuple[str, ...] = ()
-            else:
-                values, failures, skipped = self._row_parts(row, columns)
-            lineage = Lineage(nodes, dict(routes))
+            values_, failures, skipped = self._row_parts(row, columns)
             results.append(
-                GraphResult(keys[row], examples[row], values, failures, skipped, lineage)
+                GraphResult(keys[row], examples[row], values_, failures, skipped, lineages[row])
             )
         return results
+
+    def _row_examples(self) -> list[Any]:
+        """Every row's input, as :meth:`row_example` gives it."""
+        data = self.example.data
+        if not (isinstance(data, np.ndarray) and data.dtype == object and data.ndim == 1):
+            return [self.row_example(row) for row in range(self.rows)]
+        examples: list[Any] = data.tolist()
+        if Failure in set(map(type, examples)):
+            return [e.example if type(e) is Failure else e for e in examples]
+        return examples
 
     def _row_parts(
         self, row: int, columns: Mapping[str, list[Any]]
@@ -364,8 +379,8 @@ class BlockResult:
                 skipped.append(name)
         return values, failures, tuple(skipped)
 
-    def _lineages(self, order: Sequence[str]) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
-        """Each row's lineage parts, computed once per distinct way through the graph."""
+    def _lineages(self, order: Sequence[str]) -> list[Lineage]:
+        """Each row's lineage, computed once per distinct way through the graph (shared)."""
         rows = self.rows
         ran = [name for name in order if name in self.ran]
         routed = list(self.routes)
@@ -378,16 +393,9 @@ class BlockResult:
             signature[:, column] = self.routes[name]
         ways, which = np.unique(signature, axis=0, return_inverse=True)
         parts = [
-            self._lineage_parts(int(np.flatnonzero(which == way)[0]), order)
-            for way in range(len(ways))
+            self.lineage(int(np.flatnonzero(which == way)[0]), order) for way in range(len(ways))
         ]
         return [parts[way] for way in which.reshape(-1).tolist()]
-
-    def _lineage_parts(
-        self, row: int, order: Sequence[str]
-    ) -> tuple[tuple[str, ...], dict[str, Any]]:
-        lineage = self.lineage(row, order)
-        return lineage.nodes, lineage.routes
 
     def row_result(self, row: int, order: Sequence[str]) -> GraphResult:
         """The result of one row, as the element alone would get it."""

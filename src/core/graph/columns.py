@@ -230,7 +230,7 @@ def _dense(values: list[Any]) -> np.ndarray[Any, Any] | None:
     if not values or type(values[0]) is not np.ndarray or values[0].dtype.kind not in "biuf":
         return None
     try:
-        dense = np.stack(values)  # raises unless every value has the first one's shape
+        dense = np.array(values)  # raises unless every value has the first one's shape
     except (ValueError, TypeError):
         return None
     return dense if dense.dtype == values[0].dtype else None
@@ -252,7 +252,7 @@ def _select_rows(
     whose value lacks it fail at stage ``input``. The rows that go on, and their values."""
     handler = runner.handler
     field, names, whole = node.input_field, handler.input_names, handler.takes_records
-    if field is None and not any(isinstance(value, Mapping) for value in column):
+    if field is None and not any(issubclass(kind, Mapping) for kind in set(map(type, column))):
         return rows, list(column)
     kept: list[int] = []
     values: list[Any] = []
@@ -457,8 +457,7 @@ def _common_column(columns: list[Column], rows: int) -> Column | None:
         if len(names) != 1:
             return None
         return {
-            name: _common_column([column[name] for column in columns], rows)
-            for name in names.pop()
+            name: _common_column([column[name] for column in columns], rows) for name in names.pop()
         }
     if any(isinstance(column, Mapping) for column in columns):
         return None

@@ -6,6 +6,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -155,6 +157,9 @@ def to_records(elements: Sequence[Any], keyed: bool | None) -> list[BlockRecord]
     could not read, or a bare example where ``keyed=True`` wants pairs) is a row failed at the
     input: it comes out as a failed result.
     """
+    whole = _one_run(elements, keyed)
+    if whole is not None:
+        return [BlockRecord.of_rows(*whole)]
     records: list[BlockRecord] = []
     keys: list[Any] = []
     examples: list[Any] = []
@@ -232,11 +237,36 @@ class Finish:
         )
 
 
-def chunks(
-    data: Iterable[Any], size: int, wait: float | None, clock: Clock
-) -> Iterator[list[Any]]:
+def _one_run(elements: Sequence[Any], keyed: bool | None) -> tuple[Any, Any] | None:
+    """The keys and examples of ``elements`` when they are one run of rows read as they are
+    (every element a bare example, or every element a ``(key, example)`` pair, no block and no
+    failure among them), found by type checks over the whole chunk at once; else ``None`` (the
+    element by element reading of :func:`to_records` decides)."""
+    if not elements:
+        return None
+    kinds = set(map(type, elements))
+    if tuple not in kinds:
+        if keyed is True or Block in kinds or Failure in kinds or _has_tuple(kinds):
+            return None
+        return [None] * len(elements), elements
+    if len(kinds) > 1 or keyed is False or set(map(len, elements)) != {2}:
+        return None
+    keys, examples = zip(*elements, strict=True)
+    if Block in set(map(type, examples)):
+        return None
+    return keys, examples
+
+
+def _has_tuple(kinds: set[type]) -> bool:
+    return any(issubclass(kind, tuple) for kind in kinds)
+
+
+def chunks(data: Iterable[Any], size: int, wait: float | None, clock: Clock) -> Iterator[list[Any]]:
     """Elements in chunks of ``size`` rows (a block weighs its rows), so that what is held at
     once stays bounded whatever the elements."""
+    if wait is None:
+        yield from _counted_chunks(iter(data), size)
+        return
     chunk: list[Any] = []
     rows = 0
     started = clock()
@@ -254,6 +284,49 @@ def chunks(
             chunk, rows = [], 0
     if chunk:
         yield chunk
+
+
+def _counted_chunks(data: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    """:func:`chunks` without a time limit. While the elements are rows (no block among them),
+    ``size`` of them are taken at once; from the first block on, element by element (a block
+    weighs its rows, and a chunk ends at the element that fills it)."""
+    chunk: list[Any] = []
+    probe = True  # the first element alone: a stream of blocks is never read ahead
+    while True:
+        wanted = 1 if probe else size - len(chunk)
+        taken = list(islice(data, wanted))
+        probe = False
+        chunk += taken
+        if _has_block(taken):
+            break
+        if len(taken) < wanted:  # the end of the data
+            if chunk:
+                yield chunk
+            return
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    rows = 0
+    pending, chunk = chunk, []
+    for element in chain(pending, data):
+        chunk.append(element)
+        rows += _weight(element)
+        if rows >= size:
+            yield chunk
+            chunk, rows = [], 0
+    if chunk:
+        yield chunk
+
+
+def _has_block(elements: list[Any]) -> bool:
+    kinds = set(map(type, elements))
+    if Block in kinds:
+        return True
+    if kinds == {tuple} and set(map(len, elements)) == {2}:
+        return Block in set(map(type, map(itemgetter(1), elements)))
+    return tuple in kinds and any(
+        type(e) is tuple and len(e) == 2 and type(e[1]) is Block for e in elements
+    )
 
 
 def _weight(element: Any) -> int:

@@ -247,3 +247,22 @@ def test_a_record_of_several_fields_sent_whole_says_how_to_pick_one() -> None:
     named.chain("scale")
     (ok,) = named.run([("k", {"x": 1.0, "y": 2.0})])
     assert float(ok["scale"]) == 2.0
+
+
+def test_chunks_without_a_time_limit_cut_where_the_timed_ones_do() -> None:
+    from infergraph.core.graph.run import chunks
+
+    block, big = ig.Block(np.ones(5)), ig.Block(np.ones(40))
+    streams = [
+        [],
+        [1.0] * 8,
+        [1.0] * 9,
+        [("k", 1.0)] * 7,
+        [1.0, 2.0, block, 3.0, ("k", block), 4.0, 5.0, 6.0],
+        [block, 1.0, big, 2.0, 3.0, 4.0, 5.0, ("k", 1.0)],
+        [("a", 1.0), (1, 2, 3), ("b", block), 2.0],
+    ]
+    for stream in streams:
+        timed = [[id(e) for e in c] for c in chunks(iter(stream), 4, 1e9, lambda: 0.0)]
+        counted = [[id(e) for e in c] for c in chunks(iter(stream), 4, None, lambda: 0.0)]
+        assert counted == timed, stream
