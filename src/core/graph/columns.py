@@ -457,7 +457,8 @@ def _common_column(columns: list[Column], rows: int) -> Column | None:
         if len(names) != 1:
             return None
         return {
-            name: _common_column([column[name] for column in columns], rows) for name in names.pop()
+            name: _common_column([column[name] for column in columns], rows)
+            for name in names.pop()
         }
     if any(isinstance(column, Mapping) for column in columns):
         return None

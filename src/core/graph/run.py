@@ -261,7 +261,9 @@ def _has_tuple(kinds: set[type]) -> bool:
     return any(issubclass(kind, tuple) for kind in kinds)
 
 
-def chunks(data: Iterable[Any], size: int, wait: float | None, clock: Clock) -> Iterator[list[Any]]:
+def chunks(
+    data: Iterable[Any], size: int, wait: float | None, clock: Clock
+) -> Iterator[list[Any]]:
     """Elements in chunks of ``size`` rows (a block weighs its rows), so that what is held at
     once stays bounded whatever the elements."""
     if wait is None:

@@ -76,7 +76,9 @@ def predict(
     progress.finish()
 
 
-def node_results(result: GraphResult | BlockResult, node: str, fixed: int = 0) -> list[Result]:
+def node_results(
+    result: GraphResult | BlockResult, node: str, fixed: int = 0
+) -> list[Result]:
     """A one-node graph's result as its handler's results (see the module's docstring)."""
     if isinstance(result, GraphResult):
         if node in result.values:
