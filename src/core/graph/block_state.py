@@ -348,9 +348,9 @@ class BlockResult:
             ]
         results = []
         for row in range(rows):
-            values_, failures, skipped = self._row_parts(row, columns)
+            row_values, failures, skipped = self._row_parts(row, columns)
             results.append(
-                GraphResult(keys[row], examples[row], values_, failures, skipped, lineages[row])
+                GraphResult(keys[row], examples[row], row_values, failures, skipped, lineages[row])
             )
         return results
 
