@@ -51,6 +51,8 @@ def upload_project(root: Path, s3: S3Server, prefix: str) -> Path:
 
 
 def stored_records(s3: S3Server, url: str) -> dict[str, Any]:
-    """The JSONL records at ``url`` by key."""
+    """The JSONL records at ``url`` by key (each key once: a key written twice fails)."""
     lines = s3.read(url).decode().splitlines()
-    return {record["key"]: record for record in map(json.loads, lines)}
+    records = {record["key"]: record for record in map(json.loads, lines)}
+    assert len(records) == len(lines), "a key was written more than once"
+    return records
