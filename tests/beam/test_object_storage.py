@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,3 +65,14 @@ def test_a_spec_on_s3_gives_the_in_process_results(
     assert set(again).isdisjoint(tables)
     rows = sum(pq.read_table(io.BytesIO(s3.read(f"s3://{BUCKET}/{key}"))).num_rows for key in again)
     assert rows == len(want)
+
+
+def test_the_scale_out_page_spec_loads_without_reaching_the_store(tmp_path: Path) -> None:
+    from infergraph.core.graph.load import load_spec
+
+    page = (Path(__file__).parents[2] / "docs" / "scale-out.md").read_text()
+    (block,) = re.findall(r"```yaml\n(name: scoring\n.*?)```", page, flags=re.DOTALL)
+    (tmp_path / "spec.yaml").write_text(block)
+    loaded = load_spec(tmp_path / "spec.yaml")  # no network at construction
+    assert [entry.path for entry in loaded.spec.inputs] == ["s3://my-bucket/in/part-*.jsonl"]
+    assert loaded.graph.output_names == ["ten"]
