@@ -54,7 +54,7 @@ def cluster(root: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
             subprocess.Popen([*worker, "--name", name, "--host", "127.0.0.1"], **quiet)  # type: ignore[call-overload]
         )
     try:
-        with distributed.Client(address, timeout=30) as client:
+        with distributed.Client(address, timeout=30, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=60)
         yield address, processes[1:]
     finally:
@@ -127,7 +127,7 @@ def test_a_worker_killed_mid_run_loses_nothing(
 def kill_a_busy_worker(address: str, workers: list[subprocess.Popen[bytes]]) -> bool:
     """SIGKILL the worker that runs the graph's step (``_SegmentEachDoFn``), once it does."""
     pids = {process.pid for process in workers}
-    with distributed.Client(address, timeout=30) as client:
+    with distributed.Client(address, timeout=30, set_as_default=False) as client:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             busy = [
