@@ -134,3 +134,21 @@ def test_the_pages_spec_runs(models: Path, tmp_path: Path) -> None:
     graph = load_spec(tmp_path / "spec.yaml").graph
     results = list(graph.run([("a", element(7, 1.0)), ("b", element(49, 2.0))]))
     assert [r.values["score"].tolist() for r in results] == [[7.0], [98.0]]
+
+
+@pytest.mark.slow
+def test_on_beam_the_counts_are_beam_metrics(models: Path) -> None:
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+
+    handler = tenant_handler(models, model_id="beam")
+    data = [(f"k{i}", element(i % 10, 1.0)) for i in range(40)]
+    pipeline = beam.Pipeline(runner="DirectRunner")
+    _ = pipeline | beam.Create(data, reshuffle=False) | ig.RunInference(handler)
+    result = pipeline.run()
+    result.wait_until_finish()
+    query = result.metrics().query(MetricsFilter().with_namespace("infergraph.beam"))
+    counters = {c.key.metric.name: c.committed for c in query["counters"]}
+    assert counters["inferences"] == 40
+    assert counters["model_loads"] - counters["model_evictions"] <= 4
+    assert counters["model_loads"] >= 10
