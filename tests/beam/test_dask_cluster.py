@@ -61,7 +61,11 @@ def cluster(root: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
         for process in reversed(processes):
             process.terminate()
         for process in processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # a worker still closing down gracefully
+                process.kill()
+                process.wait(timeout=10)
 
 
 @pytest.fixture
