@@ -6,9 +6,12 @@ failures, an empty shard) completes an upload of no parts, which S3 refuses (``M
 failing the run at its last step. With the fix, an upload that has no part yet sends its buffer
 as its one part even when it is empty (S3 accepts a last part of any size).
 
-:func:`install` is idempotent and cheap; the runners call it in the launching process and in
-every Dask task (``infergraph.beam.dask_runner``), and the graph's and files' DoFns in their
-``setup``, so that workers have it before they write.
+:func:`install` is idempotent and cheap. It is called in the launching process
+(``run_graph_files``: the DirectRunner's in-process runs), in every Dask task
+(``infergraph.beam.dask_runner``), and in the ``setup`` of the file DoFns (reading inputs,
+writing Parquet). On other runners' workers (Dataflow, Flink) it is in place only once one of
+those DoFns has set up in the worker process, which a run that reads its input with infergraph
+does before it writes; Beam's own text sink alone would not install it.
 """
 
 from __future__ import annotations
