@@ -9,9 +9,10 @@ as its one part even when it is empty (S3 accepts a last part of any size).
 :func:`install` is idempotent and cheap. It is called in the launching process
 (``run_graph_files``: the DirectRunner's in-process runs), in every Dask task
 (``infergraph.beam.dask_runner``), and in the ``setup`` of the file DoFns (reading inputs,
-writing Parquet). On other runners' workers (Dataflow, Flink) it is in place only once one of
-those DoFns has set up in the worker process, which a run that reads its input with infergraph
-does before it writes; Beam's own text sink alone would not install it.
+writing Parquet). On other runners' workers (Dataflow, Flink) it is in place only in worker
+processes where one of those DoFns has set up: a process that only finalizes Beam's text sink
+(a JSONL output) may lack it, and an empty JSONL output on S3 then fails there as it does in
+Beam itself.
 """
 
 from __future__ import annotations
