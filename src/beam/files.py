@@ -25,6 +25,7 @@ from ..core.records import dumps
 from ..core.results import Failure, Prediction
 from ..core.sources import Source
 from ..core.tables import concat, conform, results_table
+from . import s3_fix
 from .staging import published_path
 
 
@@ -67,6 +68,9 @@ def match_files(pattern: str) -> list[str]:
 class _ReadFile(beam.DoFn):
     def __init__(self, source: Source | BlockSource) -> None:
         self.source = source
+
+    def setup(self) -> None:
+        s3_fix.install()
 
     def process(self, path: str) -> Iterator[Any]:
         if _native(self.source, path):  # a local columnar file: Arrow reads it, memory-mapped
@@ -155,6 +159,7 @@ class _WriteParquet(beam.DoFn):
         self.prefix = prefix
 
     def setup(self) -> None:
+        s3_fix.install()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="infergraph-parquet")
 
     def teardown(self) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -19,6 +20,7 @@ from ..core.columnar import BlockSource
 from ..core.graph.graph import Graph
 from ..core.results import Failure
 from ..core.sources import Source
+from . import s3_fix
 from .files import JsonlSink, ParquetSink, PredictionLogSink, ReadRecords, write_failures
 from .graph import RunGraph, namespace
 from .local_runner import local_runner
@@ -111,10 +113,13 @@ def run_graph_files(
         pipeline_args: Beam pipeline options (``--runner`` and the rest).
     """
     graph.validate()
+    s3_fix.install()
     start = time.monotonic()
     options = PipelineOptions(list(pipeline_args))
+    FileSystems.set_options(options)  # before the pipeline: outputs are staged and checked first
     paths = [sink.path for sink in sinks] + [failures_path]
     before = _beam_temp_dirs(paths)
+    stored_before = _beam_temp_objects(paths)
     run = run_id()
     staged = [stage(sink, run) for sink in sinks]
     try:
@@ -136,6 +141,9 @@ def run_graph_files(
         # holds a copy of the results that a glob over the output directory would read).
         for directory in _beam_temp_dirs(paths) - before:
             shutil.rmtree(directory, ignore_errors=True)
+        left = sorted(_beam_temp_objects(paths) - stored_before)
+        if left:
+            FileSystems.delete(left)
     for new, sink in zip(staged, sinks, strict=True):
         publish(new, sink)
     wall_s = time.monotonic() - start
@@ -182,6 +190,19 @@ def _beam_temp_dirs(paths: Sequence[str]) -> set[str]:
         if "://" not in path:
             pattern = f"beam-temp-{glob.escape(os.path.basename(path))}-*"
             found.update(glob.glob(os.path.join(glob.escape(os.path.dirname(path)), pattern)))
+    return found
+
+
+def _beam_temp_objects(paths: Sequence[str]) -> set[str]:
+    """The objects under Beam's temporary prefixes (``beam-temp-<name>-<id>/``) for output
+    ``paths`` on an object store (URLs)."""
+    found: set[str] = set()
+    for path in paths:
+        if "://" in path:
+            directory, name = FileSystems.split(path)
+            pattern = FileSystems.join(directory, f"beam-temp-{name}-**")
+            for result in FileSystems.match([pattern]):
+                found.update(meta.path for meta in result.metadata_list)
     return found
 
 

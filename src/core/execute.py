@@ -373,6 +373,8 @@ class BatchRunner:
 
     def _record_call(self, rows: int, start: float) -> None:
         self.metrics.counter("model_calls")
+        for name, value in self.handler.take_counts(self.model).items():
+            self.metrics.counter(name, value)
         self.metrics.distribution("batch_size", rows)
         self.metrics.distribution("batch_latency_us", int((self.clock() - start) * 1_000_000))
 

@@ -128,6 +128,13 @@ class ModelHandler(ABC, Generic[ExampleT, BatchT, OutputT, PredictionT, ModelT])
         """
         return None
 
+    def take_counts(self, model: ModelT) -> Mapping[str, int]:
+        """Counters the loaded model gathered since the last call, which the framework adds to
+        the node's metrics after every model call (a per-element model cache counts its loads
+        and evictions). Default: none.
+        """
+        return {}
+
     def is_out_of_memory(self, exc: Exception) -> bool:
         """Whether ``exc`` (raised by a stage) is an allocation failure of the model's runtime.
 

@@ -37,6 +37,7 @@ from ._support import (
     utf8_strings,
     warn_once,
 )
+from .storage import local_model
 
 Feed = dict[str, np.ndarray[Any, Any]]
 Columns = np.ndarray[Any, Any] | Mapping[str, np.ndarray[Any, Any]]
@@ -68,7 +69,10 @@ class OnnxConfig(HandlerConfig):
 
     default_max_batch_size = 1024
 
-    path: str = Field(description="Path of the .onnx model file.")
+    path: str = Field(
+        description="Path of the .onnx model file, or a URL that Beam's FileSystems reads "
+        "(s3://, gs://, ...), fetched once per process (see infergraph.handlers.storage)."
+    )
     providers: list[str] | None = Field(
         default=None,
         description="ONNX Runtime execution providers in priority order; by default derived "
@@ -168,7 +172,7 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
         ort = require(
             "onnxruntime", package="onnxruntime", extra="onnx", purpose="the onnx handler"
         )
-        path = Path(self.config.path)
+        path = Path(local_model(self.config.path, kind="file"))
         if not path.is_file():
             raise ModelLoadError(f"ONNX model {str(path)!r} not found (no such file)")
         providers, options = self._providers(ort)
@@ -181,7 +185,7 @@ class OnnxHandler(ModelHandler[Any, Columns, Outputs, Any, OnnxModel]):
             )
         except Exception as exc:
             raise ModelLoadError(
-                f"ONNX Runtime could not load {str(path)!r}: {type(exc).__name__}: {exc}"
+                f"ONNX Runtime could not load {self.config.path!r}: {type(exc).__name__}: {exc}"
             ) from exc
         self._check_placement(session, providers)
         inputs = {i.name: self._input(i) for i in session.get_inputs()}

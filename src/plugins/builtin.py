@@ -4,6 +4,7 @@ from __future__ import annotations
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "infergraph.handlers.beam_bridge",
+    "infergraph.handlers.many",
     "infergraph.handlers.onnx",
     "infergraph.handlers.remote",
     "infergraph.handlers.tensorflow",

@@ -349,7 +349,7 @@ def _check_model_paths(spec: GraphSpec, base: Path, fail: Any) -> None:
     at its line, before a worker fails to load it."""
     for name, entry in spec.models.items():
         path = entry.options.get("path")
-        if isinstance(path, str) and "://" not in path:
+        if isinstance(path, str) and "://" not in path and "{input." not in path:  # a template
             resolved = resolve_path(path, base)
             if not os.path.exists(resolved):
                 raise fail(

@@ -13,7 +13,11 @@ class TensorFlowConfig(HandlerConfig):
 
     default_max_batch_size = 1024
 
-    path: str = Field(description="Directory of the SavedModel (the one holding saved_model.pb).")
+    path: str = Field(
+        description="Directory of the SavedModel (the one holding saved_model.pb), or a URL of "
+        "one that Beam's FileSystems reads (s3://, gs://, ...): its tree is fetched once per "
+        "process (see infergraph.handlers.storage)."
+    )
     signature: str = Field(default="serving_default", description="Name of the signature to call.")
     tags: list[str] | None = Field(
         default=None,

@@ -34,6 +34,7 @@ from .._support import (
     single_input,
     stack,
 )
+from ..storage import local_model
 from .config import TensorFlowConfig
 from .device import place
 
@@ -128,7 +129,7 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         tf = require(
             "tensorflow", package="tensorflow", extra="tensorflow", purpose="the tensorflow handler"
         )
-        path = Path(self.config.path)
+        path = Path(local_model(self.config.path, kind="directory"))
         _check_dir(path)
         placement = place(tf, self.config.device_settings(), label=f"SavedModel {str(path)!r}")
         self.fell_back_to_cpu = placement.fallback_reason is not None
@@ -137,7 +138,7 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
                 loaded = tf.saved_model.load(str(path), tags=self.config.tags)
         except Exception as exc:
             raise ModelLoadError(
-                f"TensorFlow could not load the SavedModel {str(path)!r}: "
+                f"TensorFlow could not load the SavedModel {self.config.path!r}: "
                 f"{type(exc).__name__}: {_first_line(exc)}"
             ) from exc
         function = self._signature(loaded)
@@ -196,7 +197,9 @@ class TensorFlowHandler(ModelHandler[Any, Columns, Outputs, Any, TFModel]):
         features (a record of one field included), read from the SavedModel's signature."""
         if self._parses_examples is None:
             self._parses_examples = _parses_examples(
-                Path(self.config.path), self.config.signature, self.config.tags
+                Path(local_model(self.config.path, kind="directory")),
+                self.config.signature,
+                self.config.tags,
             )
         return self._parses_examples
 
