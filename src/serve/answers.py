@@ -10,6 +10,7 @@ rows hold zeros, to be read with their status.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from .batcher import Slice
 from .engine import Loaded
 from .tensors import output_array
 
+_WHERE = re.compile(r"^\w+ failed in \w+ node '[^']*' for [^:]*: ")
 _INPUT_ERRORS = frozenset({"InputError", "RequestError"})
 _INPUT_STAGES = frozenset({"input", "batch"})
 
@@ -133,7 +135,8 @@ def _status(failure: Failure) -> int:
 
 def _describe(failure: Failure, output: str) -> str:
     where = f"node {failure.node!r}" + ("" if failure.node == output else f" (for {output!r})")
-    return f"{where} failed in {failure.stage}: {failure.error_type}: {failure.message}"
+    cause = _WHERE.sub("", failure.message, count=1)  # the row is named; the batch key is not
+    return f"{where} failed in {failure.stage}: {failure.error_type}: {cause}"
 
 
 def _request_error(errors: dict[int, tuple[int, str]]) -> RequestError:
