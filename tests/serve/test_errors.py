@@ -26,8 +26,11 @@ BAD = [
     (_tensor([1.0, 2.0, 3.0], [3, 2]), 400, "3 elements do not fill shape [3, 2]"),
     (_tensor([1.0], datatype="FP99"), 400, "unknown datatype 'FP99'"),
     (_tensor([1.5], datatype="INT64"), 400, "INT64 data must be whole numbers"),
-    ({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}, 400,
-     "row 0: node 'five' failed in run: InputError: input 'x' expects shape [None, 1]"),
+    (
+        {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
+        400,
+        "row 0: node 'five' failed in run: InputError: input 'x' expects shape [None, 1]",
+    ),
     ({"input": []}, 400, "needs `inputs`"),
 ]
 

@@ -7,13 +7,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-import requests
 import tritonclient.http as triton
 
 import infergraph as ig
-from infergraph.serve import ServingSpec, create_app
+from infergraph.serve import create_app
 from tests import onnx_models
-from tests.serve.conftest import serving, slow_graph
+from tests.serve.conftest import serving
 
 
 def _client(base: str) -> triton.InferenceServerClient:
