@@ -59,6 +59,7 @@ def free_port() -> int:
 def serving(app: Any, **options: Any) -> Iterator[str]:
     """Run ``app`` with uvicorn on 127.0.0.1 until the block ends; yields its base URL."""
     port = free_port()
+    options.setdefault("timeout_graceful_shutdown", 2)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -70,7 +71,7 @@ def serving(app: Any, **options: Any) -> Iterator[str]:
         while not server.started:
             assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
             time.sleep(0.01)
-        wait_ready(base, verify=False)
+        wait_ready(base, verify=options.get("ssl_certfile", True))
         yield base
     finally:
         server.should_exit = True

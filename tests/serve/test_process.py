@@ -87,3 +87,26 @@ def test_readiness_is_503_once_draining(five_graph: object) -> None:
         answer = requests.get(f"{base}/v2/health/ready", timeout=5)
         assert answer.status_code == 503 and answer.json()["reason"] == "shutting down"
         assert requests.get(f"{base}/v2/health/live", timeout=5).status_code == 200
+
+
+def test_workers_and_a_token_file(tmp_path: Path, five_onnx: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("tok-123\n")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    spec = _spec(tmp_path, five_onnx)
+    process = _start(spec, port, "--workers", "2", "--token-file", str(token))
+    try:
+        _wait_up(process, base)
+        headers = {"Authorization": "Bearer tok-123"}
+        body = {"instances": [[3.0]]}
+        url = f"{base}/v1/models/five:predict"
+        assert requests.post(url, json=body, timeout=30).status_code == 401
+        answer = requests.post(url, json=body, headers=headers, timeout=30)
+        assert answer.json()["predictions"] == [[15.0]]
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        assert output.count("Started server process") == 2, output
+    finally:
+        if process.poll() is None:
+            process.kill()
