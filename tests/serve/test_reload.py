@@ -71,7 +71,8 @@ def test_a_model_that_fails_to_load_leaves_the_old_one(tmp_path: Path) -> None:
         path.write_bytes(b"not an onnx model")
         load = requests.post(f"{base}/v2/repository/models/model/load", timeout=10)
         assert load.status_code == 400
-        assert "the old one still serves" in load.json()["error"] and "m.onnx" in load.json()["error"]
+        error = load.json()["error"]
+        assert "the old one still serves" in error and "m.onnx" in error
         answer = requests.post(f"{base}/v2/models/model/infer", json=BODY, timeout=10)
         assert answer.json()["outputs"][0]["data"] == [5.0]
         _replace(path, 10.0)
