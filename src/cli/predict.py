@@ -100,7 +100,7 @@ def add_parser(commands: Any) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a handler config field, VALUE read as the field's type: JSON where that fits "
-        'the field (8, true, ["y"]), else the text; repeatable',
+        "the field (8, true, [\"y\"]), else the text; repeatable",
     )
     predict.add_argument(
         "--fail-on-failures",

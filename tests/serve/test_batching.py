@@ -78,3 +78,27 @@ def test_a_full_queue_answers_503_with_retry_after() -> None:
             if answer.status_code == 200:
                 assert answer.json()["outputs"][0]["data"] == [5.0 * i]
         assert {a.status_code for a in answers} == {200, 503}
+
+
+def test_a_client_that_disconnects_leaves_the_queue() -> None:
+    import json
+    import socket
+
+    limits = ServingSpec(max_queue_delay_ms=600, max_batch_size=64)
+    with serving(create_app(slow_graph(), serving=limits)) as base:
+        port = int(base.rsplit(":", 1)[1])
+        body = json.dumps(
+            {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [7.0]}]}
+        ).encode()
+        head = (
+            f"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with ThreadPoolExecutor(1) as pool:
+            with socket.create_connection(("127.0.0.1", port)) as gone:
+                gone.sendall(head + body)
+                time.sleep(0.1)  # queued, waiting for the batch's delay
+                stayed = pool.submit(_one, base, 2.0)
+            assert stayed.result().json()["outputs"][0]["data"] == [10.0]
+        rows = _metric(base, 'infergraph_batch_size_sum{node="times"}')
+    assert rows == 1  # the row of the client that left never ran
