@@ -151,12 +151,7 @@ def _guarded(server: GraphServer, protocol: str, endpoint: Endpoint) -> Endpoint
     async def guarded(request: Request) -> Response:
         started = time.perf_counter()
         try:
-            if request.path_params["name"] != server.name:
-                raise RequestError(
-                    f"unknown model {request.path_params['name']!r}; this server "
-                    f"serves {server.name!r}",
-                    404,
-                )
+            _check_target(server, request)
             response = await endpoint(request)
         except RequestError as exc:
             response = _error(exc.status, str(exc), exc.headers)
@@ -253,9 +248,15 @@ def _routes(server: GraphServer) -> list[Route]:
         Route("/v2/health/live", live),
         Route("/v2/health/ready", ready),
         Route("/v2", server_metadata),
-        Route("/v2/models/{name}", _known(server, model_metadata)),
-        Route("/v2/models/{name}/ready", _known(server, model_ready)),
-        Route("/v2/models/{name}/infer", _guarded(server, "v2", infer_v2), methods=["POST"]),
+        *[
+            route
+            for model in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}")
+            for route in (
+                Route(model, _known(server, model_metadata)),
+                Route(f"{model}/ready", _known(server, model_ready)),
+                Route(f"{model}/infer", _guarded(server, "v2", infer_v2), methods=["POST"]),
+            )
+        ],
         Route("/v2/repository/models/{name}/load", repository_load, methods=["POST"]),
         Route("/v1/models/{target}", v1_model, methods=["GET", "POST"]),
         Route("/metrics", metrics),
@@ -264,15 +265,25 @@ def _routes(server: GraphServer) -> list[Route]:
 
 def _known(server: GraphServer, endpoint: Endpoint) -> Endpoint:
     async def known(request: Request) -> Response:
-        if request.path_params["name"] != server.name:
-            return _error(
-                404,
-                f"unknown model {request.path_params['name']!r}; this server "
-                f"serves {server.name!r}",
-            )
+        try:
+            _check_target(server, request)
+        except RequestError as exc:
+            return _error(exc.status, str(exc))
         return await endpoint(request)
 
     return known
+
+
+def _check_target(server: GraphServer, request: Request) -> None:
+    """Refuse (404) a model name the server does not serve, or a version it does not have."""
+    name = request.path_params["name"]
+    if name != server.name:
+        raise RequestError(f"unknown model {name!r}; this server serves {server.name!r}", 404)
+    version = request.path_params.get("version")
+    current = server.served.current
+    if version is not None and (current is None or version != current.version):
+        have = current.version if current else "none yet"
+        raise RequestError(f"model {name!r} has no version {version!r}; it has {have}", 404)
 
 
 def _version() -> str:

@@ -64,6 +64,8 @@ def decode(doc: Any, raw: bytes, max_elements: int) -> InferRequest:
     rows = {name: array.shape[0] for name, array in arrays.items()}
     if len(set(rows.values())) != 1:
         raise RequestError(f"every input needs the same first (batch) dimension; got {rows}")
+    if 0 in rows.values():
+        raise RequestError("a request needs at least one row (a first dimension above 0)")
     columns = {"": next(iter(arrays.values()))} if len(arrays) == 1 else arrays
     outputs, binary = _outputs(doc.get("outputs"), bool(parameters.get("binary_data_output")))
     request_id = doc.get("id")

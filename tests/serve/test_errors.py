@@ -32,6 +32,7 @@ BAD = [
         "row 0: node 'five' failed in run: InputError: input 'x' expects shape [None, 1]",
     ),
     ({"input": []}, 400, "needs `inputs`"),
+    (_tensor([], [0, 1]), 400, "at least one row"),
 ]
 
 

@@ -11,7 +11,7 @@ import requests
 import infergraph as ig
 from infergraph.serve import create_app
 from tests import onnx_models
-from tests.serve.conftest import serving
+from tests.serve.conftest import serving, slow_graph
 
 
 def _predict(base: str, model: str, body: object) -> requests.Response:
@@ -60,6 +60,18 @@ def test_v1_errors(five_graph: ig.Graph) -> None:
         answer = _predict(base, "five", {"rows": []})
         assert answer.status_code == 400 and "`instances` or `inputs`" in answer.json()["error"]
         assert _predict(base, "six", {"instances": [[1.0]]}).status_code == 404
+
+
+def test_v1_partial_results() -> None:
+    with serving(create_app(slow_graph(reject=13.0))) as base:
+        body = {"instances": [1.0, 13.0], "partial_results": True}
+        answer = _predict(base, "slow", body)
+        assert answer.status_code == 200, answer.text
+        doc = answer.json()
+        assert doc["row_status"] == ["ok", "failed"] and doc["predictions"][0] == 5.0
+        assert "refuses 13" in doc["row_errors"]["1"]
+        failed = _predict(base, "slow", {"instances": [1.0, 13.0]})
+        assert failed.status_code == 500 and failed.json()["error"].startswith("row 1: ")
 
 
 @pytest.mark.parametrize("protocol", ["tf_serving", "v2"])

@@ -39,7 +39,12 @@ def test_triton_client_health_metadata_and_fp32(five_graph: ig.Graph, binary: bo
         result = client.infer("five", [_input("x", x, "FP32", binary)], outputs=outputs)
         np.testing.assert_array_equal(result.as_numpy("five"), x * 5)
         assert result.as_numpy("five").dtype == np.float32
-        assert result.get_response()["model_version"] == metadata["versions"][0]
+        version = metadata["versions"][0]
+        assert result.get_response()["model_version"] == version
+        again = client.infer("five", [_input("x", x, "FP32", binary)], model_version=version)
+        np.testing.assert_array_equal(again.as_numpy("five"), x * 5)
+        with pytest.raises(triton.InferenceServerException, match="has no version '7'"):
+            client.infer("five", [_input("x", x, "FP32", binary)], model_version="7")
 
 
 def test_fp64_is_cast_to_the_model_input(five_graph: ig.Graph) -> None:
