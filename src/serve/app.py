@@ -106,9 +106,9 @@ class GraphServer:
             self.serving.timeout_s,
         )
         pending = self.batcher.submit(call.columns, call.rows)
-        self.metrics.queue_depth.labels(self.name).set(self.batcher.depth)
+        self.metrics.depth.set(self.batcher.depth)
         part = await self._wait(request, pending, deadline)
-        self.metrics.queue_wait.labels(self.name).observe(part.waited_s)
+        self.metrics.wait.observe(part.waited_s)
         outputs = self.served.graph.output_names
         return answer(part, outputs, call.outputs, call.partial)
 
@@ -121,7 +121,7 @@ class GraphServer:
             )
         finally:
             gone.cancel()
-            self.metrics.queue_depth.labels(self.name).set(self.batcher.depth)
+            self.metrics.depth.set(self.batcher.depth)
         if pending.future in done:
             return pending.future.result()
         self.batcher.leave(pending)

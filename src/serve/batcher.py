@@ -15,6 +15,7 @@ leaves the queue; one that gives up later leaves its rows to run and their resul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -159,10 +160,10 @@ class Batcher:
             if left <= 0:
                 return
             self._arrived.clear()
-            try:
+            # A timer may fire a little early (uvloop's are in whole milliseconds): the loop
+            # checks the time left again rather than trusting it.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), left)
-            except TimeoutError:
-                return
             if not self._queue:
                 return
 

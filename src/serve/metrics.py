@@ -99,10 +99,20 @@ class ServeMetrics:
             self.stats.nodes[node] = NodeStats(self.batch_size.labels(node=node).observe)
         registry.register(_NodeCounters(self.stats))
 
+        self._answered: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self.depth = self.queue_depth.labels(model)
+        self.wait = self.queue_wait.labels(model)
+
     def answered(self, protocol: str, status: int, seconds: float) -> None:
         """Count one answered request."""
-        self.requests.labels(self.model, protocol, str(status)).inc()
-        self.duration.labels(self.model, protocol).observe(seconds)
+        children = self._answered.get((protocol, status))
+        if children is None:  # labelled children looked up once, not per request
+            children = self._answered[protocol, status] = (
+                self.requests.labels(self.model, protocol, str(status)),
+                self.duration.labels(self.model, protocol),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def text(self) -> bytes:
         """The metrics in Prometheus' text format."""
