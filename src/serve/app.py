@@ -89,17 +89,18 @@ class GraphServer:
             loaded = await asyncio.to_thread(self.served.load)
         except InfergraphError as exc:
             LOG.error("infergraph serve: %s is not ready: %s", self.name, exc)
-            return
-        if not self.batcher.max_batch_size:
-            self.batcher.max_batch_size = loaded.runner.batch_limit()
-        LOG.info("infergraph serve: %s ready, version %s", self.name, loaded.version)
+        else:
+            LOG.info("infergraph serve: %s ready, version %s", self.name, loaded.version)
         if self.serving.reload_poll_s is not None:
             self._tasks.append(asyncio.create_task(self.served.watch(self.serving.reload_poll_s)))
 
     async def infer(self, request: Request, call: v2.InferRequest) -> Answer:
         """Queue a request's rows, wait for its batch (or its deadline), and answer it."""
-        if not self.served.ready:
+        current = self.served.current
+        if current is None:
             raise RequestError(f"model {self.name!r} is not ready", 503, {"Retry-After": "1"})
+        if not self.batcher.max_batch_size:  # by default, the models' largest batch size
+            self.batcher.max_batch_size = current.runner.batch_limit()
         deadline = timeout_s(
             request.headers.get("inference-timeout-ms"),
             call.parameters.get("timeout"),

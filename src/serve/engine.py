@@ -123,12 +123,12 @@ class ServedGraph:
 
     async def watch(self, every_s: float) -> None:
         """Reload whenever a model file changes, checking every ``every_s`` seconds; after a
-        failed load, only once the files change again."""
-        failed: dict[str, str] | None = None
+        failed load (the first one included), only once the files change again."""
+        failed = stamps(self.files) if self.current is None else None
         while True:
             await asyncio.sleep(every_s)
             now = stamps(self.files)
-            if self.current is None or now in (self.current.files, failed):
+            if now == failed or (self.current is not None and now == self.current.files):
                 continue
             try:
                 await asyncio.to_thread(self.load)

@@ -23,6 +23,7 @@ class SlowConfig(HandlerConfig):
     factor: float = Field(default=5.0, description="What each number is multiplied by.")
     sleep_s: float = Field(default=0.0, description="How long each model call takes.")
     reject: float | None = Field(default=None, description="A value the model refuses.")
+    load_s: float = Field(default=0.0, description="How long loading takes.")
 
 
 class Slow(ModelHandler[Any, np.ndarray, np.ndarray, Any, float]):
@@ -33,6 +34,7 @@ class Slow(ModelHandler[Any, np.ndarray, np.ndarray, Any, float]):
     config: SlowConfig
 
     def load(self) -> float:
+        time.sleep(self.config.load_s)
         return self.config.factor
 
     def batch(self, examples: Sequence[Any]) -> np.ndarray:

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+import uvicorn
 
 from infergraph.serve import create_app
-from tests.serve.conftest import free_port, serving, wait_ready
+from tests.serve.conftest import free_port, serving, slow_graph, wait_ready
 
 SPEC = """
 name: five
@@ -110,3 +111,27 @@ def test_workers_and_a_token_file(tmp_path: Path, five_onnx: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_not_ready_until_the_models_are_loaded() -> None:
+    app = create_app(slow_graph(load_s=1.0))
+    body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1.0]}]}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(server.run)
+        try:
+            while not server.started:
+                time.sleep(0.01)
+            early = requests.get(f"{base}/v2/health/ready", timeout=5)
+            assert early.status_code == 503 and early.json()["reason"] == "loading"
+            refused = requests.post(f"{base}/v2/models/slow/infer", json=body, timeout=5)
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+            assert requests.get(f"{base}/v2/health/live", timeout=5).status_code == 200
+            wait_ready(base)
+            answer = requests.post(f"{base}/v2/models/slow/infer", json=body, timeout=5)
+            assert answer.json()["outputs"][0]["data"] == [5.0]
+        finally:
+            server.should_exit = True
+            running.result(15)
