@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 import requests
 import uvicorn
 
@@ -135,3 +136,12 @@ def test_not_ready_until_the_models_are_loaded() -> None:
         finally:
             server.should_exit = True
             running.result(15)
+
+
+def test_run_still_needs_the_inputs_a_served_spec_does_without(
+    tmp_path: Path, five_onnx: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from infergraph.cli.main import main
+
+    assert main(["run", str(_spec(tmp_path, five_onnx))]) == 2
+    assert "the spec has no inputs; add one, or pass --input" in capsys.readouterr().err
