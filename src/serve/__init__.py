@@ -17,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from ..core.graph.spec import ServingSpec
-from .app import GraphServer, create_app
+from .app import create_app
+from .server import GraphServer
 
 __all__ = ["GraphServer", "ServingSpec", "create_app"]

@@ -12,7 +12,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from .app import GraphServer, create_app
+from .app import create_app
+from .server import GraphServer
 
 SPEC_VARIABLE = "INFERGRAPH_SERVE_SPEC"
 TOKEN_VARIABLE = "INFERGRAPH_SERVE_TOKEN_FILE"
