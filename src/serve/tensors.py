@@ -91,22 +91,38 @@ def from_json(name: str, datatype: str, shape: list[int], data: Any) -> np.ndarr
     if not isinstance(data, list):
         raise RequestError(f"input {name!r}: data must be a list, got {type(data).__name__}")
     try:
-        if dtype is np.object_:
-            flat = np.array(_flatten(data), dtype=object)
-            if not all(isinstance(x, str) for x in flat):
-                raise RequestError(f"input {name!r}: BYTES data must be strings")
-        else:
-            flat = np.asarray(data).reshape(-1)
-            fraction = flat.dtype.kind == "f" and np.dtype(dtype).kind in "biu"
-            if flat.dtype.kind not in "biuf" or fraction:
-                kind = "whole numbers" if fraction else "numbers"
-                raise RequestError(f"input {name!r}: {datatype} data must be {kind}")
-            flat = flat.astype(dtype)
-    except ValueError as exc:
+        flat = _strings(name, data) if dtype is np.object_ else _numbers(name, datatype, data)
+    except (ValueError, OverflowError) as exc:
         raise RequestError(
             f"input {name!r}: data is not a list of {datatype} values: {exc}"
         ) from None
     return _reshape(name, flat, shape)
+
+
+def _strings(name: str, data: list[Any]) -> np.ndarray[Any, Any]:
+    flat = np.array(_flatten(data), dtype=object)
+    if not all(isinstance(x, str) for x in flat):
+        raise RequestError(f"input {name!r}: BYTES data must be strings")
+    return flat
+
+
+def _numbers(name: str, datatype: str, data: list[Any]) -> np.ndarray[Any, Any]:
+    dtype = np.dtype(DATATYPES[datatype])
+    probe = np.asarray(data)
+    if probe.dtype.kind not in "biuf":
+        raise RequestError(f"input {name!r}: {datatype} data must be numbers that fit {datatype}")
+    if probe.dtype.kind == "f" and dtype.kind in "biu":
+        # floats, or integers too big for int64 (numpy reads those as floats): only the latter
+        if not all(type(x) is int for x in _flatten(data)):
+            raise RequestError(f"input {name!r}: {datatype} data must be whole numbers")
+        return np.array(_flatten(data), dtype=dtype)  # exact, from Python's ints
+    if dtype.kind in "iu" and probe.size:
+        info = np.iinfo(dtype)
+        if probe.min() < info.min or probe.max() > info.max:
+            raise RequestError(
+                f"input {name!r}: {datatype} data must lie in [{info.min}, {info.max}]"
+            )
+    return probe.reshape(-1).astype(dtype)
 
 
 def from_binary(name: str, datatype: str, shape: list[int], raw: bytes) -> np.ndarray[Any, Any]:

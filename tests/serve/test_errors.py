@@ -26,6 +26,8 @@ BAD = [
     (_tensor([1.0, 2.0, 3.0], [3, 2]), 400, "3 elements do not fill shape [3, 2]"),
     (_tensor([1.0], datatype="FP99"), 400, "unknown datatype 'FP99'"),
     (_tensor([1.5], datatype="INT64"), 400, "INT64 data must be whole numbers"),
+    (_tensor([300], datatype="INT8"), 400, "INT8 data must lie in [-128, 127]"),
+    (_tensor([-1, 2**64], datatype="UINT64"), 400, "must be numbers that fit UINT64"),
     (
         {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]},
         400,

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import requests
 import tritonclient.http as triton
 
 import infergraph as ig
@@ -105,3 +106,30 @@ def test_outputs_selection_and_several_inputs(tmp_path: Path) -> None:
         both = client.infer("pair", inputs)
         np.testing.assert_array_equal(both.as_numpy("first_a"), [1.0, 3.0])
         np.testing.assert_array_equal(both.as_numpy("sum"), a + 2 * b)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@pytest.mark.parametrize(
+    ("datatype", "data"),
+    [
+        ("BOOL", [[True, False], [False, True]]),
+        ("INT8", [[-1, 2], [3, -4]]),
+        ("UINT8", [[1, 2], [3, 255]]),
+        ("INT32", [[1, -2], [3, 4]]),
+        ("UINT64", [[1, 2], [3, 2**63]]),
+        ("FP16", [[0.5, 1.5], [2.0, -1.0]]),
+    ],
+)
+def test_json_datatypes_round_trip_nested_data(datatype: str, data: list[Any]) -> None:
+    graph = ig.Graph("same")
+    graph.function("same", _same)
+    graph.chain("same")
+    body = {"inputs": [{"name": "v", "shape": [2, 2], "datatype": datatype, "data": data}]}
+    with serving(create_app(graph)) as base:
+        answer = requests.post(f"{base}/v2/models/same/infer", json=body, timeout=10)
+    (output,) = answer.json()["outputs"]
+    assert (output["datatype"], output["shape"]) == (datatype, [2, 2])
+    assert output["data"] == [x for row in data for x in row]
