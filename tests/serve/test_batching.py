@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+import infergraph as ig
 from infergraph.serve import ServingSpec, create_app
-from tests.serve.conftest import serving, slow_graph
+from tests.serve.conftest import Slow, serving, slow_graph
 
 
 def _one(base: str, value: float, **options: object) -> requests.Response:
@@ -81,9 +84,6 @@ def test_a_full_queue_answers_503_with_retry_after() -> None:
 
 
 def test_a_client_that_disconnects_leaves_the_queue() -> None:
-    import json
-    import socket
-
     limits = ServingSpec(max_queue_delay_ms=600, max_batch_size=64)
     with serving(create_app(slow_graph(), serving=limits)) as base:
         port = int(base.rsplit(":", 1)[1])
@@ -102,3 +102,30 @@ def test_a_client_that_disconnects_leaves_the_queue() -> None:
             assert stayed.result().json()["outputs"][0]["data"] == [10.0]
         rows = _metric(base, 'infergraph_batch_size_sum{node="times"}')
     assert rows == 1  # the row of the client that left never ran
+
+
+def test_requests_batched_together_keep_their_own_outputs() -> None:
+    import infergraph as ig
+    from tests.serve.conftest import Slow
+
+    graph = ig.Graph("two")
+    graph.model("five", Slow(factor=5.0, sleep_s=0.02))
+    graph.model("ten", Slow(factor=10.0))
+    graph.branch("five", "ten")
+
+    def ask(i: int) -> tuple[int, requests.Response]:
+        body = {
+            "inputs": [{"name": "x", "shape": [2, 1], "datatype": "FP64", "data": [i, -i]}],
+            "outputs": [{"name": "five" if i % 2 else "ten"}],
+        }
+        return i, requests.post(f"{base}/v2/models/two/infer", json=body, timeout=30)
+
+    with serving(create_app(graph)) as base, ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(ask, range(32)))
+        batches = _metric(base, 'infergraph_batch_size_count{node="five"}')
+    for i, answer in answers:
+        (output,) = answer.json()["outputs"]
+        factor = 5.0 if i % 2 else 10.0
+        assert output["name"] == ("five" if i % 2 else "ten")
+        assert output["data"] == [factor * i, -factor * i]
+    assert batches < 32
