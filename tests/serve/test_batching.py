@@ -105,9 +105,6 @@ def test_a_client_that_disconnects_leaves_the_queue() -> None:
 
 
 def test_requests_batched_together_keep_their_own_outputs() -> None:
-    import infergraph as ig
-    from tests.serve.conftest import Slow
-
     graph = ig.Graph("two")
     graph.model("five", Slow(factor=5.0, sleep_s=0.02))
     graph.model("ten", Slow(factor=10.0))
