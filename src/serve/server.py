@@ -48,6 +48,7 @@ class GraphServer:
             serving.max_queue_rows,
             on_batch=self.metrics.graph_batch_size.labels(self.name).observe,
         )
+        self.metrics.depth.set_function(lambda: self.batcher.depth)  # read when scraped
         self.draining = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -98,7 +99,6 @@ class GraphServer:
             self.serving.timeout_s,
         )
         pending = self.batcher.submit(call.columns, call.rows)
-        self.metrics.depth.set(self.batcher.depth)
         part = await self._wait(request, pending, deadline)
         self.metrics.wait.observe(part.waited_s)
         outputs = self.served.graph.output_names
@@ -111,9 +111,11 @@ class GraphServer:
             done, _ = await asyncio.wait(
                 waiting, timeout=deadline, return_when=asyncio.FIRST_COMPLETED
             )
+        except asyncio.CancelledError:  # the server is stopping this request: free its rows
+            self.batcher.leave(pending)
+            raise
         finally:
             gone.cancel()
-            self.metrics.depth.set(self.batcher.depth)
         if pending.future in done:
             return pending.future.result()
         self.batcher.leave(pending)
@@ -121,7 +123,8 @@ class GraphServer:
             raise RequestError("the client disconnected", 499)
         raise RequestError(
             f"the request's deadline of {deadline:g} s passed before it was answered; its rows "
-            "left the queue (set a longer Inference-Timeout-Ms header or timeout parameter)",
+            "left the queue, or their result was dropped (set a longer Inference-Timeout-Ms "
+            "header or timeout parameter)",
             504,
         )
 
