@@ -216,7 +216,7 @@ def measure(args: argparse.Namespace, work: Path) -> tuple[list[Point], dict[str
                 for concurrency in args.concurrency:
                     rps, p50, p99, errors = wrk(url, concurrency, args.duration, script)
                     point = Point(name, kind, concurrency, rps, p50, p99, errors)
-                    print(_row(point), flush=True)
+                    print(_row(point), file=sys.stderr, flush=True)
                     points.append(point)
     return points, raws
 
@@ -269,6 +269,38 @@ def targets(points: list[Point]) -> list[str]:
     return lines
 
 
+START, END = "<!-- serve:results -->", "<!-- /serve:results -->"
+RESULTS = HERE / "results" / "serve.json"
+PAGE = HERE.parent / "docs" / "performance.md"
+NAMES = {"infergraph": "infergraph", "infergraph-nobatch": "infergraph, batching off"}
+
+
+def section(results: dict[str, Any]) -> str:
+    """The Markdown of a run: the table, the raw runtime's rates, the targets."""
+    points = [Point(**p) for p in results["points"]]
+    lines = [
+        "| model | server | concurrency | rows/s | p50 ms | p99 ms | errors |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [_row(Point(**{**asdict(p), "server": NAMES.get(p.server, p.server)})) for p in points]
+    lines.append("")
+    for name, rates in results["raw"].items():
+        lines.append(
+            f"ONNX Runtime alone, {name}: {rates['rows1']:,.0f} rows/s one row per call, "
+            f"{rates['rows64']:,.0f} rows/s in calls of 64."
+        )
+    lines.append("")
+    lines += [f"- **{line.replace(': ', '**: ', 1)}" for line in targets(points)]
+    return "\n".join(lines)
+
+
+def rewrite(text: str, results: dict[str, Any]) -> str:
+    """``text`` with its serve section replaced by the one of ``results``."""
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    return f"{before}{START}\n{section(results)}\n{END}{after}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per point (5)")
@@ -276,26 +308,23 @@ def main(argv: list[str] | None = None) -> int:
         "--concurrency", type=lambda s: [int(c) for c in s.split(",")], default=list(CONCURRENCY)
     )
     parser.add_argument("--peers", default=".peers", help="the venvs tests/peers/setup.sh built")
-    parser.add_argument("--out", help="write the points and raw rates as JSON here")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help=f"keep the run in {RESULTS.relative_to(HERE.parent)} and rewrite "
+        f"{PAGE.relative_to(HERE.parent)}'s serving section from it",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("benchmarks.serve needs wrk (apt-get install wrk)", file=sys.stderr)
         return 2
-    print("| model | server | concurrency | rows/s | p50 ms | p99 ms | errors |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as folder:
         points, raws = measure(args, Path(folder))
-    for name, rates in raws.items():
-        print(
-            f"raw ONNX Runtime, {name}: {rates['rows1']:,.0f} rows/s one row per call, "
-            f"{rates['rows64']:,.0f} rows/s in calls of 64"
-        )
-    for line in targets(points):
-        print(f"- {line}")
-    if args.out:
-        Path(args.out).write_text(
-            json.dumps({"points": [asdict(p) for p in points], "raw": raws}, indent=1)
-        )
+    results = {"points": [asdict(p) for p in points], "raw": raws}
+    print(section(results))
+    if args.record:
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        PAGE.write_text(rewrite(PAGE.read_text(), results))
     return 0
 
 
