@@ -26,6 +26,7 @@ RUN_ELSEWHERE = {
     "handlers/onnx.md": "tests/handlers/test_onnx_docs.py",
     "handlers/remote.md": "tests/handlers/test_remote.py",
     "handlers/tensorflow.md": "tests/handlers/test_tensorflow_docs.py",
+    "serve.md": "tests/serve/test_docs_page.py",
 }
 # What starts processes that import the script again (multiprocessing's spawn and forkserver).
 STARTS_PROCESSES = re.compile(r"LocalCluster\(|multiprocessing|ProcessPoolExecutor|\bProcess\(")

@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from . import handlers, predict, run
+from . import handlers, predict, run, serve
 from .errors import interrupted, quiet_libraries, user_error
 
 # Each subcommand module has ``add_parser(commands)``, which sets ``run(args, extra) -> int``.
@@ -19,6 +19,7 @@ COMMANDS = {
     "predict": predict,
     "run": run,
     "schema": run,
+    "serve": serve,
 }
 # Subcommands that pass the arguments they do not know on to Beam.
 PASS_THROUGH = frozenset({"predict", "run"})

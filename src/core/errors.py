@@ -13,6 +13,7 @@
     ├── ModelLoadError              a model could not be loaded; names the path and the cause
     ├── DeviceError                 the requested device is not available; names those found
     ├── RunnerError                 a Beam runner could not start; says what it lacks (a jar, Java)
+    ├── RequestError                a served request is refused (bad tensor, too big, late, full)
     ├── InferenceError              one batch or element failed in a stage (becomes a Failure)
     │   ├── InputError              an input element has the wrong shape (keyed vs. unkeyed, ...)
     │   ├── PostprocessError        postprocess returned no sequence, or the wrong number of items
@@ -116,6 +117,24 @@ class DeviceError(InfergraphError):
 class RunnerError(InfergraphError):
     """A Beam runner could not start: its job server could not be fetched or reached, or a
     program it needs (Java, Docker) is missing."""
+
+
+class RequestError(InfergraphError):
+    """A request to ``infergraph serve`` is refused: a malformed or too large body, a tensor
+    that does not fit, a full queue, a deadline spent.
+
+    Attributes:
+        status: The HTTP status the server answers with (400 unless set).
+        headers: Extra response headers (``Retry-After`` for a full queue).
+    """
+
+    def __init__(
+        self, message: str, status: int = 400, headers: dict[str, str] | None = None
+    ) -> None:
+        # The attributes default so that the error can be rebuilt from its message alone.
+        super().__init__(message)
+        self.status = status
+        self.headers = dict(headers or {})
 
 
 class InferenceError(InfergraphError):

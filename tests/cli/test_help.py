@@ -35,14 +35,14 @@ def documented_names(parser: argparse.ArgumentParser) -> list[str]:
     return names
 
 
-@pytest.mark.parametrize("command", ["handlers", "inspect"])
+@pytest.mark.parametrize("command", ["handlers", "inspect", "serve"])
 def test_the_subcommand_has_a_description(command: str) -> None:
     parser = subcommands()[command]
     assert parser.description and len(parser.description) > 80
     assert parser.description.split()[0] in parser.format_help()
 
 
-@pytest.mark.parametrize("title", ["General options", "handlers", "inspect"])
+@pytest.mark.parametrize("title", ["General options", "handlers", "inspect", "serve"])
 def test_every_option_is_documented(title: str) -> None:
     parser = build_parser() if title == "General options" else subcommands()[title]
     text = section(title)

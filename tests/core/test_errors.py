@@ -30,6 +30,7 @@ WITH_ATTRIBUTES = [
     errors.GraphError("a cycle", node="five"),
     errors.EndpointUnavailableError("endpoint down", 503),
     errors.RequestRejectedError("rejected", 400, "bad instance"),
+    errors.RequestError("the queue is full", 503, {"Retry-After": "1"}),
 ]
 
 

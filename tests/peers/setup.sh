@@ -33,4 +33,4 @@ build() {  # build NAME PACKAGE...: DIR/NAME, a venv with PACKAGEs, unless it is
 }
 
 build mlserver "mlserver==$MLSERVER_VERSION" "mlserver-sklearn==$MLSERVER_VERSION" scikit-learn joblib
-build kserve "kserve==$KSERVE_VERSION"
+build kserve "kserve==$KSERVE_VERSION" onnxruntime  # onnxruntime: benchmarks/serve.py's KServe model

@@ -197,6 +197,45 @@ class RunnerSpec(_Strict):
     )
 
 
+class ServingSpec(_Strict):
+    """How ``infergraph serve`` serves the graph: batching across requests and limits."""
+
+    max_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="The most rows of concurrent requests run through the graph at once; by "
+        "default the largest max_batch_size of its models.",
+    )
+    max_queue_delay_ms: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long the first request of a batch may wait for others while the batch "
+        "cannot fill; 0 runs what is queued as soon as the model is free.",
+    )
+    max_queue_rows: int = Field(
+        default=8192, ge=1, description="Rows waiting at most; beyond, requests get 503."
+    )
+    max_body_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="The largest request body (else 413)."
+    )
+    max_elements: int = Field(
+        default=4_000_000, ge=1, description="The most tensor elements in one request."
+    )
+    max_json_depth: int = Field(
+        default=32, ge=2, description="The deepest nesting of a JSON request body."
+    )
+    timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A request's deadline unless it sets one (else 504, its rows freed).",
+    )
+    reload_poll_s: float | None = Field(
+        default=2.0,
+        gt=0,
+        description="How often model files are checked for a new version (None: never).",
+    )
+
+
 class GraphSpec(_Strict):
     """A graph, its inputs, outputs and runner."""
 
@@ -219,6 +258,9 @@ class GraphSpec(_Strict):
         ".failures.jsonl.",
     )
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="The Beam runner.")
+    serving: ServingSpec = Field(
+        default_factory=ServingSpec, description="How `infergraph serve` serves the graph."
+    )
 
     @field_validator("imports")
     @classmethod
