@@ -35,12 +35,12 @@ from .core.errors import (
     RunnerError,
     SpecError,
 )
-from .core.graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
-from .core.graph.single import predict
 from .core.handler import ModelHandler
 from .core.metrics import RunStats
 from .core.results import Failure, Prediction
 from .core.sharing import SHARED_MODELS as model_cache
+from .graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
+from .graph.single import predict
 from .handlers.beam_bridge import from_beam
 from .plugins.hookspecs import PROJECT_NAME, hookimpl
 from .plugins.manager import Plugins, get_plugin_manager

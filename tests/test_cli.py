@@ -154,7 +154,7 @@ def test_predict_an_invalid_utf8_line_is_one_failure(five_onnx: Path, tmp_path: 
 
 def test_predict_tfrecord_features_and_a_corrupt_record(five_onnx: Path, tmp_path: Path) -> None:
     from infergraph.core.tfexample import make_example
-    from infergraph.core.tfrecord import write_record
+    from infergraph.io.tfrecord import write_record
 
     source = tmp_path / "in.tfrecord"
     with source.open("wb") as stream:

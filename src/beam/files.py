@@ -18,13 +18,13 @@ from typing import Any, ClassVar
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from ..core.columnar import BlockSource
 from ..core.errors import ConfigError, InputError
-from ..core.graph.block_state import BlockResult, row_of
-from ..core.records import dumps
 from ..core.results import Failure, Prediction
-from ..core.sources import Source
-from ..core.tables import concat, conform, results_table
+from ..graph.block_state import BlockResult, row_of
+from ..graph.records import dumps
+from ..graph.tables import concat, conform, results_table
+from ..io.columnar import BlockSource
+from ..io.sources import Source
 from .staging import published_path
 
 
@@ -120,7 +120,7 @@ class PredictionLogSink:
 
 @dataclass(frozen=True)
 class ParquetSink:
-    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.core.tables`);
+    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.graph.tables`);
     ``<part>``: 12 hex digits."""
 
     path: str

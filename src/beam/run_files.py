@@ -15,10 +15,10 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ..core.columnar import BlockSource
-from ..core.graph.graph import Graph
 from ..core.results import Failure
-from ..core.sources import Source
+from ..graph.graph import Graph
+from ..io.columnar import BlockSource
+from ..io.sources import Source
 from .files import JsonlSink, ParquetSink, PredictionLogSink, ReadRecords, write_failures
 from .graph import RunGraph, namespace
 from .local_runner import local_runner

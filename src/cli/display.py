@@ -13,8 +13,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..beam.run_files import Counter, RunSummary
-    from ..core.columnar import BlockSource
-    from ..core.sources import Source
+    from ..io.columnar import BlockSource
+    from ..io.sources import Source
 
 
 def local_files(pattern: str) -> list[str] | None:
@@ -70,7 +70,7 @@ def _records_in(path: str, kind: str) -> int:
     if kind == "numpy":
         import numpy as np
 
-        from ..core.npfiles import numpy_rows
+        from ..io.npfiles import numpy_rows
 
         loaded = np.load(path, mmap_mode="r", allow_pickle=False)
         arrays = dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}

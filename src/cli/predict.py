@@ -17,9 +17,9 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from ..core.errors import ConfigError
-from ..core.graph.block_state import BlockResult, row_of
-from ..core.graph.spec import InputSpec
-from ..core.records import failure_record, to_jsonable
+from ..graph.block_state import BlockResult, row_of
+from ..graph.records import failure_record, to_jsonable
+from ..graph.spec import InputSpec
 from ..plugins.manager import Plugins, get_plugin_manager
 from .display import count_records, print_summary, progress
 from .errors import runner_failures
@@ -114,7 +114,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..core.graph.graph import Graph
+    from ..graph.graph import Graph
 
     pipeline_args = beam_args(extra, args.own_options)
     plugins = get_plugin_manager()

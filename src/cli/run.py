@@ -8,13 +8,13 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from ..core.columnar import BlockSource, ColumnarFormat
 from ..core.errors import ConfigError, SpecError
-from ..core.graph.graph import Graph
-from ..core.graph.nodes import FunctionNode, ModelNode
-from ..core.graph.spec import InputSpec
-from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
-from ..core.sources import Format, Source
+from ..graph.graph import Graph
+from ..graph.nodes import FunctionNode, ModelNode
+from ..graph.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
+from ..graph.spec import InputSpec
+from ..io.columnar import BlockSource, ColumnarFormat
+from ..io.sources import Format, Source
 from .display import count_records, print_summary, progress
 from .errors import runner_failures
 from .pipeline import (
@@ -67,7 +67,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _schema(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..core.graph.spec import GraphSpec
+    from ..graph.spec import GraphSpec
 
     print(json.dumps(GraphSpec.model_json_schema(), indent=2))
     return 0
@@ -75,7 +75,7 @@ def _schema(args: argparse.Namespace, extra: list[str]) -> int:
 
 def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     """Run the spec ``args.spec``; the exit status (see the subcommand's description)."""
-    from ..core.graph.load import load_spec
+    from ..graph.load import load_spec
 
     loaded = load_spec(args.spec)
     spec, graph = loaded.spec, loaded.graph

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..core.execute import AnyHandler
-from ..core.graph.single import predict
 from ..core.results import Failure, Prediction, Result
+from ..graph.single import predict
 
 __all__ = [
     "check_config_descriptions",

@@ -12,11 +12,11 @@ import numpy as np
 
 from ..core.blocks import Block
 from ..core.execute import AnyHandler
-from ..core.graph.single import predict
 from ..core.handler import ModelHandler
 from ..core.metrics import NullMetrics, RunStats
 from ..core.results import Failure, Prediction, Result
 from ..core.sharing import SHARED_MODELS, ModelBox
+from ..graph.single import predict
 from .checks import check_config_descriptions, outputs_close, run_on_beam
 
 # Keys of every kind a user may pass: they must come back as given, in order.

@@ -127,7 +127,7 @@ def test_an_invalid_graph_fails_before_the_pipeline_is_built() -> None:
 def test_blocks_on_beam_match_blocks_in_process(
     five_onnx: Path, ten_onnx: Path, tmp_path: Path
 ) -> None:
-    from tests.core.graph.test_blocks import as_block
+    from tests.graph.test_blocks import as_block
 
     cases = [make(five_onnx, ten_onnx) for make in topologies.ALL]
     blocks = {}

@@ -16,8 +16,8 @@ import pytest
 import infergraph as ig
 from infergraph.cli import main
 from infergraph.cli.run import reader
-from infergraph.core.graph.load import load_spec
-from infergraph.core.records import GraphRecords
+from infergraph.graph.load import load_spec
+from infergraph.graph.records import GraphRecords
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +82,7 @@ def in_process(spec: Path) -> tuple[dict[str, Any], set[str]]:
     out = {}
     for result in loaded.graph.run(elements()):
         for record in records(result):
-            out[record["key"]] = json.loads(ig.core.records.dumps(record))  # as written
+            out[record["key"]] = json.loads(ig.graph.records.dumps(record))  # as written
     failed = {key for key, record in out.items() if record["status"] == "failed"}
     return {k: r for k, r in out.items() if k not in failed}, failed
 

@@ -14,7 +14,7 @@ import pytest
 
 from infergraph.cli import main
 from infergraph.core.tfexample import make_example
-from infergraph.core.tfrecord import write_record
+from infergraph.io.tfrecord import write_record
 
 SPEC = """\
 name: times

@@ -18,8 +18,8 @@ import pytest
 
 import infergraph as ig
 from examples.times_table import adapters, build, models
-from infergraph.core.sources import Source
-from infergraph.core.tfrecord import read_records
+from infergraph.io.sources import Source
+from infergraph.io.tfrecord import read_records
 
 pytestmark = pytest.mark.slow
 
