@@ -23,6 +23,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, GraphError
 from ..core.handler import ModelHandler
+from ..plugins.manager import HandlerRegistry, get_plugin_manager
 from .block_state import BlockResult
 from .conditions import Condition, as_condition
 from .nodes import AnyHandler, FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
@@ -51,7 +52,7 @@ class Graph:
         self,
         name: str = "graph",
         *,
-        plugins: Any = None,
+        plugins: HandlerRegistry | None = None,
         input_fields: Sequence[str] | None = None,
     ) -> None:
         self.name = name
@@ -67,7 +68,7 @@ class Graph:
         nodes: Iterable[Node],
         *,
         name: str = "graph",
-        plugins: Any = None,
+        plugins: HandlerRegistry | None = None,
         input_fields: Sequence[str] | None = None,
     ) -> Graph:
         """A graph of nodes made elsewhere (a spec), wired already; checked by :meth:`validate`.
@@ -339,10 +340,8 @@ class Graph:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _plugin_manager(self) -> Any:
+    def _plugin_manager(self) -> HandlerRegistry:
         if self._plugins is None:
-            from ..plugins.manager import get_plugin_manager
-
             self._plugins = get_plugin_manager()
         return self._plugins
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..core.errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
 from ..io.file_fields import file_fields, local_inputs
+from ..plugins.manager import HandlerRegistry, get_plugin_manager
 from .compose import MAX_SPEC_BYTES, compose, construct, not_yaml
 from .conditions import CONDITION_FORMS
 from .graph import Graph
@@ -99,7 +100,7 @@ _FILES_CHECKED = 100
 each costs a file open; the reader checks every record anyway)."""
 
 
-def load_graph(path: str | Path, *, plugins: Any = None) -> Graph:
+def load_graph(path: str | Path, *, plugins: HandlerRegistry | None = None) -> Graph:
     """Read a YAML or JSON graph spec and return its graph, checked.
 
     Raises:
@@ -109,7 +110,7 @@ def load_graph(path: str | Path, *, plugins: Any = None) -> Graph:
     return load_spec(path, plugins=plugins).graph
 
 
-def load_spec(path: str | Path, *, plugins: Any = None) -> LoadedSpec:
+def load_spec(path: str | Path, *, plugins: HandlerRegistry | None = None) -> LoadedSpec:
     """Read a spec file: its content and its graph (see :func:`load_graph`)."""
     file = Path(path)
     try:
@@ -284,19 +285,18 @@ def _did_you_mean(name: str, choices: Sequence[str]) -> str:
 # -- building the graph -------------------------------------------------------------------------
 
 
-def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -> Graph:
+def build(
+    spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: HandlerRegistry | None
+) -> Graph:
     """The graph a validated spec describes, checked; errors located in ``file``."""
 
     def fail(loc: Loc, message: str) -> SpecError:
         return SpecError(f"{file}:{line_of(lines, loc)}: {dotted(loc)}: {message}")
 
     base = file.parent
-    if plugins is None:
-        from ..plugins.manager import get_plugin_manager
-
-        plugins = get_plugin_manager()
+    registry = get_plugin_manager() if plugins is None else plugins
     handlers = {
-        name: _handler(name, entry, spec, base, plugins=plugins, fail=fail)
+        name: _handler(name, entry, spec, base, plugins=registry, fail=fail)
         for name, entry in spec.models.items()
     }
     sources = _targets(spec, fail)
@@ -322,7 +322,7 @@ def build(spec: GraphSpec, file: Path, lines: Mapping[Loc, int], plugins: Any) -
     graph = Graph.from_nodes(
         nodes.values(),
         name=spec.name,
-        plugins=plugins,
+        plugins=registry,
         input_fields=spec.inputs[0].fields if len(spec.inputs) == 1 else None,
     )
     if outputs:
@@ -372,7 +372,7 @@ def _check_factory(name: str, entry: ModelSpec, imports: Sequence[str], fail: An
 
 
 def _handler(
-    name: str, entry: ModelSpec, spec: GraphSpec, base: Path, *, plugins: Any, fail: Any
+    name: str, entry: ModelSpec, spec: GraphSpec, base: Path, *, plugins: HandlerRegistry, fail: Any
 ) -> Any:
     _check_factory(name, entry, spec.imports, fail)
     options = entry.options
