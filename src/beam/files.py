@@ -21,9 +21,10 @@ from apache_beam.io.filesystems import FileSystems
 from ..core.errors import ConfigError, InputError
 from ..core.results import Failure, Prediction
 from ..graph.block_state import BlockResult, row_of
-from ..graph.records import dumps
+from ..graph.records import GraphRecords, dumps
 from ..graph.tables import concat, conform, results_table
 from ..io.columnar import BlockSource
+from ..io.formats import INPUTS, OUTPUTS
 from ..io.sources import Source
 from .staging import published_path
 
@@ -83,7 +84,8 @@ class _ReadFile(beam.DoFn):
 
 
 def _native(source: Source | BlockSource, path: str) -> bool:
-    return isinstance(source, BlockSource) and source.format == "parquet" and "://" not in path
+    local = INPUTS[source.format].local_path and "://" not in path
+    return local and isinstance(source, BlockSource)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class PredictionLogSink:
 
     path: str
     nodes: Sequence[str]
-    PARTS: ClassVar[str | None] = r"-\d{5}-of-\d{5}"  # Beam's shard names
+    PARTS: ClassVar[str | None] = OUTPUTS["predictionlog"].parts
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -125,7 +127,7 @@ class ParquetSink:
 
     path: str
     nodes: Sequence[str]
-    PARTS: ClassVar[str | None] = r"-[0-9a-f]{12}\.parquet"
+    PARTS: ClassVar[str | None] = OUTPUTS["parquet"].parts
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -208,6 +210,19 @@ def _has_null_columns(table: Any) -> bool:
     import pyarrow as pa
 
     return any(pa.types.is_null(field.type) for field in table.schema)
+
+
+Sink = JsonlSink | ParquetSink | PredictionLogSink
+
+
+def sink(kind: str, path: str, nodes: Sequence[str], order: Sequence[str]) -> Sink:
+    """The sink writing an output of format ``kind`` at ``path``: the output ``nodes`` of results
+    (``order``: the graph's steps, the order of a JSON record's lineage)."""
+    if kind == "jsonl":
+        return JsonlSink(path, GraphRecords(list(nodes), list(order)))
+    if kind == "parquet":
+        return ParquetSink(path, nodes)
+    return PredictionLogSink(path, nodes)
 
 
 def write_failures(path: str, record: Callable[[Failure], dict[str, Any]]) -> Any:

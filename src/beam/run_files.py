@@ -19,12 +19,10 @@ from ..core.results import Failure
 from ..graph.graph import Graph
 from ..io.columnar import BlockSource
 from ..io.sources import Source
-from .files import JsonlSink, ParquetSink, PredictionLogSink, ReadRecords, write_failures
+from .files import JsonlSink, ParquetSink, ReadRecords, Sink, write_failures
 from .graph import RunGraph, namespace
 from .local_runner import local_runner
 from .staging import discard, parts, publish, run_id, stage
-
-Sink = JsonlSink | ParquetSink | PredictionLogSink
 
 
 @dataclass(frozen=True)

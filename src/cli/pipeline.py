@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from ..core.errors import ConfigError, MissingDependencyError, RunnerError
-from .display import local_files
+from ..io.paths import local_files
 
 RUNNERS = {
     "dask": "infergraph.beam.dask_runner.DaskRunner",
@@ -178,26 +178,6 @@ def _subclasses(cls: type[Any]) -> Iterator[type[Any]]:
         yield from _subclasses(sub)
 
 
-EXTENSIONS = {
-    "jsonl": (".jsonl", ".json", ".ndjson"),
-    "csv": (".csv",),
-    "tfrecord": (".tfrecord", ".tfrecords"),
-    "parquet": (".parquet", ".pq"),
-    "arrow": (".arrow", ".feather", ".ipc"),
-    "numpy": (".npy", ".npz"),
-}
-"""Input formats by file extension (a ``.gz`` suffix is read through: Beam decompresses it)."""
-
-
-def format_of(path: str) -> str | None:
-    """The input format ``path`` (a file or a glob) names by its extension; ``None`` if none."""
-    lowered = path.lower().removesuffix(".gz")
-    for kind, endings in EXTENSIONS.items():
-        if lowered.endswith(endings):
-            return kind
-    return None
-
-
 def runner_args(name: str, options: dict[str, Any]) -> list[str]:
     """Beam command-line options for a runner and its pipeline options."""
     args = [f"--runner={RUNNERS.get(name, name)}"]
@@ -209,39 +189,6 @@ def runner_args(name: str, options: dict[str, Any]) -> list[str]:
         elif value is not None and value is not False:
             args.append(f"--{key}={value}")
     return args
-
-
-def failures_path(output: str) -> str:
-    """The default failures file for an output: its name with ``.failures.jsonl``."""
-    for suffix in (".jsonl", ".json", ".tfrecord"):
-        if output.endswith(suffix):
-            return output[: -len(suffix)] + ".failures.jsonl"
-    return output + ".failures.jsonl"
-
-
-def check_input(pattern: str) -> None:
-    """Refuse an input that matches no file (a local path or glob; URLs are not checked).
-
-    Raises:
-        ConfigError: naming the input, and the glob to pass for a directory.
-    """
-    if local_files(pattern) != []:
-        return
-    if os.path.isdir(pattern):
-        example = os.path.join(pattern, "*" + (_example_extension(pattern)))
-        raise ConfigError(
-            f"input {pattern!r} is a directory; pass a glob of the files in it, such as "
-            f"{example!r} (quoted, so that the shell does not expand it)"
-        )
-    raise ConfigError(f"input {pattern!r} not found (no file matches it)")
-
-
-def _example_extension(directory: str) -> str:
-    """The extension of the first input-format file in ``directory`` (``.jsonl`` if none)."""
-    for name in sorted(os.listdir(directory)):
-        if format_of(name) is not None:
-            return name[name.index(".") :] if "." in name else ".jsonl"
-    return ".jsonl"
 
 
 def check_paths(

@@ -13,7 +13,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..core.errors import ConfigError, GraphError, HandlerNotFoundError, SpecError
-from ..io.file_fields import file_fields, local_inputs
+from ..io.formats import fields_of
+from ..io.paths import local_inputs
 from ..plugins.manager import HandlerRegistry, get_plugin_manager
 from .compose import MAX_SPEC_BYTES, compose, construct, not_yaml
 from .conditions import CONDITION_FORMS
@@ -67,7 +68,7 @@ class LoadedSpec:
             SpecError: a field the files do not have, naming the spec's line and their fields.
         """
         for file in local_inputs(pattern)[:_FILES_CHECKED]:
-            fields = file_fields(entry.format, file)
+            fields = fields_of(entry.format, file)
             if fields is not None:
                 self._check_fields(("inputs", index), entry, file, fields)
 

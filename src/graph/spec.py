@@ -26,6 +26,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..io.formats import (
+    INPUTS,
+    OUTPUTS,
+    Example,
+    InputFormatName,
+    OutputFormatName,
+    ReadAs,
+    described,
+)
 from .conditions import Condition
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
@@ -137,10 +146,7 @@ class NodeSpec(_Strict):
 class InputSpec(_Strict):
     """Where the graph's input elements come from."""
 
-    format: Literal["jsonl", "csv", "tfrecord", "parquet", "arrow", "numpy"] = Field(
-        description="jsonl (one object per line), csv (a header row), tfrecord (serialized "
-        "tf.train.Example records), parquet, arrow (IPC file or stream) or numpy (.npy, .npz)."
-    )
+    format: InputFormatName = Field(description=described(INPUTS) + ".")
     path: str = Field(description="A file, or a glob of files; relative to the spec file.")
     key_field: str | None = Field(
         default=None, description="The field (or tf.Example feature) holding each key."
@@ -150,7 +156,7 @@ class InputSpec(_Strict):
         description="Pass this field's value as the example instead of the record's remaining "
         "fields.",
     )
-    example: Literal["serialized", "features"] = Field(
+    example: Example = Field(
         default="serialized",
         description="tfrecord: pass each record's serialized tf.Example (for signatures that "
         "parse examples), or its features as a dict of values.",
@@ -159,7 +165,7 @@ class InputSpec(_Strict):
         default=None,
         description="The fields records have (checked against route conditions on input.*).",
     )
-    read_as: Literal["auto", "rows", "blocks"] = Field(
+    read_as: ReadAs = Field(
         default="auto",
         description="rows (one element per record) or blocks (columns of block_rows records, "
         "no per-row work); auto: blocks for parquet, arrow and numpy, and for csv and tfrecord "
@@ -171,13 +177,7 @@ class InputSpec(_Strict):
 class OutputSpec(_Strict):
     """Where results go."""
 
-    format: Literal["jsonl", "parquet", "predictionlog"] = Field(
-        default="jsonl",
-        description="jsonl (one object per input: key, one field per output node, status, "
-        "failures, lineage), parquet (columns: key, one per output node, status) or "
-        "predictionlog (TFRecord of tensorflow_serving PredictionLog, one per output node and "
-        "element).",
-    )
+    format: OutputFormatName = Field(default="jsonl", description=described(OUTPUTS) + ".")
     path: str = Field(
         description="The output file (parquet and predictionlog: the file prefix of its parts)."
     )

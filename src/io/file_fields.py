@@ -9,35 +9,18 @@ the spec's line, instead of a run where every row quietly takes a route's defaul
 from __future__ import annotations
 
 import csv
-import glob
 import gzip
 import io
 import zipfile
 from collections.abc import Callable
 from typing import Any
 
-KNOWN_AHEAD = frozenset({"csv", "parquet", "arrow", "numpy"})
-"""The input formats whose fields a file states before its records."""
 
-
-def local_inputs(pattern: str) -> list[str]:
-    """The local files a path or glob names; none for a URL (``gs://...``): not read here."""
-    if "://" in pattern:
-        return []
-    magic = any(char in pattern for char in "*?[")
-    return sorted(glob.glob(pattern)) if magic else [pattern]
-
-
-def file_fields(kind: str, path: str) -> list[str] | None:
-    """The fields of the records of the local file ``path`` in format ``kind``.
-
-    ``None`` when the format does not state them ahead (jsonl, tfrecord) or the file cannot be
-    read as that format: the run's reader then reports the problem, record by record.
-    """
-    if kind not in KNOWN_AHEAD:
-        return None
+def fields_or_none(read: Callable[[str], list[str] | None], path: str) -> list[str] | None:
+    """``read(path)``, or ``None`` where the file cannot be read as that format: the run's
+    reader then reports the problem, record by record."""
     try:
-        return _READERS[kind](path)
+        return read(path)
     except (OSError, ValueError, EOFError, csv.Error, zipfile.BadZipFile, StopIteration):
         return None
     except Exception as exc:  # pyarrow's errors (ArrowInvalid is a ValueError; others are not)
@@ -46,20 +29,20 @@ def file_fields(kind: str, path: str) -> list[str] | None:
         raise
 
 
-def _csv(path: str) -> list[str]:
+def csv_fields(path: str) -> list[str]:
     opener: Any = gzip.open if path.lower().endswith(".gz") else open
     with opener(path, "rb") as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
         return next(csv.reader(text))
 
 
-def _parquet(path: str) -> list[str]:
+def parquet_fields(path: str) -> list[str]:
     import pyarrow.parquet as pq
 
     return list(pq.read_schema(path).names)
 
 
-def _arrow(path: str) -> list[str]:
+def arrow_fields(path: str) -> list[str]:
     import pyarrow as pa
 
     try:
@@ -70,7 +53,7 @@ def _arrow(path: str) -> list[str]:
             return list(stream.schema.names)
 
 
-def _numpy(path: str) -> list[str] | None:
+def numpy_fields(path: str) -> list[str] | None:
     import numpy as np
 
     if not zipfile.is_zipfile(path):
@@ -79,11 +62,3 @@ def _numpy(path: str) -> list[str] | None:
         return ["x"] if npy else None  # an .npy is one array, which the reader names x
     with np.load(path, allow_pickle=False) as archive:
         return list(archive.files)
-
-
-_READERS: dict[str, Callable[[str], list[str] | None]] = {
-    "csv": _csv,
-    "parquet": _parquet,
-    "arrow": _arrow,
-    "numpy": _numpy,
-}

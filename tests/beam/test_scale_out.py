@@ -15,8 +15,8 @@ import pytest
 
 import infergraph as ig
 from infergraph.cli import main
-from infergraph.cli.run import reader
 from infergraph.graph.load import load_spec
+from infergraph.graph.plan import input_reader
 from infergraph.graph.records import GraphRecords
 
 pytestmark = pytest.mark.slow
@@ -71,7 +71,7 @@ def in_process(spec: Path) -> tuple[dict[str, Any], set[str]]:
     elements that did not fail, and the keys of those that did."""
     loaded = load_spec(spec)
     entry = loaded.spec.inputs[0]
-    source = reader(entry, loaded.graph)
+    source = input_reader(entry, loaded.graph)
     order = [step.name for step in loaded.graph.validate()]
     records = GraphRecords(loaded.spec.outputs[0].nodes or [], order)
 

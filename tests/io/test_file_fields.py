@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from infergraph.io.file_fields import file_fields, local_inputs
+from infergraph.io.formats import fields_of as file_fields
+from infergraph.io.paths import local_inputs
 
 
 def test_each_format_that_states_its_fields(tmp_path: Path) -> None:
