@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .core.blocks import Block
@@ -121,19 +122,17 @@ def handler(
 def __getattr__(name: str) -> Any:
     # Beam is imported only when its transform is asked for.
     if name == "RunInference":
-        from .beam.transform import RunInference
+        from .beam.transform import RunInference  # noqa: PLC0415 (Beam: loaded on first use)
 
         return RunInference
     if name == "testing":
-        import importlib
-
         return importlib.import_module(f"{__name__}.testing")
     if name == "RunGraph":
-        from .beam.graph import RunGraph
+        from .beam.graph import RunGraph  # noqa: PLC0415 (Beam: loaded on first use)
 
         return RunGraph
     if name == "BeamModelHandler":
-        from .beam.bridge import BeamModelHandler
+        from .beam.bridge import BeamModelHandler  # noqa: PLC0415 (Beam: loaded on first use)
 
         return BeamModelHandler
     raise AttributeError(f"module 'infergraph' has no attribute {name!r}")

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from ..core.errors import ConfigError, InputError
@@ -23,6 +25,7 @@ from ..core.results import Failure, Prediction
 from ..graph.block_state import BlockResult, row_of
 from ..graph.records import GraphRecords, dumps
 from ..graph.tables import concat, conform, results_table
+from ..handlers.tensorflow.tfx import to_prediction_log
 from ..io.columnar import BlockSource
 from ..io.formats import INPUTS, OUTPUTS
 from ..io.sources import Source
@@ -195,8 +198,6 @@ class _WriteParquet(beam.DoFn):
             writing.result()
 
     def _open_and_write_held(self) -> None:
-        import pyarrow.parquet as pq
-
         table = concat(self._held, published_path(self.prefix))
         self._held = []
         self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
@@ -207,8 +208,6 @@ class _WriteParquet(beam.DoFn):
 
 
 def _has_null_columns(table: Any) -> bool:
-    import pyarrow as pa
-
     return any(pa.types.is_null(field.type) for field in table.schema)
 
 
@@ -240,8 +239,6 @@ def _json_lines(value: Any, records: Callable[[Any], Iterable[dict[str, Any]]]) 
 
 
 def _prediction_logs(result: Any, nodes: tuple[str, ...]) -> Iterator[bytes]:
-    from ..handlers.tensorflow.tfx import to_prediction_log
-
     for key, example, values in _rows_of(result):
         for name in nodes:
             if name in values:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import threading
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -220,8 +222,6 @@ def summarize(result: Any, graph: Graph, wall_s: float) -> RunSummary:
 def summarize_files(sinks: Sequence[Sink], failures_path: str, wall_s: float) -> RunSummary:
     """The run's summary from the files it wrote (local JSONL and Parquet outputs), for runners
     without metrics; node counts are unknown (none)."""
-    import json
-
     statuses: dict[str, int] = {}
     for sink in sinks:
         if isinstance(sink, JsonlSink) and "://" not in sink.path:
@@ -231,8 +231,6 @@ def summarize_files(sinks: Sequence[Sink], failures_path: str, wall_s: float) ->
                     statuses[status] = statuses.get(status, 0) + 1
             break
         if isinstance(sink, ParquetSink) and "://" not in sink.path:
-            import pyarrow.parquet as pq
-
             files = parts(sink.path, ParquetSink.PARTS or "")
             for status in pq.read_table(files, columns=["status"]).column("status").to_pylist():
                 statuses[status] = statuses.get(status, 0) + 1

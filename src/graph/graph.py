@@ -27,7 +27,8 @@ from ..plugins.manager import HandlerRegistry, get_plugin_manager
 from .block_state import BlockResult
 from .conditions import Condition, as_condition
 from .nodes import AnyHandler, FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
-from .run import GraphStats
+from .render import mermaid
+from .run import GraphStats, run_graph
 from .stages import Step
 from .state import INPUT, RESERVED, GraphResult
 from .validate import compile_steps, suggest
@@ -325,15 +326,11 @@ class Graph:
             GraphError: the graph is invalid (before any data is read).
             ModelLoadError: a model could not be loaded (before any result).
         """
-        from .run import run_graph
-
         return run_graph(self, data, keyed=keyed, metrics=metrics, chunk_size=chunk_size)
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart (GitHub and many doc tools draw it)."""
-        from .render import mermaid
-
-        return mermaid(self)
+        return mermaid(self.nodes, self.output_names)
 
     def __repr__(self) -> str:
         return f"Graph({self.name!r}, nodes={list(self._nodes)}, outputs={self.output_names})"

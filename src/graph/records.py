@@ -6,16 +6,14 @@ import base64
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..core.blocks import Block
 from ..core.results import Failure
-
-if TYPE_CHECKING:
-    from .block_state import BlockResult
-    from .state import GraphResult
+from .block_state import STATUSES, BlockResult, row_of
+from .state import GraphResult
 
 RESERVED_FIELDS = frozenset({"key", "input", "status", "failures", "skipped", "lineage"})
 """Fields of a graph's JSON record besides one per output node; nodes cannot use these names."""
@@ -120,8 +118,6 @@ def block_records(
 ) -> Iterator[dict[str, Any]]:
     """The JSON objects of a block's rows, each what :func:`graph_record` writes for the row
     on its own (``order``: the graph's nodes in step order, for the lineage)."""
-    from .block_state import STATUSES, row_of
-
     codes = result.statuses()
     for row in range(result.rows):
         key = result.row_key(row)
@@ -162,8 +158,6 @@ class GraphRecords:
         self.order = tuple(order)
 
     def __call__(self, result: Any) -> Iterator[dict[str, Any]]:
-        from .block_state import BlockResult
-
         if isinstance(result, BlockResult):
             yield from block_records(result, self.nodes, self.order)
         else:

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 from .nodes import FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
 from .state import INPUT, KEY
 
-if TYPE_CHECKING:
-    from .graph import Graph
 
-
-def mermaid(graph: Graph) -> str:
-    """A ``flowchart LR`` of the graph's nodes, edges, route conditions and split weights."""
+def mermaid(nodes: Mapping[str, Node], output_names: Sequence[str]) -> str:
+    """A ``flowchart LR`` of a graph's nodes, edges, route conditions and split weights."""
     lines = ["flowchart LR", f"    {INPUT}([input])"]
-    outputs = set(graph.output_names)
-    for name, node in graph.nodes.items():
+    outputs = set(output_names)
+    for name, node in nodes.items():
         lines.append(f"    {_id(name)}{_shape(node, name in outputs)}")
-    for name, node in graph.nodes.items():
-        for source, label in _edges(graph.nodes, name, node):
+    for name, node in nodes.items():
+        for source, label in _edges(nodes, name, node):
             arrow = f"-- {label} -->" if label else "-->"
             lines.append(f"    {_id(source)} {arrow} {_id(name)}")
     return "\n".join(lines) + "\n"
@@ -43,7 +40,7 @@ def _shape(node: Node, is_output: bool) -> str:
     return f"[/{_quote(text + (' ⇒' if is_output else ''))}/]"
 
 
-def _edges(nodes: dict[str, Node], name: str, node: Node) -> list[tuple[str, str]]:
+def _edges(nodes: Mapping[str, Node], name: str, node: Node) -> list[tuple[str, str]]:
     edges = []
     for source in node.inputs:
         if source == KEY:

@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -18,11 +18,8 @@ from ..core.results import Failure
 from ..core.sharing import SHARED_MODELS, ModelBox
 from .block_state import BlockRecord, BlockResult
 from .nodes import ModelNode, RouteNode, SplitNode
-from .stages import Step
+from .stages import Compiled, Step
 from .state import INPUT, GraphResult
-
-if TYPE_CHECKING:
-    from .graph import Graph
 
 Clock = Callable[[], float]
 
@@ -50,7 +47,7 @@ class GraphStats:
 
 
 def run_graph(
-    graph: Graph,
+    graph: Compiled,
     data: Iterable[Any],
     *,
     keyed: bool | None = None,
@@ -90,7 +87,7 @@ class GraphRunner:
 
     def __init__(
         self,
-        graph: Graph,
+        graph: Compiled,
         *,
         metrics: GraphStats | None = None,
         models: Mapping[str, Any] | None = None,
@@ -195,7 +192,7 @@ class Finish:
     targets: dict[str, tuple[str, ...]]
 
     @classmethod
-    def of(cls, graph: Graph) -> Finish:
+    def of(cls, graph: Compiled) -> Finish:
         """The finisher of ``graph``'s records."""
         steps = graph.validate()
         targets = {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ..core.execute import BatchRunner
 from ..core.metrics import MetricsSink
@@ -64,3 +65,17 @@ class Step:
 
 
 __all__ = ["Step"]
+
+
+class Compiled(Protocol):
+    """What running a graph needs of it (a :class:`~infergraph.Graph` is one): its steps in run
+    order and its output nodes."""
+
+    @property
+    def output_names(self) -> list[str]:
+        """The output nodes."""
+        ...
+
+    def validate(self) -> list[Step]:
+        """The steps in run order, the graph checked."""
+        ...

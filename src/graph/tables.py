@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from ..core.errors import ConfigError
 from .block_state import STATUSES, BlockResult
@@ -38,8 +39,6 @@ def concat(tables: Sequence[Any], output: str) -> Any:
     Raises:
         ConfigError: (see :func:`conform`).
     """
-    import pyarrow as pa
-
     if len(tables) == 1:
         return tables[0]
     try:
@@ -66,8 +65,6 @@ def conform(table: Any, schema: Any, output: str) -> Any:
             ``schema`` gives it (a node's values of one type in one part of ``output`` and of
             another type, not text, in the next).
     """
-    import pyarrow as pa
-
     extra = [name for name in table.column_names if name not in schema.names]
     if extra:
         raise ConfigError(
@@ -86,8 +83,6 @@ def conform(table: Any, schema: Any, output: str) -> Any:
 
 
 def _conform_column(table: Any, field: Any, rows: int, output: str) -> Any:
-    import pyarrow as pa
-
     if field.name not in table.column_names:
         return pa.nulls(rows, field.type)
     column = table.column(field.name)
@@ -113,8 +108,6 @@ def text(value: Any) -> str | None:
 
 
 def _block_table(result: BlockResult, nodes: Sequence[str]) -> Any:
-    import pyarrow as pa
-
     columns: dict[str, Any] = {"key": _keys(result)}
     for name in nodes:
         valid = result.valid.get(name, np.zeros(result.rows, dtype=bool))
@@ -129,8 +122,6 @@ def _block_table(result: BlockResult, nodes: Sequence[str]) -> Any:
 
 
 def _rows_table(results: Sequence[GraphResult], nodes: Sequence[str]) -> Any:
-    import pyarrow as pa
-
     table = {"key": key_column([r.key for r in results])}
     for name in nodes:
         values = [r.values.get(name) for r in results]
@@ -155,8 +146,6 @@ def _node_columns(name: str, values: list[Any]) -> dict[str, list[Any]]:
 
 def status_column(codes: np.ndarray[Any, Any]) -> Any:
     """Row statuses (codes into :data:`STATUSES`) as a dictionary-encoded column."""
-    import pyarrow as pa
-
     indices = pa.array(np.asarray(codes, dtype=np.int8))
     return pa.DictionaryArray.from_arrays(indices, pa.array(STATUSES))
 
@@ -170,8 +159,6 @@ def _keys(result: BlockResult) -> Any:
 
 def key_column(keys: Sequence[Any] | np.ndarray[Any, Any]) -> Any:
     """Keys as a text column (see :func:`text`)."""
-    import pyarrow as pa
-
     if isinstance(keys, np.ndarray):
         if keys.dtype.kind in "iuU":
             return pa.array(keys).cast(pa.string())
@@ -187,8 +174,6 @@ def key_column(keys: Sequence[Any] | np.ndarray[Any, Any]) -> Any:
 
 def _column(values: list[Any]) -> Any:
     """Python values as a column, as text if they mix types (see :func:`text`)."""
-    import pyarrow as pa
-
     try:
         return pa.array(values)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
@@ -196,8 +181,6 @@ def _column(values: list[Any]) -> Any:
 
 
 def _array(values: Any, valid: np.ndarray[Any, Any]) -> Any:
-    import pyarrow as pa
-
     array = np.asarray(values)
     if array.dtype == object:
         return _column([to_jsonable(v) if ok else None for v, ok in zip(array, valid, strict=True)])
@@ -208,8 +191,6 @@ def _array(values: Any, valid: np.ndarray[Any, Any]) -> Any:
 
 
 def _numeric(array: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> Any:
-    import pyarrow as pa
-
     if array.ndim == 1:
         return pa.array(array, mask=mask)
     # Nested list columns, one level per axis, so that a row of shape [a, b] reads back as
@@ -225,8 +206,6 @@ def _numeric(array: np.ndarray[Any, Any], mask: np.ndarray[Any, Any]) -> Any:
 
 def _lists(values: Any, count: int, width: int) -> Any:
     """``values`` cut into ``count`` lists of ``width`` items each."""
-    import pyarrow as pa
-
     offsets = np.arange(count + 1, dtype=np.int64) * width
     if offsets[-1] > np.iinfo(np.int32).max:  # past 32-bit offsets: a large list
         return pa.LargeListArray.from_arrays(pa.array(offsets), values)

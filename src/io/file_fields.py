@@ -15,6 +15,8 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 
 def fields_or_none(read: Callable[[str], list[str] | None], path: str) -> list[str] | None:
     """``read(path)``, or ``None`` where the file cannot be read as that format: the run's
@@ -37,13 +39,13 @@ def csv_fields(path: str) -> list[str]:
 
 
 def parquet_fields(path: str) -> list[str]:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
 
     return list(pq.read_schema(path).names)
 
 
 def arrow_fields(path: str) -> list[str]:
-    import pyarrow as pa
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
 
     try:
         with pa.ipc.open_file(path) as reader:
@@ -54,8 +56,6 @@ def arrow_fields(path: str) -> list[str]:
 
 
 def numpy_fields(path: str) -> list[str] | None:
-    import numpy as np
-
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as stream:
             npy = stream.read(6) == b"\x93NUMPY"

@@ -11,6 +11,8 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import google_crc32c
+
 from ..core.errors import InputError
 
 _MASK_DELTA = 0xA282EAD8
@@ -18,8 +20,6 @@ _MASK_DELTA = 0xA282EAD8
 
 def masked_crc32c(data: bytes) -> int:
     """TFRecord's masked CRC-32C of ``data``."""
-    import google_crc32c
-
     crc = int(google_crc32c.value(data))
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
