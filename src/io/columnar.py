@@ -31,7 +31,6 @@ from .npfiles import numpy_columns, numpy_rows
 from .tfrecord import read_records
 
 ColumnarFormat = Literal["parquet", "arrow", "csv", "tfrecord", "numpy"]
-COLUMNAR_FORMATS: tuple[str, ...] = ("parquet", "arrow", "csv", "tfrecord", "numpy")
 
 
 @dataclass(frozen=True)
