@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 import infergraph as ig
+from infergraph.beam import RunInference
+from infergraph.core import errors
 
 
 def test_import_does_not_load_heavy_runtimes() -> None:
@@ -36,14 +38,10 @@ def test_all_is_complete_and_resolvable() -> None:
 
 
 def test_run_inference_is_lazy() -> None:
-    from infergraph.beam import RunInference
-
     assert ig.RunInference is RunInference
 
 
 def test_every_error_is_exported() -> None:
-    from infergraph.core import errors
-
     classes = [
         name
         for name, value in vars(errors).items()

@@ -12,6 +12,7 @@ import infergraph as ig
 from infergraph.graph.block_state import BlockResult
 from infergraph.testing import outputs_equal
 from tests import graph_topologies as topologies
+from tests.core.handlers import ScaleHandler
 
 
 def as_block(case: topologies.Case) -> tuple[ig.Block, list[Any]]:
@@ -97,8 +98,6 @@ def test_columnar_functions_run_once_per_block(five_onnx: Path) -> None:
 
 
 def test_a_bad_row_fails_alone_and_the_block_keeps_the_rest(five_onnx: Path) -> None:
-    from tests.core.handlers import ScaleHandler
-
     g = ig.Graph()
     g.model("double", ScaleHandler(reject=13.0))
     g.chain("double")
@@ -162,8 +161,6 @@ def test_a_merge_of_arms_of_different_shapes_or_kinds_keeps_each_row() -> None:
 
 @pytest.mark.parametrize("columnar", [False, True])
 def test_a_function_failure_holds_the_graph_input_in_a_block_as_alone(columnar: bool) -> None:
-    from tests.core.handlers import ScaleHandler
-
     def refuse(value: Any) -> Any:
         raise ValueError("refused")
 

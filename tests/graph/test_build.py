@@ -8,6 +8,7 @@ import pytest
 
 import infergraph as ig
 from infergraph import ConfigError, GraphError, HandlerNotFoundError
+from infergraph.graph.nodes import FunctionNode
 from tests.core.handlers import ScaleHandler
 
 
@@ -87,8 +88,6 @@ def test_inputs_must_be_nodes_with_a_suggestion() -> None:
 
 
 def test_cycle_is_reported_with_its_path() -> None:
-    from infergraph.graph.nodes import FunctionNode
-
     nodes = [
         FunctionNode.of("a", lambda x: x, ["c"]),
         FunctionNode.of("b", lambda x: x, ["a"]),

@@ -6,6 +6,7 @@ import math
 import numpy as np
 
 from infergraph.graph.records import dumps, graph_record, to_jsonable
+from infergraph.graph.state import GraphResult, Lineage
 
 
 def test_nan_and_infinities_are_valid_json() -> None:
@@ -28,8 +29,6 @@ def test_model_outputs_write_utf8_bytes_as_text_and_inputs_stay_exact() -> None:
 
 
 def test_a_graph_record_writes_text_outputs_and_echoes_bytes_inputs() -> None:
-    from infergraph.graph.state import GraphResult, Lineage
-
     result = GraphResult(
         key=None,
         example=b"ROME",

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import infergraph as ig
+from infergraph.graph.hashing import stable_fraction, stable_fractions
 from tests import graph_topologies as topologies
 from tests.core.handlers import ScaleHandler
 
@@ -88,8 +89,6 @@ def test_split_is_deterministic_by_key(five_onnx: Path, ten_onnx: Path) -> None:
 def test_split_assignment_is_stable_across_processes() -> None:
     import subprocess
     import sys
-
-    from infergraph.graph.hashing import stable_fraction
 
     code = (
         "from infergraph.graph.hashing import stable_fraction;"
@@ -195,8 +194,6 @@ def test_chunks_bound_what_is_held(five_onnx: Path) -> None:
 def test_a_column_of_keys_hashes_like_each_key() -> None:
     import numpy as np
 
-    from infergraph.graph.hashing import stable_fraction, stable_fractions
-
     for keys in (
         np.array([f"user-{i}" for i in range(50)] + ["ünïcode", ""]),
         np.array([b"a", b"bb", b"ccc"]),
@@ -231,8 +228,6 @@ def test_blocks_are_chunked_by_their_rows() -> None:
 
 
 def test_a_record_of_several_fields_sent_whole_says_how_to_pick_one() -> None:
-    from tests.core.handlers import ScaleHandler
-
     graph = ig.Graph()
     graph.chain(graph.model("scale", ScaleHandler(factor=2.0)))
     (result,) = graph.run([("k", {"x": 1.0, "y": 2.0})])

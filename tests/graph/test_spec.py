@@ -12,7 +12,10 @@ import pytest
 
 import infergraph as ig
 from infergraph import SpecError
+from infergraph.cli import main
+from infergraph.graph import compose
 from infergraph.graph.load import load_spec
+from infergraph.graph.spec import GraphSpec
 
 
 @pytest.fixture
@@ -226,8 +229,6 @@ def test_a_cycle_in_a_spec(models: Path) -> None:
 
 
 def test_schema_lists_every_section() -> None:
-    from infergraph.graph.spec import GraphSpec
-
     schema = GraphSpec.model_json_schema()
     assert {"models", "nodes", "inputs", "outputs", "runner"} <= set(schema["properties"])
     assert schema["additionalProperties"] is False
@@ -415,8 +416,6 @@ def test_hostile_specs_are_refused_at_once(
 
     import yaml
 
-    from infergraph.graph import compose
-
     if parser == "pyyaml":
         monkeypatch.setattr(compose, "_PARSER", yaml.SafeLoader)
     path = tmp_path / "spec.yaml"
@@ -438,8 +437,6 @@ def test_a_big_file_cut_inside_a_character_is_still_too_big(tmp_path: Path) -> N
 def test_the_command_refuses_a_billion_laughs_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from infergraph.cli import main
-
     path = tmp_path / "laughs.yaml"
     path.write_text(LAUGHS)
     assert main(["run", str(path)]) == 2

@@ -13,7 +13,7 @@ import pytest
 
 from infergraph import Block, Failure, InputError
 from infergraph.core.tfexample import make_example
-from infergraph.io.columnar import BlockSource
+from infergraph.io.columnar import BlockSource, prefetched
 from infergraph.io.tfrecord import write_record
 
 ROWS = 25
@@ -128,8 +128,6 @@ def test_a_missing_key_column_names_the_columns() -> None:
 
 
 def test_read_ahead_keeps_order_and_raises_the_readers_error() -> None:
-    from infergraph.io.columnar import prefetched
-
     assert list(prefetched(iter(range(100)))) == list(range(100))
 
     def broken() -> Any:
