@@ -122,17 +122,17 @@ def handler(
 def __getattr__(name: str) -> Any:
     # Beam is imported only when its transform is asked for.
     if name == "RunInference":
-        from .beam.transform import RunInference  # noqa: PLC0415 (Beam: loaded on first use)
+        from .beam.transform import RunInference  # noqa: PLC0415 (Beam: lazy)
 
         return RunInference
     if name == "testing":
         return importlib.import_module(f"{__name__}.testing")
     if name == "RunGraph":
-        from .beam.graph import RunGraph  # noqa: PLC0415 (Beam: loaded on first use)
+        from .beam.graph import RunGraph  # noqa: PLC0415 (Beam: lazy)
 
         return RunGraph
     if name == "BeamModelHandler":
-        from .beam.bridge import BeamModelHandler  # noqa: PLC0415 (Beam: loaded on first use)
+        from .beam.bridge import BeamModelHandler  # noqa: PLC0415 (Beam: lazy)
 
         return BeamModelHandler
     raise AttributeError(f"module 'infergraph' has no attribute {name!r}")

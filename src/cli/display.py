@@ -41,8 +41,8 @@ def progress(
     if not enabled or not stream.isatty():
         yield
         return
-    from rich.console import Console  # noqa: PLC0415 (rich: only for a live bar on a terminal)
-    from rich.progress import (  # noqa: PLC0415 (rich: only for a live bar on a terminal)
+    from rich.console import Console  # noqa: PLC0415 (rich: the live bar only)
+    from rich.progress import (  # noqa: PLC0415 (rich: the live bar only)
         BarColumn,
         MofNCompleteColumn,
         Progress,

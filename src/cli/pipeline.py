@@ -48,9 +48,9 @@ def beam_args(pipeline_args: Sequence[str], command_options: Sequence[str]) -> l
 
 def runner_of(pipeline_args: Sequence[str]) -> tuple[str | None, bool]:
     """The runner ``pipeline_args`` name, and whether it is the local one (the DirectRunner)."""
-    from apache_beam.options.pipeline_options import PipelineOptions  # noqa: PLC0415 (Beam: loaded on first use)
+    from apache_beam.options.pipeline_options import PipelineOptions  # noqa: PLC0415 (Beam: lazy)
 
-    from ..beam.local_runner import local_runner  # noqa: PLC0415 (Beam: loaded on first use)
+    from ..beam.local_runner import local_runner  # noqa: PLC0415 (Beam: lazy)
 
     local = local_runner(PipelineOptions(list(pipeline_args))) is not None
     return _runner_arg(pipeline_args), local
@@ -63,7 +63,7 @@ def own_options(parser: argparse.ArgumentParser) -> list[str]:
 
 def runner_names() -> list[str]:
     """The runners ``--runner`` takes by name (a ``module.Class`` path works too)."""
-    from apache_beam.options.pipeline_options import StandardOptions  # noqa: PLC0415 (Beam: loaded on first use)
+    from apache_beam.options.pipeline_options import StandardOptions  # noqa: PLC0415 (Beam: lazy)
 
     beam = [n for n in StandardOptions.KNOWN_RUNNER_NAMES if not n.startswith("Test")]
     return ["direct", "dask", *beam]
@@ -97,7 +97,7 @@ def check_runner(name: str) -> None:
 def _runner_path(name: str) -> str:
     if "." in name:
         return name
-    from apache_beam.options.pipeline_options import StandardOptions  # noqa: PLC0415 (Beam: loaded on first use)
+    from apache_beam.options.pipeline_options import StandardOptions  # noqa: PLC0415 (Beam: lazy)
 
     known = {p.rsplit(".", 1)[-1].lower(): p for p in StandardOptions.ALL_KNOWN_RUNNERS}
     path = known.get(name.lower()) or known.get(name.lower() + "runner")
@@ -158,7 +158,10 @@ def _check_options(args: Sequence[str], command_options: Sequence[str]) -> None:
 def _beam_parser(*, dask: bool) -> argparse.ArgumentParser:
     """Beam's parser of every option of the ``PipelineOptions`` subclasses loaded now, and of
     Beam's ``DaskOptions`` with ``dask`` (its module imports dask: a third of a second)."""
-    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser  # noqa: PLC0415 (Beam: loaded on first use)
+    from apache_beam.options.pipeline_options import (  # noqa: PLC0415 (Beam: lazy)
+        PipelineOptions,
+        _BeamArgumentParser,
+    )
 
     if dask:
         with contextlib.suppress(ImportError):
@@ -310,13 +313,13 @@ def _real(path: str) -> str:
 
 def runs_locally(pipeline_args: Sequence[str]) -> bool:
     """Whether the run executes in this process, where the progress counter is seen."""
-    from apache_beam.options.pipeline_options import (  # noqa: PLC0415 (Beam: loaded on first use)
+    from apache_beam.options.pipeline_options import (  # noqa: PLC0415 (Beam: lazy)
         DirectOptions,
         PipelineOptions,
         StandardOptions,
     )
 
-    from ..beam.local_runner import DIRECT_NAMES  # noqa: PLC0415 (Beam: loaded on first use)
+    from ..beam.local_runner import DIRECT_NAMES  # noqa: PLC0415 (Beam: lazy)
 
     options = PipelineOptions(list(pipeline_args))
     if options.view_as(DirectOptions).direct_running_mode == "multi_processing":

@@ -131,8 +131,8 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
     source = input_reader(entry, graph)
 
     # Beam loads only for the commands that run a pipeline (not for --help or schema).
-    from ..beam.files import JsonlSink, PredictionLogSink  # noqa: PLC0415 (Beam: loaded on first use)
-    from ..beam.run_files import PROGRESS, run_graph_files  # noqa: PLC0415 (Beam: loaded on first use)
+    from ..beam.files import JsonlSink, PredictionLogSink  # noqa: PLC0415 (Beam: lazy)
+    from ..beam.run_files import PROGRESS, run_graph_files  # noqa: PLC0415 (Beam: lazy)
 
     sink: Any
     if args.output_format == "jsonl":

@@ -79,8 +79,8 @@ def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
         pipeline_args.append(f"--runner={args.runner}")
     pipeline_args = beam_args(pipeline_args, args.own_options)
     # Beam loads only for the commands that run a pipeline (not for --help or schema).
-    from ..beam.files import sink  # noqa: PLC0415 (Beam: loaded on first use)
-    from ..beam.run_files import PROGRESS, run_graph_files  # noqa: PLC0415 (Beam: loaded on first use)
+    from ..beam.files import sink  # noqa: PLC0415 (Beam: lazy)
+    from ..beam.run_files import PROGRESS, run_graph_files  # noqa: PLC0415 (Beam: lazy)
 
     order = [step.name for step in run.graph.validate()]
     sinks = [sink(out.format, out.path, out.nodes, order) for out in outputs]

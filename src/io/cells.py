@@ -65,7 +65,7 @@ class CsvColumns:
 
     def typed(self, batch: Any, first_row: int) -> tuple[Any, list[Failure]]:
         """``batch`` (binary columns) typed, less its bad rows; the failures of those rows."""
-        import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+        import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
         problems: dict[int, str] = {}
         names = batch.schema.names
@@ -135,7 +135,7 @@ def _bad_cells(parsed: list[Any], text: Any) -> list[tuple[int, str]]:
 
 
 def _is_list(kind: Any) -> bool:
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     types = pa.types
     return bool(types.is_list(kind) or types.is_large_list(kind) or types.is_fixed_size_list(kind))
@@ -146,8 +146,8 @@ def odd_list_rows(
 ) -> tuple[Any, list[Failure]]:
     """``table`` less its rows with a null in a list column of ``checked``, or another number
     of values than most rows hold; the failures of those rows."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
-    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
+    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: lazy)
 
     problems: dict[int, str] = {}
     for column in checked:
@@ -222,7 +222,7 @@ def input_failure(message: str, example: Any, key: Any = None) -> Failure:
 def _text(column: Any, name: str, problems: dict[int, str]) -> Any:
     """A binary CSV column as text; a cell that is not UTF-8 fails its row (decoded with
     replacement characters, for the failure record)."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     try:
         return column.cast(pa.string())
@@ -240,8 +240,8 @@ def _text(column: Any, name: str, problems: dict[int, str]) -> Any:
 
 
 def _missing_as_null(text: Any) -> Any:
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
-    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
+    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: lazy)
 
     missing = pc.is_in(text, value_set=pa.array(NULLS))
     return pc.if_else(missing, pa.scalar(None, pa.string()), text)
@@ -251,8 +251,8 @@ def _arrow_numbers(values: Any) -> Any:
     """``values`` (text, nulls for missing cells) as int64 or float64, as Arrow reads numbers;
     ``None`` if a cell is not one. The first value picks the casts to try (a cast that fails
     costs as much as a whole column's Python work)."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
-    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
+    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: lazy)
 
     first = _number(_first_value(values))
     if first is _NOT_A_NUMBER:
@@ -285,7 +285,7 @@ def _number(text: str | None) -> Any:
 
 
 def _number_array(values: list[Any]) -> Any:
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     if all(v is None or isinstance(v, int) for v in values):
         try:
@@ -297,8 +297,8 @@ def _number_array(values: list[Any]) -> Any:
 
 def _text_or_bool(text: Any) -> Any:
     """A text column, or a bool column when every cell is one of Arrow's true/false words."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
-    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
+    import pyarrow.compute as pc  # noqa: PLC0415 (pyarrow: lazy)
 
     if str(_first_value(text)).lower() not in ("true", "false"):
         return text

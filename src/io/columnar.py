@@ -84,10 +84,10 @@ class BlockSource:
     # -- formats -------------------------------------------------------------------------------
 
     def _arrow_batches(self, stream: BinaryIO, name: str) -> Iterator[Any]:
-        import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+        import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
         if self.format == "parquet":
-            import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+            import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: lazy)
 
             yield from pq.ParquetFile(stream).iter_batches(batch_size=self.block_rows)
         elif self.format == "arrow":
@@ -265,7 +265,7 @@ def _keys(column: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 
 def _table_columns(table: Any) -> dict[str, Any]:
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     columns: dict[str, Any] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
@@ -287,7 +287,7 @@ def _table_columns(table: Any) -> dict[str, Any]:
 
 
 def _parquet_batches(path: str, rows: int) -> Iterator[Any]:
-    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: lazy)
 
     yield from pq.ParquetFile(path, memory_map=True).iter_batches(batch_size=rows)
 
@@ -297,7 +297,7 @@ _KIND_NAMES = {"parquet": "Parquet", "arrow": "Arrow (an IPC file or stream)", "
 
 def _readable(batches: Iterator[Any], name: str, kind: str) -> Iterator[Any]:
     """``batches``; Arrow's error for a file it cannot read becomes an InputError naming it."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     try:
         yield from batches
@@ -310,7 +310,7 @@ def _readable(batches: Iterator[Any], name: str, kind: str) -> Iterator[Any]:
 
 def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
     """Record batches (and failures) as tables of ``rows`` rows (the last one smaller)."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     pending: list[Any] = []
     held = 0
@@ -335,8 +335,8 @@ def _rebatch(batches: Iterator[Any], rows: int) -> Iterator[Any]:
 def _csv_batches(stream: BinaryIO, columns: CsvColumns) -> Iterator[Any]:
     """A CSV file's record batches, read as text and typed by ``columns`` (a bad cell fails
     its row only), and its unreadable rows as failures."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
-    import pyarrow.csv as pcsv  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
+    import pyarrow.csv as pcsv  # noqa: PLC0415 (pyarrow: lazy)
 
     name = columns.name
     bad: list[Failure] = []

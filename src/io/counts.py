@@ -29,14 +29,14 @@ def count_or_none(count: Callable[[str], int], path: str) -> int | None:
 
 def parquet_rows(path: str) -> int:
     """The rows a Parquet file's metadata states."""
-    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: lazy)
 
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def arrow_rows(path: str) -> int:
     """The rows of an Arrow IPC file or stream."""
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     with open(path, "rb") as stream:
         data = pa.py_buffer(stream.read())

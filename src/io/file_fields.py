@@ -39,13 +39,13 @@ def csv_fields(path: str) -> list[str]:
 
 
 def parquet_fields(path: str) -> list[str]:
-    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow: lazy)
 
     return list(pq.read_schema(path).names)
 
 
 def arrow_fields(path: str) -> list[str]:
-    import pyarrow as pa  # noqa: PLC0415 (pyarrow: loaded on the first columnar file)
+    import pyarrow as pa  # noqa: PLC0415 (pyarrow: lazy)
 
     try:
         with pa.ipc.open_file(path) as reader:

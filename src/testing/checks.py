@@ -89,9 +89,9 @@ def check_handler(
 
 def run_on_beam(handler: AnyHandler, data: Sequence[Any], **kwargs: Any) -> list[Result]:
     """Run ``handler`` over ``data`` in a DirectRunner pipeline; predictions and failures."""
-    import apache_beam as beam  # noqa: PLC0415 (Beam: loaded on first use)
+    import apache_beam as beam  # noqa: PLC0415 (Beam: lazy)
 
-    from ..beam.transform import RunInference  # noqa: PLC0415 (Beam: loaded on first use)
+    from ..beam.transform import RunInference  # noqa: PLC0415 (Beam: lazy)
 
     with tempfile.TemporaryDirectory(prefix="infergraph-beam-") as tmp:
         prefix = str(Path(tmp) / "results")
