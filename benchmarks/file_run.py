@@ -81,7 +81,7 @@ def parquet_run(job: Job, rows: Rows) -> Callable[[], Callable[[], int]]:
     from benchmarks.plan import NotAvailable
     from infergraph.cli.main import main as infergraph
     from infergraph.core.errors import InfergraphError
-    from infergraph.core.graph.load import load_spec
+    from infergraph.graph.load import load_spec
 
     work = Path(job.work_dir) / f"{job.model}-parquet-{job.rows}"
     work.mkdir(parents=True, exist_ok=True)

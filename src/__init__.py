@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from .core.blocks import Block
@@ -36,12 +37,12 @@ from .core.errors import (
     RunnerError,
     SpecError,
 )
-from .core.graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
-from .core.graph.single import predict
 from .core.handler import ModelHandler
 from .core.metrics import RunStats
 from .core.results import Failure, Prediction
 from .core.sharing import SHARED_MODELS as model_cache
+from .graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
+from .graph.single import predict
 from .handlers.beam_bridge import from_beam
 from .plugins.hookspecs import PROJECT_NAME, hookimpl
 from .plugins.manager import Plugins, get_plugin_manager
@@ -123,19 +124,17 @@ def handler(
 def __getattr__(name: str) -> Any:
     # Beam is imported only when its transform is asked for.
     if name == "RunInference":
-        from .beam.transform import RunInference
+        from .beam.transform import RunInference  # noqa: PLC0415 (Beam: lazy)
 
         return RunInference
     if name == "testing":
-        import importlib
-
         return importlib.import_module(f"{__name__}.testing")
     if name == "RunGraph":
-        from .beam.graph import RunGraph
+        from .beam.graph import RunGraph  # noqa: PLC0415 (Beam: lazy)
 
         return RunGraph
     if name == "BeamModelHandler":
-        from .beam.bridge import BeamModelHandler
+        from .beam.bridge import BeamModelHandler  # noqa: PLC0415 (Beam: lazy)
 
         return BeamModelHandler
     raise AttributeError(f"module 'infergraph' has no attribute {name!r}")

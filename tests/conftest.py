@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from infergraph.core.memory import BATCH_CAPS
 from tests import onnx_models
 
 
@@ -42,6 +43,4 @@ def _quiet_beam() -> None:
 @pytest.fixture(autouse=True)
 def _forget_batch_caps() -> None:
     # Out-of-memory limits are per process; one test's must not shrink another's batches.
-    from infergraph.core.memory import BATCH_CAPS
-
     BATCH_CAPS.clear()

@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 
 from infergraph.cli import main
+from infergraph.cli.predict import _options
+from infergraph.core.tfexample import make_example
+from infergraph.handlers.remote.config import RemoteConfig
+from infergraph.handlers.tensorflow.tfx_protos import prediction_log_types
+from infergraph.io.tfrecord import write_record
 
 
 def write_jsonl(path: Path, lines: list[str]) -> Path:
@@ -100,8 +105,6 @@ def test_predict_missing_input(five_onnx: Path, tmp_path: Path, capsys) -> None:
 def test_predict_writes_prediction_logs(five_onnx: Path, tmp_path: Path) -> None:
     import tensorflow as tf
 
-    from infergraph.handlers.tensorflow.tfx_protos import prediction_log_types
-
     source = write_jsonl(tmp_path / "in.jsonl", ['{"id": "a", "x": [2]}', '{"id": "b", "x": [3]}'])
     prefix = tmp_path / "logs"
     args = ["predict", "--handler", "onnx", "--model", str(five_onnx), "--input", str(source)]
@@ -153,9 +156,6 @@ def test_predict_an_invalid_utf8_line_is_one_failure(five_onnx: Path, tmp_path: 
 
 
 def test_predict_tfrecord_features_and_a_corrupt_record(five_onnx: Path, tmp_path: Path) -> None:
-    from infergraph.core.tfexample import make_example
-    from infergraph.core.tfrecord import write_record
-
     source = tmp_path / "in.tfrecord"
     with source.open("wb") as stream:
         for key, x in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
@@ -186,9 +186,6 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
 
 def test_predict_set_reads_a_value_as_the_field_s_type() -> None:
     """``--set token=123456`` is the text 123456 for a string field, not a number it refuses."""
-    from infergraph.cli.predict import _options
-    from infergraph.handlers.remote.config import RemoteConfig
-
     pairs = ["token=123456", "max_batch_size=8", "output_names=[\"y\"]", "model_id=null"]
     pairs += ["protocol=v2", "endpoint=http://127.0.0.1:1", "model=m", "version=2"]
     pairs += ["allow_http=true"]

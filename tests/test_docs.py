@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from infergraph.cli import main
+
 DOCS = Path(__file__).parents[1] / "docs"
 # Pages whose python blocks run top to bottom in one namespace, as a reader would paste them,
 # in an empty directory; the `infergraph` commands of their sh blocks run in between.
@@ -50,8 +52,6 @@ def python_blocks(page: Path) -> list[str]:
 def run_page(page: str, monkeypatch: pytest.MonkeyPatch, directory: Path) -> dict[str, Any]:
     """Run a page's blocks in ``directory``, in a registered module (so that its classes pickle
     like a user's would)."""
-    from infergraph.cli import main
-
     monkeypatch.chdir(directory)
     module = types.ModuleType(f"docs_{page.removesuffix('.md')}")
     monkeypatch.setitem(sys.modules, module.__name__, module)

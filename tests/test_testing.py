@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from infergraph.testing import HandlerConformance, outputs_close
-from tests.core.handlers import ScaleHandler
+from infergraph.testing import HandlerConformance, check_handler, outputs_close
+from tests.core.handlers import ScaleConfig, ScaleHandler
 
 
 class TestScaleConformance(HandlerConformance):
@@ -145,9 +145,6 @@ def test_outputs_close() -> None:
 
 def test_a_config_field_without_a_description_is_named() -> None:
     from pydantic import Field
-
-    from infergraph.testing import check_handler
-    from tests.core.handlers import ScaleConfig
 
     class UndescribedConfig(ScaleConfig):
         offset: float = 0.0

@@ -15,12 +15,12 @@ from apache_beam.ml.inference.base import PredictionResult
 from ..core import errors
 from ..core.errors import InferenceError
 from ..core.execute import AnyHandler, estimate_nbytes
-from ..core.graph.graph import Graph
-from ..core.graph.run import GraphRunner, GraphStats
-from ..core.graph.single import node_results
 from ..core.metrics import NullMetrics
 from ..core.results import Failure, Prediction
 from ..core.sharing import load_model
+from ..graph.graph import Graph
+from ..graph.run import GraphRunner, GraphStats
+from ..graph.single import node_results
 from .metrics import namespace
 
 

@@ -63,13 +63,13 @@ def _bytes(item: Any) -> bytes:
     try:
         return pickle.dumps(item, protocol=5)
     except Exception:  # a value plain pickle refuses (a lambda in an element, say)
-        import cloudpickle  # type: ignore[import-untyped]
+        import cloudpickle  # type: ignore[import-untyped]  # noqa: PLC0415 (only for what pickle refuses)
 
         return bytes(cloudpickle.dumps(item, protocol=5))
 
 
 def _send(topic: str, step: str, digest: str, container: MetricsContainer) -> None:
-    from distributed import get_worker
+    from distributed import get_worker  # noqa: PLC0415 (dask: optional)
 
     updates = container.get_cumulative()
     counters = [

@@ -16,15 +16,19 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from ..core.columnar import BlockSource
 from ..core.errors import ConfigError, InputError
-from ..core.graph.block_state import BlockResult, row_of
-from ..core.records import dumps
 from ..core.results import Failure, Prediction
-from ..core.sources import Source
-from ..core.tables import concat, conform, results_table
+from ..graph.block_state import BlockResult, row_of
+from ..graph.records import GraphRecords, dumps
+from ..graph.tables import concat, conform, results_table
+from ..handlers.tensorflow.tfx import to_prediction_log
+from ..io.columnar import BlockSource
+from ..io.formats import INPUTS, OUTPUTS
+from ..io.sources import Source
 from . import s3_fix
 from .staging import published_path
 
@@ -87,7 +91,8 @@ class _ReadFile(beam.DoFn):
 
 
 def _native(source: Source | BlockSource, path: str) -> bool:
-    return isinstance(source, BlockSource) and source.format == "parquet" and "://" not in path
+    local = INPUTS[source.format].local_path and "://" not in path
+    return local and isinstance(source, BlockSource)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ class PredictionLogSink:
 
     path: str
     nodes: Sequence[str]
-    PARTS: ClassVar[str | None] = r"-\d{5}-of-\d{5}"  # Beam's shard names
+    PARTS: ClassVar[str | None] = OUTPUTS["predictionlog"].parts
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -124,12 +129,12 @@ class PredictionLogSink:
 
 @dataclass(frozen=True)
 class ParquetSink:
-    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.core.tables`);
+    """Results as Parquet files ``<path>-<part>.parquet`` (see :mod:`infergraph.graph.tables`);
     ``<part>``: 12 hex digits."""
 
     path: str
     nodes: Sequence[str]
-    PARTS: ClassVar[str | None] = r"-[0-9a-f]{12}\.parquet"
+    PARTS: ClassVar[str | None] = OUTPUTS["parquet"].parts
 
     def transform(self) -> Any:
         """The PTransform writing a PCollection of results."""
@@ -198,8 +203,6 @@ class _WriteParquet(beam.DoFn):
             writing.result()
 
     def _open_and_write_held(self) -> None:
-        import pyarrow.parquet as pq
-
         table = concat(self._held, published_path(self.prefix))
         self._held = []
         self._sink = FileSystems.create(f"{self.prefix}-{uuid.uuid4().hex[:12]}.parquet")
@@ -210,9 +213,20 @@ class _WriteParquet(beam.DoFn):
 
 
 def _has_null_columns(table: Any) -> bool:
-    import pyarrow as pa
-
     return any(pa.types.is_null(field.type) for field in table.schema)
+
+
+Sink = JsonlSink | ParquetSink | PredictionLogSink
+
+
+def sink(kind: str, path: str, nodes: Sequence[str], order: Sequence[str]) -> Sink:
+    """The sink writing an output of format ``kind`` at ``path``: the output ``nodes`` of results
+    (``order``: the graph's steps, the order of a JSON record's lineage)."""
+    if kind == "jsonl":
+        return JsonlSink(path, GraphRecords(list(nodes), list(order)))
+    if kind == "parquet":
+        return ParquetSink(path, nodes)
+    return PredictionLogSink(path, nodes)
 
 
 def write_failures(path: str, record: Callable[[Failure], dict[str, Any]]) -> Any:
@@ -230,8 +244,6 @@ def _json_lines(value: Any, records: Callable[[Any], Iterable[dict[str, Any]]]) 
 
 
 def _prediction_logs(result: Any, nodes: tuple[str, ...]) -> Iterator[bytes]:
-    from ..handlers.tensorflow.tfx import to_prediction_log
-
     for key, example, values in _rows_of(result):
         for name in nodes:
             if name in values:

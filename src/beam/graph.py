@@ -2,10 +2,10 @@
 
 The whole graph runs as one fused step: one ``ParDo`` gathers elements into batches (in bounded
 global-window pipelines, inside the DoFn; otherwise behind one ``BatchElements``) and applies
-every :class:`~infergraph.core.graph.stages.Step` to them, the same code the in-process path
+every :class:`~infergraph.graph.stages.Step` to them, the same code the in-process path
 runs. Each model is still called at its own batch size (its runner slices what it gets), and
 nothing is re-batched between models. The step emits one :class:`~infergraph.GraphResult` per
-element (a :class:`~infergraph.core.graph.block_state.BlockResult` per block).
+element (a :class:`~infergraph.graph.block_state.BlockResult` per block).
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from apache_beam.utils import shared
 from ..core.blocks import Block
 from ..core.errors import InferenceFailedError
 from ..core.execute import BatchRunner
-from ..core.graph.block_state import BlockResult
-from ..core.graph.graph import Graph
-from ..core.graph.nodes import ModelNode
-from ..core.graph.run import Finish, to_records
-from ..core.graph.single import node_results
-from ..core.graph.stages import Step
 from ..core.metrics import RunStats
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
+from ..graph.block_state import BlockResult
+from ..graph.graph import Graph
+from ..graph.nodes import ModelNode
+from ..graph.run import Finish, to_records
+from ..graph.single import node_results
+from ..graph.stages import Step
 from .buffered import Buffered
 from .metrics import BeamMetrics
 

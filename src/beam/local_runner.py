@@ -20,8 +20,10 @@ import sys
 from typing import Any
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.portability.api import beam_provision_api_pb2
 from apache_beam.runners.direct.direct_runner import SwitchingDirectRunner
 from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
 from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
 from .worker import sdk_worker_command
@@ -38,9 +40,6 @@ class LocalRunner(SwitchingDirectRunner):
     def run_pipeline(self, pipeline: Any, options: PipelineOptions) -> Any:
         if options.view_as(StandardOptions).streaming:
             return super().run_pipeline(pipeline, options)
-        from apache_beam.portability.api import beam_provision_api_pb2
-        from apache_beam.runners.portability.portable_runner import JobServiceHandle
-
         encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
         provision = fn_runner.ExtendedProvisionInfo(
             beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import threading
@@ -12,21 +13,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ..core.columnar import BlockSource
-from ..core.graph.graph import Graph
 from ..core.results import Failure
-from ..core.sources import Source
+from ..graph.graph import Graph
+from ..io.columnar import BlockSource
+from ..io.sources import Source
 from . import s3_fix
-from .files import JsonlSink, ParquetSink, PredictionLogSink, ReadRecords, write_failures
+from .files import JsonlSink, ParquetSink, ReadRecords, Sink, write_failures
 from .graph import RunGraph, namespace
 from .local_runner import local_runner
 from .staging import discard, parts, publish, run_id, stage
-
-Sink = JsonlSink | ParquetSink | PredictionLogSink
 
 
 @dataclass(frozen=True)
@@ -243,8 +243,6 @@ def summarize(result: Any, graph: Graph, wall_s: float) -> RunSummary:
 def summarize_files(sinks: Sequence[Sink], failures_path: str, wall_s: float) -> RunSummary:
     """The run's summary from the files it wrote (local JSONL and Parquet outputs), for runners
     without metrics; node counts are unknown (none)."""
-    import json
-
     statuses: dict[str, int] = {}
     for sink in sinks:
         if isinstance(sink, JsonlSink) and "://" not in sink.path:
@@ -254,8 +252,6 @@ def summarize_files(sinks: Sequence[Sink], failures_path: str, wall_s: float) ->
                     statuses[status] = statuses.get(status, 0) + 1
             break
         if isinstance(sink, ParquetSink) and "://" not in sink.path:
-            import pyarrow.parquet as pq
-
             files = parts(sink.path, ParquetSink.PARTS or "")
             for status in pq.read_table(files, columns=["status"]).column("status").to_pylist():
                 statuses[status] = statuses.get(status, 0) + 1

@@ -23,7 +23,7 @@ from typing import Any
 def install() -> None:
     """Make Beam's S3 uploader write empty files (a no-op without Beam's AWS libraries)."""
     try:
-        from apache_beam.io.aws import s3io
+        from apache_beam.io.aws import s3io  # noqa: PLC0415 (boto3: optional)
     except ImportError:  # no boto3: no S3 filesystem to fix
         return
     uploader = s3io.S3Uploader

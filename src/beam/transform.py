@@ -13,7 +13,7 @@ import apache_beam as beam
 from apache_beam.pvalue import PCollection
 
 from ..core.execute import AnyHandler
-from ..core.graph.graph import Graph
+from ..graph.graph import Graph
 from .graph import FAILURES, PREDICTIONS, RunGraph, bounded_global_window
 
 __all__ = ["FAILURES", "PREDICTIONS", "RunInference", "bounded_global_window"]

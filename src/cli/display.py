@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import glob
-import gzip
-import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
+
+from ..io.formats import records_in
+from ..io.paths import local_files
 
 if TYPE_CHECKING:
     from ..beam.run_files import Counter, RunSummary
-    from ..core.columnar import BlockSource
-    from ..core.sources import Source
-
-
-def local_files(pattern: str) -> list[str] | None:
-    """The local files ``pattern`` matches; ``None`` for a URL (``gs://...``)."""
-    if "://" in pattern:
-        return None
-    return sorted(path for path in glob.glob(pattern) if os.path.isfile(path))
+    from ..io.columnar import BlockSource
+    from ..io.sources import Source
 
 
 def count_records(inputs: Sequence[tuple[Source | BlockSource, str]]) -> int | None:
@@ -32,61 +25,11 @@ def count_records(inputs: Sequence[tuple[Source | BlockSource, str]]) -> int | N
         if files is None:
             return None
         for path in files:
-            count = _records_or_none(path, source.format)
+            count = records_in(source.format, path)
             if count is None:
                 return None
             total += count
     return total
-
-
-def _records_or_none(path: str, kind: str) -> int | None:
-    """The records of one file; ``None`` (an unknown total) for a file that cannot be counted:
-    the run itself then names the file and what is wrong with it."""
-    import zipfile
-    import zlib
-
-    from ..core.errors import InputError
-
-    try:
-        return _records_in(path, kind)
-    except (InputError, OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile, zlib.error):
-        return None
-
-
-def _records_in(path: str, kind: str) -> int:
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    if kind == "arrow":
-        import pyarrow as pa
-
-        with open(path, "rb") as stream:
-            data = pa.py_buffer(stream.read())
-        try:
-            return int(pa.ipc.open_file(data).read_all().num_rows)
-        except pa.ArrowInvalid:
-            return int(pa.ipc.open_stream(data).read_all().num_rows)
-    if kind == "numpy":
-        import numpy as np
-
-        from ..core.npfiles import numpy_rows
-
-        loaded = np.load(path, mmap_mode="r", allow_pickle=False)
-        arrays = dict(loaded.items()) if hasattr(loaded, "files") else {"x": loaded}
-        return numpy_rows(arrays, path)
-    opener: Any = gzip.open if path.endswith(".gz") else open  # Beam reads .gz decompressed
-    with opener(path, "rb") as stream:
-        if kind == "tfrecord":
-            count = 0
-            while header := stream.read(12):
-                if len(header) < 12:
-                    break
-                stream.seek(int.from_bytes(header[:8], "little") + 4, os.SEEK_CUR)
-                count += 1
-            return count
-        lines = sum(1 for line in stream if line.strip())
-    return max(lines - 1, 0) if kind == "csv" else lines
 
 
 @contextmanager
@@ -98,8 +41,8 @@ def progress(
     if not enabled or not stream.isatty():
         yield
         return
-    from rich.console import Console
-    from rich.progress import (
+    from rich.console import Console  # noqa: PLC0415 (rich: the live bar only)
+    from rich.progress import (  # noqa: PLC0415 (rich: the live bar only)
         BarColumn,
         MofNCompleteColumn,
         Progress,

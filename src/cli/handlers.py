@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from ..handlers.inspect import describe_model
 from ..plugins.manager import get_plugin_manager
 
 
@@ -59,7 +60,5 @@ def _name(entry: Any) -> str:
 
 
 def _inspect(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..handlers.inspect import describe_model
-
     print(describe_model(args.path))
     return 0

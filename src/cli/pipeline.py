@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from ..core.errors import ConfigError, MissingDependencyError, RunnerError
-from .display import local_files
+from ..io.paths import local_files
 
 RUNNERS = {
     "dask": "infergraph.beam.dask_runner.DaskRunner",
@@ -48,9 +48,9 @@ def beam_args(pipeline_args: Sequence[str], command_options: Sequence[str]) -> l
 
 def runner_of(pipeline_args: Sequence[str]) -> tuple[str | None, bool]:
     """The runner ``pipeline_args`` name, and whether it is the local one (the DirectRunner)."""
-    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.options.pipeline_options import PipelineOptions  # noqa: PLC0415 (Beam: lazy)
 
-    from ..beam.local_runner import local_runner
+    from ..beam.local_runner import local_runner  # noqa: PLC0415 (Beam: lazy)
 
     local = local_runner(PipelineOptions(list(pipeline_args))) is not None
     return _runner_arg(pipeline_args), local
@@ -63,7 +63,7 @@ def own_options(parser: argparse.ArgumentParser) -> list[str]:
 
 def runner_names() -> list[str]:
     """The runners ``--runner`` takes by name (a ``module.Class`` path works too)."""
-    from apache_beam.options.pipeline_options import StandardOptions
+    from apache_beam.options.pipeline_options import StandardOptions  # noqa: PLC0415 (Beam: lazy)
 
     beam = [n for n in StandardOptions.KNOWN_RUNNER_NAMES if not n.startswith("Test")]
     return ["direct", "dask", *beam]
@@ -97,7 +97,7 @@ def check_runner(name: str) -> None:
 def _runner_path(name: str) -> str:
     if "." in name:
         return name
-    from apache_beam.options.pipeline_options import StandardOptions
+    from apache_beam.options.pipeline_options import StandardOptions  # noqa: PLC0415 (Beam: lazy)
 
     known = {p.rsplit(".", 1)[-1].lower(): p for p in StandardOptions.ALL_KNOWN_RUNNERS}
     path = known.get(name.lower()) or known.get(name.lower() + "runner")
@@ -158,7 +158,10 @@ def _check_options(args: Sequence[str], command_options: Sequence[str]) -> None:
 def _beam_parser(*, dask: bool) -> argparse.ArgumentParser:
     """Beam's parser of every option of the ``PipelineOptions`` subclasses loaded now, and of
     Beam's ``DaskOptions`` with ``dask`` (its module imports dask: a third of a second)."""
-    from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
+    from apache_beam.options.pipeline_options import (  # noqa: PLC0415 (Beam: lazy)
+        PipelineOptions,
+        _BeamArgumentParser,
+    )
 
     if dask:
         with contextlib.suppress(ImportError):
@@ -178,26 +181,6 @@ def _subclasses(cls: type[Any]) -> Iterator[type[Any]]:
         yield from _subclasses(sub)
 
 
-EXTENSIONS = {
-    "jsonl": (".jsonl", ".json", ".ndjson"),
-    "csv": (".csv",),
-    "tfrecord": (".tfrecord", ".tfrecords"),
-    "parquet": (".parquet", ".pq"),
-    "arrow": (".arrow", ".feather", ".ipc"),
-    "numpy": (".npy", ".npz"),
-}
-"""Input formats by file extension (a ``.gz`` suffix is read through: Beam decompresses it)."""
-
-
-def format_of(path: str) -> str | None:
-    """The input format ``path`` (a file or a glob) names by its extension; ``None`` if none."""
-    lowered = path.lower().removesuffix(".gz")
-    for kind, endings in EXTENSIONS.items():
-        if lowered.endswith(endings):
-            return kind
-    return None
-
-
 def runner_args(name: str, options: dict[str, Any]) -> list[str]:
     """Beam command-line options for a runner and its pipeline options."""
     args = [f"--runner={RUNNERS.get(name, name)}"]
@@ -209,39 +192,6 @@ def runner_args(name: str, options: dict[str, Any]) -> list[str]:
         elif value is not None and value is not False:
             args.append(f"--{key}={value}")
     return args
-
-
-def failures_path(output: str) -> str:
-    """The default failures file for an output: its name with ``.failures.jsonl``."""
-    for suffix in (".jsonl", ".json", ".tfrecord"):
-        if output.endswith(suffix):
-            return output[: -len(suffix)] + ".failures.jsonl"
-    return output + ".failures.jsonl"
-
-
-def check_input(pattern: str) -> None:
-    """Refuse an input that matches no file (a local path or glob; URLs are not checked).
-
-    Raises:
-        ConfigError: naming the input, and the glob to pass for a directory.
-    """
-    if local_files(pattern) != []:
-        return
-    if os.path.isdir(pattern):
-        example = os.path.join(pattern, "*" + (_example_extension(pattern)))
-        raise ConfigError(
-            f"input {pattern!r} is a directory; pass a glob of the files in it, such as "
-            f"{example!r} (quoted, so that the shell does not expand it)"
-        )
-    raise ConfigError(f"input {pattern!r} not found (no file matches it)")
-
-
-def _example_extension(directory: str) -> str:
-    """The extension of the first input-format file in ``directory`` (``.jsonl`` if none)."""
-    for name in sorted(os.listdir(directory)):
-        if format_of(name) is not None:
-            return name[name.index(".") :] if "." in name else ".jsonl"
-    return ".jsonl"
 
 
 def check_paths(
@@ -363,13 +313,13 @@ def _real(path: str) -> str:
 
 def runs_locally(pipeline_args: Sequence[str]) -> bool:
     """Whether the run executes in this process, where the progress counter is seen."""
-    from apache_beam.options.pipeline_options import (
+    from apache_beam.options.pipeline_options import (  # noqa: PLC0415 (Beam: lazy)
         DirectOptions,
         PipelineOptions,
         StandardOptions,
     )
 
-    from ..beam.local_runner import DIRECT_NAMES
+    from ..beam.local_runner import DIRECT_NAMES  # noqa: PLC0415 (Beam: lazy)
 
     options = PipelineOptions(list(pipeline_args))
     if options.view_as(DirectOptions).direct_running_mode == "multi_processing":

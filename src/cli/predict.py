@@ -10,31 +10,24 @@ import argparse
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from ..core.errors import ConfigError
-from ..core.graph.block_state import BlockResult, row_of
-from ..core.graph.spec import InputSpec
-from ..core.records import failure_record, to_jsonable
+from ..graph.block_state import BlockResult, row_of
+from ..graph.graph import Graph
+from ..graph.plan import input_reader
+from ..graph.records import failure_record, to_jsonable
+from ..graph.spec import InputSpec
+from ..io.formats import INPUTS, ReadAs, described, failures_path, format_of
+from ..io.paths import check_input
 from ..plugins.manager import Plugins, get_plugin_manager
 from .display import count_records, print_summary, progress
 from .errors import runner_failures
-from .pipeline import (
-    beam_args,
-    check_input,
-    check_paths,
-    exit_status,
-    failures_path,
-    format_of,
-    own_options,
-    runner_of,
-    runs_locally,
-)
-from .run import reader
+from .pipeline import beam_args, check_paths, exit_status, own_options, runner_of, runs_locally
 
 
 def add_parser(commands: Any) -> None:
@@ -55,13 +48,12 @@ def add_parser(commands: Any) -> None:
     predict.add_argument("--input", required=True, help="the input file, or a glob of files")
     predict.add_argument(
         "--input-format",
-        choices=["jsonl", "csv", "tfrecord", "parquet", "arrow", "numpy"],
-        help="jsonl, csv, tfrecord (of tf.train.Example), parquet, arrow or numpy; default: "
-        "from the extension, else jsonl",
+        choices=list(INPUTS),
+        help=f"{described(INPUTS)}; default: from the extension, else jsonl",
     )
     predict.add_argument(
         "--read-as",
-        choices=["auto", "rows", "blocks"],
+        choices=list(get_args(ReadAs)),
         default="auto",
         help="read records one by one (rows) or as columns of --block-rows records (blocks, "
         "no per-row work); auto: blocks for columnar formats, and for csv and tfrecord when the "
@@ -114,8 +106,6 @@ def add_parser(commands: Any) -> None:
 
 
 def _predict(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..core.graph.graph import Graph
-
     pipeline_args = beam_args(extra, args.own_options)
     plugins = get_plugin_manager()
     options = _options(args.set, plugins.get(args.handler).handler_cls.Config.model_fields)
@@ -138,10 +128,11 @@ def _predict(args: argparse.Namespace, extra: list[str]) -> int:
         block_rows=args.block_rows,
         example=args.example,
     )
-    source = reader(entry, graph)
+    source = input_reader(entry, graph)
 
-    from ..beam.files import JsonlSink, PredictionLogSink
-    from ..beam.run_files import PROGRESS, run_graph_files
+    # Beam loads only for the commands that run a pipeline (not for --help or schema).
+    from ..beam.files import JsonlSink, PredictionLogSink  # noqa: PLC0415 (Beam: lazy)
+    from ..beam.run_files import PROGRESS, run_graph_files  # noqa: PLC0415 (Beam: lazy)
 
     sink: Any
     if args.output_format == "jsonl":

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
-from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-from ..core.columnar import BlockSource, ColumnarFormat
-from ..core.errors import ConfigError, SpecError
-from ..core.graph.graph import Graph
-from ..core.graph.nodes import FunctionNode, ModelNode
-from ..core.graph.spec import InputSpec
-from ..core.records import RESERVED_FIELDS, GraphRecords, graph_failure_record
-from ..core.sources import Format, Source
+from ..graph.load import load_spec
+from ..graph.plan import plan
+from ..graph.records import graph_failure_record
+from ..graph.spec import GraphSpec
 from .display import count_records, print_summary, progress
 from .errors import runner_failures
 from .pipeline import (
     beam_args,
-    check_input,
     check_paths,
     exit_status,
-    failures_path,
-    format_of,
     own_options,
     runner_args,
     runner_of,
@@ -67,183 +59,44 @@ def add_parser(commands: Any) -> None:
 
 
 def _schema(args: argparse.Namespace, extra: list[str]) -> int:
-    from ..core.graph.spec import GraphSpec
-
     print(json.dumps(GraphSpec.model_json_schema(), indent=2))
     return 0
 
 
 def run_spec(args: argparse.Namespace, extra: list[str]) -> int:
     """Run the spec ``args.spec``; the exit status (see the subcommand's description)."""
-    from ..core.graph.load import load_spec
-
-    loaded = load_spec(args.spec)
-    spec, graph = loaded.spec, loaded.graph
-    inputs = _inputs(loaded, args.input)
-    nodes = graph.output_names
-    outputs = _outputs(loaded, args.output, nodes)
-    failures = args.failures or (
-        loaded.resolve(spec.failures) if spec.failures else failures_path(outputs[0][1])
+    run = plan(
+        load_spec(args.spec),
+        input_path=args.input,
+        output_path=args.output,
+        failures_file=args.failures,
     )
-    check_paths(
-        [path for _, path in inputs], [path for _, path, _ in outputs], failures, _reads(loaded)
-    )
-    pipeline_args = runner_args(spec.runner.name, spec.runner.options) + list(extra)
+    outputs = run.outputs
+    inputs = [path for _, path in run.inputs]
+    check_paths(inputs, [out.path for out in outputs], run.failures, run.reads)
+    pipeline_args = runner_args(run.runner.name, run.runner.options) + list(extra)
     if args.runner:
         pipeline_args.append(f"--runner={args.runner}")
     pipeline_args = beam_args(pipeline_args, args.own_options)
+    # Beam loads only for the commands that run a pipeline (not for --help or schema).
+    from ..beam.files import sink  # noqa: PLC0415 (Beam: lazy)
+    from ..beam.run_files import PROGRESS, run_graph_files  # noqa: PLC0415 (Beam: lazy)
 
-    from ..beam.files import JsonlSink, ParquetSink, PredictionLogSink
-    from ..beam.run_files import PROGRESS, run_graph_files
-
-    sinks: list[Any] = []
-    order = [step.name for step in graph.validate()]
-    for kind, path, chosen in outputs:
-        if kind == "jsonl":
-            sinks.append(JsonlSink(path, GraphRecords(chosen, order)))
-        elif kind == "parquet":
-            sinks.append(ParquetSink(path, chosen))
-        else:
-            sinks.append(PredictionLogSink(path, chosen))
+    order = [step.name for step in run.graph.validate()]
+    sinks = [sink(out.format, out.path, out.nodes, order) for out in outputs]
     show = not args.no_progress and runs_locally(pipeline_args)
     runner, local = runner_of(pipeline_args)
     with (
         runner_failures(runner, local=local),
-        progress(PROGRESS, count_records(inputs) if show else None, show),
+        progress(PROGRESS, count_records(run.inputs) if show else None, show),
     ):
         summary = run_graph_files(
-            graph,
-            inputs=inputs,
+            run.graph,
+            inputs=run.inputs,
             sinks=sinks,
-            failures_path=failures,
+            failures_path=run.failures,
             failure_record=graph_failure_record,
             pipeline_args=pipeline_args,
         )
-    print_summary(summary, [written_files(kind, path) for kind, path, _ in outputs], failures)
+    print_summary(summary, [out.written for out in outputs], run.failures)
     return exit_status(summary.elements, summary.failed, summary.failed + summary.partial, args)
-
-
-def written_files(kind: str, path: str) -> str:
-    """The files an output of ``kind`` writes at ``path``: a glob where its sink names the parts
-    (ParquetSink: ``<path>-<id>.parquet``; PredictionLogSink: Beam's ``-SSSSS-of-NNNNN``)."""
-    if kind == "parquet":
-        return f"{path}-*.parquet"
-    if kind == "predictionlog":
-        return f"{path}-*-of-*"
-    return path
-
-
-def reader(entry: InputSpec, graph: Graph) -> Source | BlockSource:
-    """How to read an input: as rows, or as blocks (see the input's ``read_as``).
-
-    Raises:
-        ConfigError: blocks were asked of jsonl, or rows of a columnar-only format.
-    """
-    columnar_only = entry.format in ("parquet", "arrow", "numpy")
-    if entry.read_as == "blocks" and entry.format == "jsonl":
-        raise ConfigError("jsonl inputs are read as rows; use read_as: rows or auto")
-    if entry.read_as == "rows" and columnar_only:
-        raise ConfigError(f"{entry.format} inputs are read as blocks; use read_as: blocks or auto")
-    blocks = entry.read_as == "blocks" or columnar_only
-    if entry.read_as == "auto" and entry.format in ("csv", "tfrecord"):
-        blocks = works_on_blocks(graph)
-    if blocks:
-        return BlockSource(
-            cast(ColumnarFormat, entry.format),
-            entry.key_field,
-            entry.input_field,
-            entry.block_rows,
-            "serialized" if entry.example == "serialized" else "features",
-        )
-    kind = cast(Format, entry.format)
-    return Source(kind, entry.key_field, entry.input_field, entry.example)
-
-
-def works_on_blocks(graph: Graph) -> bool:
-    """Whether every node of ``graph`` runs a block without per-row work."""
-    for node in graph.nodes.values():
-        if isinstance(node, ModelNode) and not node.handler.accepts_blocks:
-            return False
-        if isinstance(node, FunctionNode) and not node.columnar:
-            return False
-    return True
-
-
-def _inputs(loaded: Any, override: str | None) -> list[tuple[Source | BlockSource, str]]:
-    specs = loaded.spec.inputs
-    if override is not None and len(specs) > 1:
-        raise ConfigError(f"--input replaces the spec's one input, but it has {len(specs)}")
-    if not specs:
-        raise SpecError(f"{loaded.path}: the spec has no inputs; add one, or pass --input")
-    found = []
-    for index, entry in enumerate(specs):
-        if override is not None and format_of(override) not in (None, entry.format):
-            # --input other.csv for a spec that reads jsonl: read it as its extension says
-            entry = entry.model_copy(update={"format": format_of(override)})  # noqa: PLW2901
-        try:
-            source = reader(entry, loaded.graph)
-        except ConfigError as exc:
-            raise loaded.error(("inputs", index, "read_as"), str(exc)) from exc
-        path = override if override is not None else loaded.resolve(entry.path)
-        _check_input(loaded, index, path, from_spec=override is None)
-        loaded.check_input_files(index, entry, path)
-        found.append((source, path))
-    return found
-
-
-def _reads(loaded: Any) -> list[tuple[str, str]]:
-    """The files the run reads besides its inputs (outputs may not overwrite them): the spec,
-    each model's path, the module of each function node."""
-    reads = [(str(loaded.path), "the spec")]
-    for node in loaded.graph.nodes.values():
-        if isinstance(node, ModelNode):
-            path = getattr(node.handler.config, "path", None)
-            if isinstance(path, str):
-                reads.append((path, f"the model of {node.handler.model_id!r}"))
-        elif isinstance(node, FunctionNode) and node.fn is not None:
-            module = _source_file(node.fn)
-            if module is not None:
-                reads.append((module, f"the module of function {node.ref!r}"))
-    return reads
-
-
-def _source_file(fn: Any) -> str | None:
-    try:
-        return inspect.getsourcefile(fn)
-    except TypeError:  # a builtin (a numpy ufunc, say): no file of the user's
-        return None
-
-
-def _check_input(loaded: Any, index: int, path: str, *, from_spec: bool) -> None:
-    """:func:`check_input`, its error at the spec's line when the path is the spec's."""
-    try:
-        check_input(path)
-    except ConfigError as exc:
-        if not from_spec:
-            raise
-        raise loaded.error(("inputs", index, "path"), str(exc)) from exc
-
-
-def _outputs(
-    loaded: Any, override: str | None, nodes: Sequence[str]
-) -> list[tuple[str, str, list[str]]]:
-    specs = loaded.spec.outputs
-    if override is not None and len(specs) > 1:
-        raise ConfigError(f"--output replaces the spec's one output, but it has {len(specs)}")
-    if not specs:
-        if override is None:
-            raise SpecError(f"{loaded.path}: the spec has no outputs; add one, or pass --output")
-        return [("jsonl", override, list(nodes))]
-    found = []
-    for index, entry in enumerate(specs):
-        chosen = list(entry.nodes or nodes)
-        clash = sorted(RESERVED_FIELDS & set(chosen))
-        if clash and entry.format == "jsonl":
-            raise loaded.error(
-                ("outputs", index),
-                f"output nodes {clash} clash with the fields of a result record "
-                f"({', '.join(sorted(RESERVED_FIELDS))}); rename them",
-            )
-        path = override if override is not None else loaded.resolve(entry.path)
-        found.append((entry.format, path, chosen))
-    return found

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from ..core.errors import ConfigError, MissingDependencyError
-from ..core.graph.load import load_spec
+from ..graph.load import load_spec
 
 
 def add_parser(commands: Any) -> None:
@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> None:
 def run_serve(args: argparse.Namespace, extra: list[str]) -> int:
     """Check the spec, then serve it until SIGTERM or Ctrl-C."""
     try:
-        from ..serve.process import Options, serve
+        from ..serve.process import Options, serve  # noqa: PLC0415 (starlette, uvicorn: optional)
     except ImportError as exc:
         raise MissingDependencyError.for_extra(
             exc.name or "starlette", "serve", "infergraph serve"

@@ -21,7 +21,11 @@ from .protos import BYTES, FLOAT, INT64, MESSAGE, OPTIONAL, REPEATED, STRING, Fi
 @cache
 def example_class() -> Any:
     """The ``tensorflow.Example`` message class (private pool)."""
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from google.protobuf import (  # noqa: PLC0415 (protobuf: lazy)
+        descriptor_pb2,
+        descriptor_pool,
+        message_factory,
+    )
 
     file = descriptor_pb2.FileDescriptorProto(
         name="infergraph/tensorflow/example.proto", package="tensorflow", syntax="proto3"
@@ -65,7 +69,7 @@ def parse_example(data: bytes) -> dict[str, Any]:
     Raises:
         InputError: the bytes are not a tf.train.Example.
     """
-    from google.protobuf.message import DecodeError
+    from google.protobuf.message import DecodeError  # noqa: PLC0415 (protobuf: lazy)
 
     example = example_class()()
     try:

@@ -226,7 +226,7 @@ def _check_beam_handler(candidate: Any, source: str) -> None:
 
 
 def _inference(result: Any) -> Any:
-    from apache_beam.ml.inference.base import PredictionResult
+    from apache_beam.ml.inference.base import PredictionResult  # noqa: PLC0415 (Beam: lazy)
 
     return result.inference if isinstance(result, PredictionResult) else result
 

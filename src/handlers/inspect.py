@@ -34,8 +34,8 @@ def _describe_saved_model(path: Path) -> str:
     require(
         "tensorflow", package="tensorflow", extra="tensorflow", purpose="inspecting a SavedModel"
     )
-    from tensorflow.core.framework import types_pb2
-    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.core.framework import types_pb2  # noqa: PLC0415 (tensorflow: optional)
+    from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415 (tensorflow: optional)
 
     saved = saved_model_pb2.SavedModel()
     try:

@@ -35,6 +35,7 @@ from ..core.config import HandlerConfig
 from ..core.errors import ConfigError, InputError
 from ..core.handler import ModelHandler
 from ..plugins.hookspecs import Register, hookimpl
+from ..plugins.manager import get_plugin_manager
 
 
 class ManyConfig(HandlerConfig):
@@ -231,8 +232,6 @@ class ManyHandler(ModelHandler[Any, list[Group], list[tuple[Group, Any]], Any, M
 
 @functools.cache
 def _plugins() -> Any:
-    from ..plugins.manager import get_plugin_manager
-
     return get_plugin_manager()
 
 

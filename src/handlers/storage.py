@@ -110,7 +110,7 @@ def _filesystems(url: str) -> Any:
     extra = _EXTRAS.get(scheme)
     install = f"pip install 'apache-beam[{extra}]'" if extra else f"the {scheme} filesystem"
     try:
-        from apache_beam.io.filesystems import FileSystems
+        from apache_beam.io.filesystems import FileSystems  # noqa: PLC0415 (Beam: lazy)
 
         FileSystems.get_filesystem(url)
     except ImportError as exc:

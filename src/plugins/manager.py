@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import pluggy
 
@@ -30,6 +30,17 @@ DISABLE_ENV = "INFERGRAPH_DISABLE_PLUGINS"
 _HOOK_NAMES = frozenset(
     name for name, value in vars(hookspecs).items() if hasattr(value, f"{PROJECT_NAME}_spec")
 )
+
+
+class HandlerRegistry(Protocol):
+    """What a graph needs of a plugin registry: a handler built by its registered name.
+
+    :class:`Plugins` is one; a test may pass any object with this method.
+    """
+
+    def create(self, name: str, /, **options: Any) -> ModelHandler[Any, Any, Any, Any, Any]:
+        """The handler registered as ``name``, built with validated ``options``."""
+        ...
 
 
 @dataclass(frozen=True)

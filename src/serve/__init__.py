@@ -16,7 +16,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         exc.name or "starlette", "serve", "infergraph serve"
     ) from exc
 
-from ..core.graph.spec import ServingSpec
+from ..graph.spec import ServingSpec
 from .app import create_app
 from .server import GraphServer
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 
-from ..core.graph.graph import Graph
-from ..core.graph.load import load_spec
-from ..core.graph.spec import ServingSpec
+from ..graph.graph import Graph
+from ..graph.load import load_spec
+from ..graph.spec import ServingSpec
 from .gate import Gate
 from .routes import routes
 from .server import GraphServer

@@ -1,6 +1,6 @@
 """The served graph: its loaded models, their version, and hot reload.
 
-A :class:`ServedGraph` holds one :class:`~infergraph.core.graph.run.GraphRunner` at a time. A
+A :class:`ServedGraph` holds one :class:`~infergraph.graph.run.GraphRunner` at a time. A
 reload (a model file changed, or Triton's repository ``load``) builds a new runner on a thread,
 with the new models, and swaps it in with one assignment: the batch running keeps the runner it
 started with, the next one takes the new. A model that fails to load leaves the old runner in
@@ -19,9 +19,9 @@ from typing import Any
 
 from ..core.blocks import Block
 from ..core.errors import InfergraphError
-from ..core.graph.graph import Graph
-from ..core.graph.nodes import ModelNode
-from ..core.graph.run import GraphRunner, GraphStats
+from ..graph.graph import Graph
+from ..graph.nodes import ModelNode
+from ..graph.run import GraphRunner, GraphStats
 
 LOG = logging.getLogger("infergraph.serve")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.graph.graph import Graph
-from ..core.graph.nodes import ModelNode
-from ..core.graph.run import GraphRunner
-from ..core.graph.state import INPUT
+from ..graph.graph import Graph
+from ..graph.nodes import ModelNode
+from ..graph.run import GraphRunner
+from ..graph.state import INPUT
 
 _ONNX_TYPES = {
     "tensor(float)": "FP32",

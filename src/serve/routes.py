@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from importlib.metadata import version
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -66,10 +67,8 @@ class Endpoints:
         return JSONResponse({"ready": False, "reason": reason}, 503)
 
     async def server_metadata(self, request: Request) -> Response:
-        from .. import __version__
-
         return JSONResponse(
-            {"name": "infergraph", "version": __version__, "extensions": EXTENSIONS}
+            {"name": "infergraph", "version": version("infergraph"), "extensions": EXTENSIONS}
         )
 
     async def model_metadata(self, request: Request) -> Response:

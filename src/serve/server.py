@@ -11,8 +11,8 @@ from typing import Any
 from starlette.requests import Request
 
 from ..core.errors import InfergraphError, RequestError
-from ..core.graph.graph import Graph
-from ..core.graph.spec import ServingSpec
+from ..graph.graph import Graph
+from ..graph.spec import ServingSpec
 from . import v2
 from .answers import Answer, answer
 from .batcher import Batcher, Pending, Slice

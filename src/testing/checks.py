@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..core.execute import AnyHandler
-from ..core.graph.single import predict
 from ..core.results import Failure, Prediction, Result
+from ..graph.single import predict
 
 __all__ = [
     "check_config_descriptions",
@@ -89,9 +89,9 @@ def check_handler(
 
 def run_on_beam(handler: AnyHandler, data: Sequence[Any], **kwargs: Any) -> list[Result]:
     """Run ``handler`` over ``data`` in a DirectRunner pipeline; predictions and failures."""
-    import apache_beam as beam
+    import apache_beam as beam  # noqa: PLC0415 (Beam: lazy)
 
-    from ..beam.transform import RunInference
+    from ..beam.transform import RunInference  # noqa: PLC0415 (Beam: lazy)
 
     with tempfile.TemporaryDirectory(prefix="infergraph-beam-") as tmp:
         prefix = str(Path(tmp) / "results")

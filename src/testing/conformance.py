@@ -12,11 +12,11 @@ import numpy as np
 
 from ..core.blocks import Block
 from ..core.execute import AnyHandler
-from ..core.graph.single import predict
 from ..core.handler import ModelHandler
 from ..core.metrics import NullMetrics, RunStats
 from ..core.results import Failure, Prediction, Result
 from ..core.sharing import SHARED_MODELS, ModelBox
+from ..graph.single import predict
 from .checks import check_config_descriptions, outputs_close, run_on_beam
 
 # Keys of every kind a user may pass: they must come back as given, in order.
@@ -135,7 +135,7 @@ class HandlerConformance:
     def test_bad_examples_fail_alone_with_a_message(self) -> None:
         """Each bad example becomes a failure record with a message; the good ones succeed."""
         if not self.bad_examples:
-            import pytest
+            import pytest  # noqa: PLC0415 (pytest: the testing extra)
 
             pytest.skip("no bad_examples given")
         good, bad = self._good(), list(self.bad_examples)
@@ -196,7 +196,7 @@ class HandlerConformance:
         """A block's output has one row per block row, equal to the rows predicted alone."""
         block = self.good_block
         if block is None:
-            import pytest
+            import pytest  # noqa: PLC0415 (pytest: the testing extra)
 
             pytest.skip("no good_block given")
         handler = self._handler()
@@ -214,7 +214,7 @@ class HandlerConformance:
     def test_beam_agrees_with_in_process(self) -> None:
         """The Beam path gives the same predictions and failures, key by key."""
         if not self.beam:
-            import pytest
+            import pytest  # noqa: PLC0415 (pytest: the testing extra)
 
             pytest.skip("beam = False")
         good, bad = self._good(), list(self.bad_examples)

@@ -22,6 +22,7 @@ from apache_beam.ml.inference.sklearn_inference import SklearnModelHandlerNumpy
 from sklearn.linear_model import LinearRegression
 
 import infergraph as ig
+from infergraph.cli import main
 from infergraph.testing import check_handler, run_on_beam
 
 SKLEARN = "apache_beam.ml.inference.sklearn_inference:SklearnModelHandlerNumpy"
@@ -111,8 +112,6 @@ def test_output_result_keeps_beams_prediction_result(sklearn_model: Path) -> Non
 
 
 def test_the_beam_handler_from_the_command_line(sklearn_model: Path, tmp_path: Path) -> None:
-    from infergraph.cli import main
-
     source = tmp_path / "in.jsonl"
     source.write_text('{"id": "a", "x": [1.0, 2.0]}\n{"id": "b", "x": [2.0, 0.0]}\n')
     out = tmp_path / "out.jsonl"

@@ -12,8 +12,8 @@ from infergraph.beam.files import ParquetSink, PredictionLogSink, _WriteParquet,
 from infergraph.beam.run_files import summarize_files
 from infergraph.beam.staging import discard, publish, run_id, stage
 from infergraph.core.errors import ConfigError
-from infergraph.core.graph.state import GraphResult
-from infergraph.core.tables import results_table
+from infergraph.graph.state import GraphResult
+from infergraph.graph.tables import _array, results_table
 
 
 def test_parquet_parts_get_one_schema_when_a_column_starts_empty(tmp_path: Path) -> None:
@@ -125,8 +125,6 @@ def test_parts_get_the_columns_of_the_first_and_name_the_output(tmp_path: Path) 
 
 
 def test_block_columns_arrow_cannot_hold_are_written_as_text() -> None:
-    from infergraph.core.tables import _array
-
     valid = np.array([True, False, True])
     column = _array(np.array([1 + 2j, 0, 3j]), valid)
     assert column.to_pylist() == ['"(1+2j)"', None, '"3j"']

@@ -16,6 +16,7 @@ import infergraph as ig
 from infergraph.testing import outputs_equal
 from tests import graph_topologies as topologies
 from tests.core.handlers import ScaleHandler
+from tests.graph.test_blocks import as_block
 
 
 def run_cases_on_beam(
@@ -127,8 +128,6 @@ def test_an_invalid_graph_fails_before_the_pipeline_is_built() -> None:
 def test_blocks_on_beam_match_blocks_in_process(
     five_onnx: Path, ten_onnx: Path, tmp_path: Path
 ) -> None:
-    from tests.core.graph.test_blocks import as_block
-
     cases = [make(five_onnx, ten_onnx) for make in topologies.ALL]
     blocks = {}
     for case in cases:

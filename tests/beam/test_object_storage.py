@@ -68,7 +68,7 @@ def test_a_spec_on_s3_gives_the_in_process_results(
 
 
 def test_the_scale_out_page_spec_loads_without_reaching_the_store(tmp_path: Path) -> None:
-    from infergraph.core.graph.load import load_spec
+    from infergraph.graph.load import load_spec
 
     page = (Path(__file__).parents[2] / "docs" / "scale-out.md").read_text()
     (block,) = re.findall(r"```yaml\n(name: scoring\n.*?)```", page, flags=re.DOTALL)

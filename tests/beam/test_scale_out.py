@@ -15,9 +15,9 @@ import pytest
 
 import infergraph as ig
 from infergraph.cli import main
-from infergraph.cli.run import reader
-from infergraph.core.graph.load import load_spec
-from infergraph.core.records import GraphRecords
+from infergraph.graph.load import load_spec
+from infergraph.graph.plan import input_reader
+from infergraph.graph.records import GraphRecords
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,7 @@ def in_process(spec: Path) -> tuple[dict[str, Any], set[str]]:
     elements that did not fail, and the keys of those that did."""
     loaded = load_spec(spec)
     entry = loaded.spec.inputs[0]
-    source = reader(entry, loaded.graph)
+    source = input_reader(entry, loaded.graph)
     order = [step.name for step in loaded.graph.validate()]
     records = GraphRecords(loaded.spec.outputs[0].nodes or [], order)
 
@@ -82,7 +82,7 @@ def in_process(spec: Path) -> tuple[dict[str, Any], set[str]]:
     out = {}
     for result in loaded.graph.run(elements()):
         for record in records(result):
-            out[record["key"]] = json.loads(ig.core.records.dumps(record))  # as written
+            out[record["key"]] = json.loads(ig.graph.records.dumps(record))  # as written
     failed = {key for key, record in out.items() if record["status"] == "failed"}
     return {k: r for k, r in out.items() if k not in failed}, failed
 

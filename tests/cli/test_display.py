@@ -9,7 +9,8 @@ import pytest
 
 from infergraph.beam.run_files import Counter
 from infergraph.cli.display import count_records, progress
-from infergraph.core.sources import Source
+from infergraph.io.columnar import BlockSource
+from infergraph.io.sources import Source
 
 
 class Terminal(io.StringIO):
@@ -53,8 +54,6 @@ def test_records_are_counted_in_gzip_files_too(tmp_path: Path) -> None:
 
 def test_files_that_cannot_be_counted_give_an_unknown_total(tmp_path: Path) -> None:
     import numpy as np
-
-    from infergraph.core.columnar import BlockSource
 
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not parquet")
     (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")

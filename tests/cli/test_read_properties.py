@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from infergraph.cli import main
 from infergraph.core.tfexample import make_example
-from infergraph.core.tfrecord import write_record
+from infergraph.io.tfrecord import write_record
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,8 @@ import pytest
 
 from infergraph.cli import main
 from infergraph.core.tfexample import make_example
-from infergraph.core.tfrecord import write_record
+from infergraph.handlers.tensorflow.tfx_protos import prediction_log_types
+from infergraph.io.tfrecord import write_record
 
 SPEC = """\
 name: times
@@ -140,8 +141,6 @@ def test_csv_and_tfrecord_inputs_give_the_jsonl_results(project: Path) -> None:
 
 def test_prediction_logs_output(project: Path) -> None:
     tf = pytest.importorskip("tensorflow")
-    from infergraph.handlers.tensorflow.tfx_protos import prediction_log_types
-
     spec = project / "logs.yaml"
     spec.write_text(
         SPEC.replace(

@@ -12,6 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from infergraph.cli import main
+from infergraph.cli.pipeline import check_paths
+from infergraph.core.errors import ConfigError
+from tests.onnx_models import outer
 
 SPEC = """\
 name: blocks
@@ -172,8 +175,6 @@ outputs:
 def test_parquet_keeps_the_shape_of_each_rows_output_as_jsonl_does(
     tmp_path: Path, data: str
 ) -> None:
-    from tests.onnx_models import outer
-
     outer(tmp_path / "outer.onnx")
     keys, xs = ["a", "b", "c"], [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
     (tmp_path / "in.jsonl").write_text(
@@ -261,9 +262,6 @@ def test_two_parquet_outputs_in_one_directory_are_both_published(project: Path) 
 
 
 def test_an_input_glob_over_the_outputs_own_parts_is_refused(tmp_path: Path) -> None:
-    from infergraph.cli.pipeline import check_paths
-    from infergraph.core.errors import ConfigError
-
     (tmp_path / "out").mkdir()
     part = tmp_path / "out" / "parts-1a2b3c4d5e6f.parquet"
     part.write_bytes(b"PAR1")

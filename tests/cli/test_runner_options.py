@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import infergraph.beam.run_files as run_files
 from infergraph.cli import main
 from infergraph.cli.errors import runner_error
 from infergraph.core.errors import RunnerError
@@ -186,8 +187,6 @@ def test_an_error_of_the_local_runner_keeps_its_traceback(
     spec: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure on the DirectRunner that is no infergraph error is a bug: not one line."""
-    import infergraph.beam.run_files as run_files
-
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug")
 

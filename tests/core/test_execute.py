@@ -12,6 +12,7 @@ from infergraph.core.execute import BatchRunner, Item, plan_calls
 from infergraph.core.items import to_item
 from infergraph.core.metrics import RunStats
 from infergraph.core.sharing import SHARED_MODELS
+from infergraph.testing import run_on_beam
 from tests.core.handlers import ScaleHandler
 
 
@@ -246,8 +247,6 @@ def test_a_block_of_batch_errors_fails_every_row_without_bisection() -> None:
 
 
 def test_block_rows_on_beam_match_in_process() -> None:
-    from infergraph.testing import run_on_beam
-
     handler = ScaleHandler(reject=7.0, max_batch_size=8)
     values = np.arange(30.0) + 100
     values[[0, 17]] = 7.0

@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, SecretBytes, SecretStr
 
 import infergraph as ig
 from infergraph import HandlerConfig, ModelHandler
+from infergraph.core.redaction import redact
+from tests.core.handlers import ScaleHandler
 
 
 class Vault(BaseModel):
@@ -72,8 +74,6 @@ def test_failure_messages_are_redacted() -> None:
 
 
 def test_handlers_without_secrets_keep_their_key() -> None:
-    from tests.core.handlers import ScaleHandler
-
     handler = ScaleHandler(factor=3.0)
     assert handler.secrets() == []
     assert "secrets=" not in handler.cache_key()
@@ -86,8 +86,6 @@ def test_handlers_without_secrets_keep_their_key() -> None:
 def test_redact_masks_escaped_url_and_base64_forms() -> None:
     import base64
     from urllib.parse import quote
-
-    from infergraph.core.redaction import redact
 
     secret = "s3cr3t/v@lue+key"
     for prefix in (b"", b"u", b"us", b"user:"):

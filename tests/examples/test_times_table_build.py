@@ -18,8 +18,9 @@ import pytest
 
 import infergraph as ig
 from examples.times_table import adapters, build, models
-from infergraph.core.sources import Source
-from infergraph.core.tfrecord import read_records
+from infergraph.core.tfexample import make_example
+from infergraph.io.sources import Source
+from infergraph.io.tfrecord import read_records
 
 pytestmark = pytest.mark.slow
 
@@ -369,8 +370,6 @@ def test_adapters_on_real_values(out: Path, loaded: Loaded) -> None:
 
 def test_to_example_matches_tensorflow_and_infergraph_bytes() -> None:
     import tensorflow as tf
-
-    from infergraph.core.tfexample import make_example
 
     made = adapters.to_example(np.float32(525.0))
     reference = tf.train.Example(

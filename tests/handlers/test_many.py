@@ -124,7 +124,7 @@ def test_a_config_names_one_way_to_choose(models: Path) -> None:
 
 
 def test_the_pages_spec_runs(models: Path, tmp_path: Path) -> None:
-    from infergraph.core.graph.load import load_spec
+    from infergraph.graph.load import load_spec
 
     page = (Path(__file__).parents[2] / "docs" / "handlers" / "many.md").read_text()
     (block,) = re.findall(r"```yaml\n(.*?)```", page, flags=re.DOTALL)

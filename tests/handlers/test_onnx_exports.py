@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import infergraph as ig
+from infergraph.cli import main
 from infergraph.testing import check_handler, outputs_close, outputs_equal, run_on_beam
 from tests.handlers import onnx_exports
 from tests.handlers.cli_predict import predict_jsonl
@@ -212,8 +213,6 @@ def test_outputs_with_another_leading_dim_are_refused_at_load(tmp_path: Path) ->
 def test_a_refused_model_is_an_error_on_beam_and_in_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from infergraph.cli import main
-
     path = onnx_exports.with_other_leading_dim(tmp_path / "lead.onnx")
     with pytest.raises(Exception, match="has outputs without a batch axis"):
         run_on_beam(ig.handler("onnx", path=str(path)), [[1.0, 2.0]])

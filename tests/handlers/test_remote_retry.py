@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from infergraph.handlers.remote.breaker import CircuitBreaker
 from infergraph.handlers.remote.retry import AdaptiveThrottler, Backoff, parse_retry_after
 
 
@@ -88,8 +89,6 @@ def test_a_few_stray_rejects_do_not_throttle() -> None:
 
 
 def test_breaker_counts_only_exhaustions_nothing_was_answered_during() -> None:
-    from infergraph.handlers.remote.breaker import CircuitBreaker
-
     clock = Clock()
     breaker = CircuitBreaker("u", failures=2, cooldown_s=10, clock=clock)
     breaker.answered(probe=False)  # at t=0
@@ -117,8 +116,6 @@ def test_breaker_counts_only_exhaustions_nothing_was_answered_during() -> None:
 
 
 def test_a_disabled_breaker_never_refuses_but_keeps_evidence() -> None:
-    from infergraph.handlers.remote.breaker import CircuitBreaker
-
     clock = Clock()
     breaker = CircuitBreaker("u", failures=1, cooldown_s=10, clock=clock, enabled=False)
     for _ in range(5):

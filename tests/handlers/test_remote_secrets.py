@@ -15,6 +15,7 @@ import infergraph as ig
 from infergraph.cli import main
 from infergraph.core.errors import ConfigError
 from infergraph.handlers.remote import RemoteHandler
+from infergraph.handlers.remote.transport import _credentials
 from tests.handlers.remote_server import Action, PredictionServer, text
 
 
@@ -144,8 +145,6 @@ def test_an_error_body_never_carries_any_form_of_the_token(body: str) -> None:
 
 
 def test_basic_credentials_are_scrubbed_decoded_too() -> None:
-    from infergraph.handlers.remote.transport import _credentials
-
     value = "Basic " + base64.b64encode(b"user:pa55w0rd-x").decode()
     secrets = _credentials(value)
     assert "pa55w0rd-x" in secrets and "user:pa55w0rd-x" in secrets

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import infergraph as ig
+from infergraph.cli import main
 from infergraph.handlers.inspect import describe_model
 from infergraph.handlers.tensorflow.tfx import (
     prediction_log_sink,
@@ -183,8 +184,6 @@ def test_records_of_one_feature_reach_a_parsing_signature_from_the_cli(
 ) -> None:
     # One field besides the key: the one-field rule would pass the bare value, which a
     # signature that parses tf.train.Example cannot name; the record goes as it is.
-    from infergraph.cli import main
-
     records = tmp_path / "in.jsonl"
     records.write_text(
         '{"id": "a", "x": [105.0]}\n{"id": "b", "x": 1013.0}\n{"id": "c", "x": 1013}\n'

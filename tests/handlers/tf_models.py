@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import infergraph as ig
+
 
 def _tf() -> Any:
     import tensorflow as tf
@@ -161,8 +163,6 @@ def report_placement(path: str) -> None:
     """
     import numpy as np
     import tensorflow as tf
-
-    import infergraph as ig
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(

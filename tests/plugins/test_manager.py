@@ -5,7 +5,9 @@ from importlib.metadata import EntryPoint
 import pytest
 
 import infergraph as ig
+from infergraph.beam import RunInference
 from infergraph.plugins import DISABLE_ENV, get_plugin_manager
+from tests.plugins.fixtures.family import ChildHandler, ParentHandler
 
 
 def ep(name: str, module: str) -> EntryPoint:
@@ -112,9 +114,6 @@ def test_each_manager_is_fresh() -> None:
 
 
 def test_a_subclass_registered_after_its_parent_has_its_own_name() -> None:
-    from infergraph.beam import RunInference
-    from tests.plugins.fixtures.family import ChildHandler, ParentHandler
-
     plugins = get_plugin_manager(entry_points=[ep("family", "family")])
     child = plugins.create("child", reject=7.0)
     assert child.name == "child"

@@ -14,6 +14,7 @@ from sklearn.datasets import load_iris
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 import infergraph as ig
+from infergraph.cli import main
 from infergraph.testing import check_handler, run_on_beam
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "infergraph-sklearn"
@@ -103,8 +104,6 @@ def test_keys_blocks_and_failures_on_both_paths(plugins: ig.Plugins, iris) -> No
 
 
 def test_through_the_command_line(plugins: ig.Plugins, iris, tmp_path: Path) -> None:
-    from infergraph.cli import main
-
     path, model, rows = iris
     source = tmp_path / "flowers.jsonl"
     records = [{"id": f"f{i}", **dict(zip(FEATURES, rows[i], strict=True))} for i in (0, 75)]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import infergraph as ig
+from infergraph.cli import main
 from infergraph.testing import check_handler, run_on_beam
 
 
@@ -47,8 +48,6 @@ def test_both_paths_with_keys_and_blocks(plugins: ig.Plugins) -> None:
 def test_cli_lists_it_with_its_package(
     plugins: ig.Plugins, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from infergraph.cli import main
-
     assert main(["handlers"]) == 0
     line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("scale"))
     assert line.split() == ["scale", "scale", "infergraph-scale", "1.0.0"]

@@ -224,7 +224,7 @@ def _parses_examples(path: Path, signature: str, tags: list[str] | None) -> bool
     read from ``saved_model.pb`` without loading the model (``False`` when it cannot be read:
     loading reports why)."""
     try:
-        from tensorflow.core.protobuf import saved_model_pb2
+        from tensorflow.core.protobuf import saved_model_pb2  # noqa: PLC0415 (tensorflow: optional)
 
         saved = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
     except Exception:  # a missing or corrupt model fails at load, with its message

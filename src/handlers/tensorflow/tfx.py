@@ -111,7 +111,7 @@ def prediction_log_sink(file_path_prefix: str, **options: Any) -> Any:
         file_path_prefix: Output prefix for ``beam.io.WriteToTFRecord``.
         **options: Keyword arguments of :func:`to_prediction_log`.
     """
-    import apache_beam
+    import apache_beam  # noqa: PLC0415 (Beam: lazy)
 
     beam: Any = apache_beam  # Beam's API is untyped
 

@@ -54,8 +54,13 @@ def _official() -> PredictionLogTypes | None:
 
 
 def _private() -> PredictionLogTypes:
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, wrappers_pb2
-    from tensorflow.core.framework import tensor_pb2
+    from google.protobuf import (  # noqa: PLC0415 (protobuf: lazy)
+        descriptor_pb2,
+        descriptor_pool,
+        message_factory,
+        wrappers_pb2,
+    )
+    from tensorflow.core.framework import tensor_pb2  # noqa: PLC0415 (tensorflow: optional)
 
     pool = descriptor_pool.DescriptorPool()
     added: set[str] = set()
