@@ -39,6 +39,7 @@ from .core.graph import Graph, GraphResult, GraphStats, Lineage, load_graph, whe
 from .core.graph.single import predict
 from .core.handler import ModelHandler
 from .core.metrics import RunStats
+from .core.refresh import ModelUpdate, watch_models
 from .core.results import Failure, Prediction
 from .core.sharing import SHARED_MODELS as model_cache
 from .handlers.beam_bridge import from_beam
@@ -48,6 +49,7 @@ from .plugins.manager import Plugins, get_plugin_manager
 if TYPE_CHECKING:
     from .beam.bridge import BeamModelHandler
     from .beam.graph import RunGraph
+    from .beam.refresh import WatchModels
     from .beam.transform import RunInference
 
 __version__ = "0.1.0"
@@ -78,6 +80,7 @@ __all__ = [
     "ModelHandler",
     "ModelLoadError",
     "ModelTimeoutError",
+    "ModelUpdate",
     "PluginError",
     "Plugins",
     "PostprocessError",
@@ -89,6 +92,7 @@ __all__ = [
     "RunStats",
     "RunnerError",
     "SpecError",
+    "WatchModels",
     "__version__",
     "from_beam",
     "get_plugin_manager",
@@ -97,6 +101,7 @@ __all__ = [
     "load_graph",
     "model_cache",
     "predict",
+    "watch_models",
     "when",
 ]
 
@@ -132,6 +137,10 @@ def __getattr__(name: str) -> Any:
         from .beam.graph import RunGraph
 
         return RunGraph
+    if name == "WatchModels":
+        from .beam.refresh import WatchModels
+
+        return WatchModels
     if name == "BeamModelHandler":
         from .beam.bridge import BeamModelHandler
 

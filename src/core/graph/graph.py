@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, GraphError
 from ..handler import ModelHandler
+from ..refresh import ModelUpdate
 from .block_state import BlockResult
 from .conditions import Condition, as_condition
 from .nodes import AnyHandler, FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
@@ -307,6 +308,7 @@ class Graph:
         keyed: bool | None = None,
         metrics: GraphStats | None = None,
         chunk_size: int | None = None,
+        model_updates: Iterable[ModelUpdate] | None = None,
     ) -> Iterator[GraphResult | BlockResult]:
         """Run the graph in this process: one result per element, in input order.
 
@@ -319,6 +321,11 @@ class Graph:
             metrics: A :class:`GraphStats` to read per-node counters and latency afterwards.
             chunk_size: Elements taken from ``data`` at a time (default: the largest batch of
                 any model node); results come out a chunk at a time.
+            model_updates: :class:`~infergraph.ModelUpdate` records, read as they come (an
+                endless iterable such as :func:`~infergraph.watch_models` is fine): each new
+                model loads in the background and answers from the next chunk on; a model
+                that fails to load is reported and the old one kept. Each result's lineage
+                names the model versions that answered it (``lineage.models``).
 
         Raises:
             GraphError: the graph is invalid (before any data is read).
@@ -326,7 +333,14 @@ class Graph:
         """
         from .run import run_graph
 
-        return run_graph(self, data, keyed=keyed, metrics=metrics, chunk_size=chunk_size)
+        return run_graph(
+            self,
+            data,
+            keyed=keyed,
+            metrics=metrics,
+            chunk_size=chunk_size,
+            model_updates=model_updates,
+        )
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart (GitHub and many doc tools draw it)."""

@@ -14,6 +14,7 @@ from ..blocks import Block
 from ..execute import BatchRunner
 from ..items import to_item
 from ..metrics import MetricsSink, RunStats
+from ..refresh import ModelUpdate, Refresher, consume, swap_ready
 from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
 from .block_state import BlockRecord, BlockResult
@@ -57,13 +58,17 @@ def run_graph(
     metrics: GraphStats | None = None,
     chunk_size: int | None = None,
     clock: Clock = time.monotonic,
+    model_updates: Iterable[ModelUpdate] | None = None,
 ) -> Iterator[GraphResult | BlockResult]:
     """Validate ``graph``, load its models, and return an iterator of its results on ``data``.
 
     A block element gives one :class:`BlockResult` (every row's status in it); any other
-    element one :class:`GraphResult`.
+    element one :class:`GraphResult`. ``model_updates`` are followed from a background thread
+    (see :meth:`GraphRunner.follow`).
     """
     runner = GraphRunner(graph, metrics=metrics)
+    if model_updates is not None:
+        runner.follow(model_updates)
     size = chunk_size or runner.batch_limit()
 
     def results() -> Iterator[GraphResult | BlockResult]:
@@ -98,6 +103,9 @@ class GraphRunner:
         self.steps = graph.validate()
         self.stats = metrics if metrics is not None else GraphStats()
         self.finish = Finish.of(graph)
+        self.refresher: Refresher | None = None
+        self._versions: dict[str, str] = {}
+        self._refreshed: dict[str, ModelBox] = {}
         self._boxes: list[ModelBox] = []
         self.runners: dict[str, BatchRunner] = {}
         loaded = models or {}
@@ -112,6 +120,17 @@ class GraphRunner:
         box = SHARED_MODELS.acquire(handler, sink)
         self._boxes.append(box)  # held: the shared model stays loaded
         return box.model
+
+    def follow(self, updates: Iterable[ModelUpdate]) -> None:
+        """Take model updates from ``updates`` (read in a background thread, so it may be an
+        endless stream): each new model loads in the background and is swapped in between
+        two batches; results name the model versions that answered them in their lineage."""
+        if self.refresher is None:
+            handlers = {name: runner.handler for name, runner in self.runners.items()}
+            sinks = {name: self.stats.node(name) for name in self.runners}
+            self.refresher = Refresher(handlers, sinks)
+            self._versions = dict(self.refresher.versions)
+        consume(updates, self.refresher)
 
     def batch_limit(self) -> int:
         """Rows worth running at once: the largest model batch size (256 without models)."""
@@ -138,11 +157,15 @@ class GraphRunner:
     def run_blocks(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The block results of ``elements``, in order: one per block element and one per run
         of other elements (``from_rows``: a row per element), counted in ``stats.results``."""
+        if self.refresher is not None:  # between two batches: swap in what finished loading
+            sinks = {name: self.stats.node(name) for name in self.runners}
+            self._versions = swap_ready(self.refresher, self.runners, sinks, self._refreshed)
         records = to_records(elements, keyed)
         for step in self.steps:
             step.apply(records, self.stats.node(step.name), self.runners.get(step.name))
         results = [self.finish.result(record) for record in records]
         for result in results:
+            result.versions = self._versions
             self.stats.results.update(result.status_counts())
         return results
 
