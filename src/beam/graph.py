@@ -11,6 +11,7 @@ element (a :class:`~infergraph.core.graph.block_state.BlockResult` per block).
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,10 +32,12 @@ from ..core.graph.run import Finish, to_records
 from ..core.graph.single import node_results
 from ..core.graph.stages import Step
 from ..core.metrics import RunStats
+from ..core.refresh import InUse, ModelUpdate, Refresher, swap_ready, versions_of
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
 from .buffered import Buffered
 from .metrics import BeamMetrics
+from .refresh import shared_refresher, with_updates
 from .windowed import WindowedBuffered
 
 RESULTS = PREDICTIONS = "predictions"
@@ -73,6 +76,13 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         max_delay_s: The longest an element waits for its batch to fill in a streaming or
             windowed pipeline (default: the models' shortest ``max_batch_duration_s``, else
             until the bundle ends).
+        model_updates: A PCollection of :class:`~infergraph.ModelUpdate` (for example from
+            :class:`~infergraph.WatchModels`): each new model loads in the background and is
+            swapped in between two batches; what came before an update is run by the model
+            in use. A model that fails to load is a warning and the counter
+            ``model_refresh_failures``, and the old one stays. Each result's lineage names
+            the model versions that answered it (``lineage.models``). See
+            :mod:`infergraph.beam.refresh`.
     """
 
     def __init__(
@@ -83,6 +93,7 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         label: str | None = None,
         handler_view: bool = False,
         max_delay_s: float | None = None,
+        model_updates: PCollection[ModelUpdate] | None = None,
     ) -> None:
         super().__init__(label or f"RunGraph[{graph.name}]")
         graph.validate()  # before any pipeline is built
@@ -90,6 +101,7 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         self.keyed = keyed
         self.handler_view = handler_view
         self.max_delay_s = max_delay_s
+        self.model_updates = model_updates
         self._route_failures = False
 
     def with_exception_handling(self) -> RunGraph:
@@ -100,6 +112,7 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
             label=self.label,
             handler_view=self.handler_view,
             max_delay_s=self.max_delay_s,
+            model_updates=self.model_updates,
         )
         routed._route_failures = True
         return routed
@@ -109,10 +122,13 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         single = self.graph.output_names[0] if self.handler_view else None
         context = _Context(self.graph.name, self.keyed, Finish.of(self.graph), single)
         tagged = not _on_dask(pcoll)
-        if bounded_global_window(pcoll):  # batches may span the elements' windowing
+        delay = self.max_delay_s if self.max_delay_s is not None else segment.max_wait_s()
+        if self.model_updates is not None:  # models swapped in as updates come
+            pcoll = with_updates(pcoll, self.model_updates)
+            run = beam.ParDo(_SegmentRefreshDoFn(segment, context, tagged, delay))
+        elif bounded_global_window(pcoll):  # batches may span the elements' windowing
             run = beam.ParDo(_SegmentEachDoFn(segment, context, tagged))
         else:  # each output keeps its element's timestamp, windows and pane
-            delay = self.max_delay_s if self.max_delay_s is not None else segment.max_wait_s()
             run = beam.ParDo(_SegmentWindowedDoFn(segment, context, tagged, delay))
         current = pcoll
         current = current | "Run" >> (run.with_outputs(FAILURES, main=RESULTS) if tagged else run)
@@ -198,6 +214,8 @@ class _SegmentDoFn(beam.DoFn):
         self._boxes: list[ModelBox] = []
         for node in self.segment.models:
             self._runners[node.name] = self._load(node)
+        self._refresher: Refresher | None = None
+        self._in_use = InUse({})
 
     def _load(self, node: ModelNode) -> BatchRunner:
         handler = node.handler
@@ -227,12 +245,15 @@ class _SegmentDoFn(beam.DoFn):
         """Applies every step; for each record, its outputs and whether its rows are elements."""
         records = to_records(batch, self.context.keyed)
         self._report_load()
+        if self._refresher is not None:
+            self._swap(self._refresher)
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runners.get(step.name))
         finish = self.context.finish
         statuses: Counter[str] = Counter()
         for record in records:
             result = finish.result(record)
+            result.versions = self._in_use.versions
             if self.context.single is not None:
                 yield self._as_handler([result], self.context.single), record.from_rows
                 continue
@@ -246,6 +267,9 @@ class _SegmentDoFn(beam.DoFn):
             yield [self._failed(r.to_failure()) if r.status == "failed" else r for r in rows], True
         for name, count in statuses.items():  # once per batch, not per element
             self._results.counter(name, count)
+
+    def _swap(self, refresher: Refresher) -> None:
+        """Swap in the models that finished loading (runs that take model updates)."""
 
     def _as_handler(self, results: Iterable[Any], node: str) -> list[Any]:
         """A one-node graph's results as its handler's predictions and failures."""
@@ -302,6 +326,46 @@ class _SegmentWindowedDoFn(WindowedBuffered, _SegmentDoFn):
     def max_delay(self) -> float | None:
         """How long an element may wait for its batch to fill."""
         return self.delay
+
+
+class _SegmentRefreshDoFn(_SegmentWindowedDoFn):
+    """A :class:`_SegmentWindowedDoFn` whose models follow the updates of a side input: each
+    new model loads in the background and is swapped in between two batches (see
+    :mod:`infergraph.core.refresh`)."""
+
+    def __init__(
+        self, segment: Segment, context: _Context, tagged: bool, delay: float | None
+    ) -> None:
+        super().__init__(segment, context, tagged, delay)
+        self.token = uuid.uuid4().hex  # the step's: its DoFns in a process share a refresher
+
+    def setup(self) -> None:
+        super().setup()
+        handlers = {name: runner.handler for name, runner in self._runners.items()}
+        self._refresher, self._pending = shared_refresher(self.token, handlers)
+        self._in_use = InUse(versions_of(handlers))
+
+    def process(self, element: Any, windowed: Any = beam.DoFn.WindowedValueParam) -> Any:
+        if type(element) is not ModelUpdate:
+            return super().process(element, windowed)
+        # What came before the update runs now, by the model in use; the new one loads.
+        before = self._flush() if self._held else []
+        assert self._refresher is not None
+        self._refresher.offer([element])
+        return before
+
+    def finish_bundle(self) -> list[Any]:
+        outputs = super().finish_bundle()
+        self._report_refresh()
+        return outputs
+
+    def _swap(self, refresher: Refresher) -> None:
+        swap_ready(refresher, self._runners, self._sinks, self._in_use)
+        self._report_refresh()
+
+    def _report_refresh(self) -> None:
+        for name, pending in self._pending.items():
+            pending.drain_into(self._sinks[name])
 
 
 def bounded_global_window(pcoll: PCollection[Any]) -> bool:

@@ -3,7 +3,7 @@
 A :class:`ModelUpdate` names a model node and the path of its new model. A :class:`Refresher`
 loads each new one in a background thread (through the process's model cache, so threads and
 DoFns of one process load it once) while the old model goes on answering; whoever runs batches
-calls :meth:`Refresher.ready` between two batches and swaps in what finished loading, so a batch
+calls :func:`swap_ready` between two batches and swaps in what finished loading, so a batch
 runs wholly on one version. A model that fails to load is reported (a warning and the
 ``model_refresh_failures`` counter of its node) and the old one is kept. Each loaded model has a
 version, its path and its files' modification time, which results carry in their lineage.
@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ logger = logging.getLogger("infergraph")
 AnyHandler = ModelHandler[Any, Any, Any, Any, Any]
 
 __all__ = [
+    "InUse",
     "Loaded",
     "ModelUpdate",
     "Refresher",
@@ -40,6 +41,7 @@ __all__ = [
     "model_version",
     "newest_models",
     "swap_ready",
+    "versions_of",
     "watch_models",
     "with_path",
 ]
@@ -82,6 +84,15 @@ def model_version(path: str) -> str:
     return f"{path}@{stamp}"
 
 
+def versions_of(handlers: Mapping[str, AnyHandler]) -> dict[str, str]:
+    """The versions of the models of ``handlers`` (those with a path), by model node."""
+    return {
+        node: model_version(path)
+        for node, handler in handlers.items()
+        if isinstance(path := getattr(handler.config, "path", None), str) and path
+    }
+
+
 def with_path(handler: AnyHandler, path: str) -> AnyHandler:
     """A handler like ``handler`` whose model is at ``path``, with the same model id.
 
@@ -102,7 +113,9 @@ class Refresher:
 
     Args:
         handlers: Model node -> its handler now (its path is the version in use).
-        sinks: Model node -> its metrics (``model_refreshes``, ``model_refresh_failures``).
+        sinks: Model node -> its metrics: ``model_refresh_loads`` (a new model loaded),
+            ``model_refresh_failures`` (one could not be), ``load_time_ms``; the swap counts
+            ``model_refreshes`` (see :func:`swap_ready`).
         cache: Where models are loaded (the process's model cache by default).
         start: Runs a load; a new daemon thread by default (a seam for tests).
     """
@@ -122,12 +135,9 @@ class Refresher:
         self._lock = threading.Lock()
         self._seen: set[ModelUpdate] = set()
         self._wanted: dict[str, str] = {}  # node -> version last asked for
-        self._ready: dict[str, Loaded] = {}
-        self.versions = {
-            node: model_version(path)
-            for node, handler in handlers.items()
-            if isinstance(path := getattr(handler.config, "path", None), str) and path
-        }
+        self._loaded: dict[str, Loaded] = {}  # node -> its newest loaded model
+        self.generation = 0  # how many models were loaded
+        self.versions = versions_of(handlers)
 
     def offer(self, updates: Iterable[ModelUpdate]) -> None:
         """Start loading each update that names a new version of one of the models."""
@@ -150,13 +160,13 @@ class Refresher:
                 self._wanted[update.node] = version
             self._start(functools.partial(self._load, update, handler, version))
 
-    def ready(self) -> dict[str, Loaded]:
-        """The models loaded since the last call (the newest per node): swap them in now."""
+    def newest(self) -> tuple[int, dict[str, Loaded]]:
+        """The generation (how many new models were loaded so far) and each refreshed node's
+        newest model: whoever runs batches swaps these in between two batches when the
+        generation changed (many runners, such as a step's DoFns in one process, may share
+        a refresher)."""
         with self._lock:
-            ready, self._ready = self._ready, {}
-            for node, loaded in ready.items():
-                self.versions[node] = loaded.version
-        return ready
+            return self.generation, dict(self._loaded)
 
     def _load(self, update: ModelUpdate, handler: AnyHandler, version: str) -> None:
         sink = self._sinks[update.node]
@@ -172,9 +182,11 @@ class Refresher:
         with self._lock:
             if self._wanted.get(update.node) != version:
                 return  # a newer update came while this one loaded
-            self._ready[update.node] = Loaded(new, box, version)
+            sink.counter("model_refresh_loads")
+            self._loaded[update.node] = Loaded(new, box, version)
             self._handlers[update.node] = new
-        sink.counter("model_refreshes")
+            self.versions[update.node] = version
+            self.generation += 1
 
     def _failed(self, update: ModelUpdate, why: str) -> None:
         sink = self._sinks.get(update.node)
@@ -192,18 +204,38 @@ def _in_thread(load: Callable[[], None]) -> None:
     threading.Thread(target=load, name="infergraph-model-refresh", daemon=True).start()
 
 
+@dataclass
+class InUse:
+    """What one runner of batches uses: the refresher's generation it swapped in last, the
+    versions of its models, and the boxes of refreshed models (held while in use)."""
+
+    versions: dict[str, str]
+    generation: int = 0
+    held: dict[str, ModelBox] = field(default_factory=dict)
+
+
 def swap_ready(
     refresher: Refresher,
     runners: dict[str, BatchRunner],
     sinks: Mapping[str, MetricsSink],
-    held: dict[str, ModelBox],
+    in_use: InUse,
 ) -> dict[str, str]:
-    """Swap the models that finished loading into ``runners`` (between two batches), holding
-    their boxes in ``held``; the versions now in use, by model node."""
-    for node, loaded in refresher.ready().items():
-        runners[node] = BatchRunner(loaded.handler, loaded.box.model, sinks[node])
-        held[node] = loaded.box  # the old one is let go
-    return dict(refresher.versions)
+    """Swap the models loaded since ``in_use.generation`` into ``runners`` (call it between
+    two batches); the versions now in use, by model node."""
+    generation, loaded = refresher.newest()
+    if generation == in_use.generation:
+        return in_use.versions
+    in_use.generation = generation
+    versions = dict(in_use.versions)
+    for node, model in loaded.items():
+        if versions.get(node) == model.version:
+            continue
+        runners[node] = BatchRunner(model.handler, model.box.model, sinks[node])
+        in_use.held[node] = model.box  # the old one is let go
+        versions[node] = model.version
+        sinks[node].counter("model_refreshes")
+    in_use.versions = versions
+    return versions
 
 
 def consume(updates: Iterable[ModelUpdate], refresher: Refresher) -> threading.Thread:

@@ -52,7 +52,7 @@ def test_elements_before_an_update_get_v1_after_it_v2_none_lost(tmp_path: Path) 
     def data() -> Iterator[Any]:
         yield from ((f"a{i}", [1.0]) for i in range(3))
         updates.put(ModelUpdate("m", str(v2)))
-        wait_for(lambda: counter(stats, "model_refreshes") == 1)  # loaded in the background
+        wait_for(lambda: counter(stats, "model_refresh_loads") == 1)  # loaded in the background
         yield from ((f"b{i}", [1.0]) for i in range(3))
 
     graph = one_model(v1)
@@ -62,6 +62,7 @@ def test_elements_before_an_update_get_v1_after_it_v2_none_lost(tmp_path: Path) 
     versions = [r.lineage.models["m"] for r in results]
     assert versions == [model_version(str(v1))] * 3 + [model_version(str(v2))] * 3
     assert versions[0].startswith(f"{v1}@") and versions[-1].startswith(f"{v2}@")
+    assert counter(stats, "model_refreshes") == 1
 
 
 def test_a_model_that_fails_to_load_is_reported_and_the_old_one_kept(
@@ -123,7 +124,7 @@ def test_updates_reach_a_graph_from_the_watcher(tmp_path: Path) -> None:
     def data() -> Iterator[Any]:
         yield ("a", [1.0])
         onnx_models.linear(folder / "v2.onnx", 7.0)  # appears while the graph runs
-        wait_for(lambda: counter(stats, "model_refreshes") == 1)
+        wait_for(lambda: counter(stats, "model_refresh_loads") == 1)
         yield ("b", [1.0])
 
     watcher = ig.watch_models({"m": str(folder / "*.onnx")}, interval_s=0.01)

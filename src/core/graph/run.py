@@ -14,7 +14,7 @@ from ..blocks import Block
 from ..execute import BatchRunner
 from ..items import to_item
 from ..metrics import MetricsSink, RunStats
-from ..refresh import ModelUpdate, Refresher, consume, swap_ready
+from ..refresh import InUse, ModelUpdate, Refresher, consume, swap_ready, versions_of
 from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
 from .block_state import BlockRecord, BlockResult
@@ -104,8 +104,7 @@ class GraphRunner:
         self.stats = metrics if metrics is not None else GraphStats()
         self.finish = Finish.of(graph)
         self.refresher: Refresher | None = None
-        self._versions: dict[str, str] = {}
-        self._refreshed: dict[str, ModelBox] = {}
+        self._in_use = InUse({})
         self._boxes: list[ModelBox] = []
         self.runners: dict[str, BatchRunner] = {}
         loaded = models or {}
@@ -129,7 +128,7 @@ class GraphRunner:
             handlers = {name: runner.handler for name, runner in self.runners.items()}
             sinks = {name: self.stats.node(name) for name in self.runners}
             self.refresher = Refresher(handlers, sinks)
-            self._versions = dict(self.refresher.versions)
+            self._in_use = InUse(versions_of(handlers))
         consume(updates, self.refresher)
 
     def batch_limit(self) -> int:
@@ -159,13 +158,13 @@ class GraphRunner:
         of other elements (``from_rows``: a row per element), counted in ``stats.results``."""
         if self.refresher is not None:  # between two batches: swap in what finished loading
             sinks = {name: self.stats.node(name) for name in self.runners}
-            self._versions = swap_ready(self.refresher, self.runners, sinks, self._refreshed)
+            swap_ready(self.refresher, self.runners, sinks, self._in_use)
         records = to_records(elements, keyed)
         for step in self.steps:
             step.apply(records, self.stats.node(step.name), self.runners.get(step.name))
         results = [self.finish.result(record) for record in records]
         for result in results:
-            result.versions = self._versions
+            result.versions = self._in_use.versions
             self.stats.results.update(result.status_counts())
         return results
 
