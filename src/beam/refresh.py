@@ -10,8 +10,9 @@ Not a side input, as Beam's ``model_metadata_pcoll`` is: a side input in the glo
 holds back every element until the updates end on the DirectRunner (it waits for the side
 input's watermark to pass the end of the global window), so a pipeline that follows an endless
 watcher would never answer. An update reaches the worker that processes it; where a step runs
-on many workers, :class:`WatchModels` polls often, and each poll gives every model's newest
-file again, so the updates spread over the workers as elements do.
+on many workers, each poll of :class:`WatchModels` gives every model's newest file again, so
+the updates spread over the workers poll after poll, as elements do. Patterns are read with
+Python's ``glob``: the files must be where the workers see them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class WatchModels(beam.PTransform):  # type: ignore[type-arg]
     modification time is part of the update), and the default interval is short.
 
     Example:
-        >>> updates = pipeline | ig.WatchModels({"five": "gs://b/five-*.onnx"})  # doctest: +SKIP
+        >>> updates = pipeline | ig.WatchModels({"five": "/mnt/five-*.onnx"})  # doctest: +SKIP
         >>> results = examples | ig.RunGraph(graph, model_updates=updates)       # doctest: +SKIP
 
     Each poll emits the newest model of every pattern that matches (the graph ignores the

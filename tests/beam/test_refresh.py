@@ -129,7 +129,7 @@ def test_a_broken_update_keeps_the_old_model_and_is_reported(
 
 
 def test_watch_models_polls_a_pattern_that_matches_nothing_yet(tmp_path: Path) -> None:
-    """The watcher runs on the DirectRunner for about a second: its first polls find no file,
+    """The watcher runs on the DirectRunner for 2.5 s: its first polls find no file,
     a later one finds the model written meanwhile."""
     folder = tmp_path / "models"
     folder.mkdir()
@@ -137,12 +137,12 @@ def test_watch_models_polls_a_pattern_that_matches_nothing_yet(tmp_path: Path) -
     start = time.time()
     with beam.Pipeline() as pipeline:
         polls = pipeline | ig.WatchModels(
-            {"m": str(folder / "m-*.onnx")}, interval_s=0.2, start_s=start, stop_s=start + 1.2
+            {"m": str(folder / "m-*.onnx")}, interval_s=0.2, start_s=start, stop_s=start + 2.5
         )
         _ = (
             pipeline
             | beam.Create([None])
-            | beam.Map(lambda _: (time.sleep(0.5), onnx_models.linear(model, 7.0)))
+            | beam.Map(lambda _: (time.sleep(0.3), onnx_models.linear(model, 7.0)))
         )
         found = (
             polls
