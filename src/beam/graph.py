@@ -37,7 +37,7 @@ from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
 from .buffered import Buffered
 from .metrics import BeamMetrics
-from .refresh import shared_refresher, with_updates
+from .refresh import WatchModels, shared_refresher, with_updates
 from .windowed import WindowedBuffered
 
 RESULTS = PREDICTIONS = "predictions"
@@ -82,7 +82,8 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
             in use. A model that fails to load is a warning and the counter
             ``model_refresh_failures``, and the old one stays. Each result's lineage names
             the model versions that answered it (``lineage.models``). See
-            :mod:`infergraph.beam.refresh`.
+            :mod:`infergraph.beam.refresh`. By default, in streaming pipelines, the graph's
+            watches (:meth:`Graph.watch`, a spec's ``watch``) through :class:`WatchModels`.
     """
 
     def __init__(
@@ -123,8 +124,12 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         context = _Context(self.graph.name, self.keyed, Finish.of(self.graph), single)
         tagged = not _on_dask(pcoll)
         delay = self.max_delay_s if self.max_delay_s is not None else segment.max_wait_s()
-        if self.model_updates is not None:  # models swapped in as updates come
-            pcoll = with_updates(pcoll, self.model_updates)
+        updates = self.model_updates
+        if updates is None and self.graph.watches and _streaming(pcoll):
+            watch = WatchModels(self.graph.watches, interval_s=self.graph.watch_interval_s)
+            updates = pcoll.pipeline | "WatchModels" >> watch
+        if updates is not None:  # models swapped in as updates come
+            pcoll = with_updates(pcoll, updates)
             run = beam.ParDo(_SegmentRefreshDoFn(segment, context, tagged, delay))
         elif bounded_global_window(pcoll):  # batches may span the elements' windowing
             run = beam.ParDo(_SegmentEachDoFn(segment, context, tagged))

@@ -16,6 +16,7 @@ import pytest
 import infergraph as ig
 from infergraph.core.refresh import ModelUpdate, model_version, newest_models, watch_models
 from tests import onnx_models
+from tests.core.handlers import ScaleHandler
 
 
 def endless(updates: queue.Queue[ModelUpdate]) -> Iterator[ModelUpdate]:
@@ -131,3 +132,57 @@ def test_updates_reach_a_graph_from_the_watcher(tmp_path: Path) -> None:
     graph = one_model(v1)
     results = list(graph.run(data(), model_updates=watcher, chunk_size=1, metrics=stats))
     assert [float(np.asarray(r["m"])[0]) for r in results] == [5.0, 7.0]
+
+
+SPEC = """\
+name: watched
+models:
+  m: {handler: onnx, path: v1.onnx}
+nodes:
+  - {name: m, model: m}
+watch:
+  patterns: {m: "models/*.onnx"}
+  interval_s: 0.01
+"""
+
+
+def test_a_spec_declares_the_watch_and_graph_run_follows_it(tmp_path: Path) -> None:
+    onnx_models.linear(tmp_path / "v1.onnx", 5.0)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    graph = ig.load_graph(tmp_path / "spec.yaml")
+    assert graph.watches == {"m": str(tmp_path / "models" / "*.onnx")}
+    assert graph.watch_interval_s == 0.01
+    stats = ig.GraphStats()
+
+    def data() -> Iterator[Any]:
+        yield ("a", [1.0])
+        onnx_models.linear(tmp_path / "models" / "v2.onnx", 7.0)
+        wait_for(lambda: counter(stats, "model_refresh_loads") == 1)
+        yield ("b", [1.0])
+
+    results = list(graph.run(data(), chunk_size=1, metrics=stats))
+    assert [float(r["m"][0]) for r in results] == [5.0, 7.0]
+
+
+def test_a_watch_of_a_node_that_is_no_model_is_refused(tmp_path: Path) -> None:
+    graph = one_model(onnx_models.linear(tmp_path / "v1.onnx", 5.0))
+    graph.function("double", lambda y: 2 * y, inputs=["m"])
+    with pytest.raises(ig.GraphError, match=r"cannot watch 'double': it is not a model node"):
+        graph.watch({"double": "*.onnx"})
+    with pytest.raises(ig.GraphError, match="interval_s must be above 0"):
+        graph.watch({"m": "*.onnx"}, interval_s=0)
+    with pytest.raises(ig.ConfigError, match="has no `path` to refresh"):
+        scale = ig.Graph("scale")
+        scale.model("s", ScaleHandler())
+        scale.chain("s")
+        scale.watch({"s": "*.onnx"})
+
+
+def test_a_spec_watch_of_an_unknown_node_names_its_line(tmp_path: Path) -> None:
+    onnx_models.linear(tmp_path / "v1.onnx", 5.0)
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("{m: ", "{nope: "))
+    with pytest.raises(
+        ig.SpecError, match=r"spec.yaml:7: watch.patterns.nope: cannot watch 'nope'"
+    ):
+        ig.load_graph(tmp_path / "spec.yaml")

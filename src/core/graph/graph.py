@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, GraphError
 from ..handler import ModelHandler
-from ..refresh import ModelUpdate
+from ..refresh import DEFAULT_POLL_S, ModelUpdate, with_path
 from .block_state import BlockResult
 from .conditions import Condition, as_condition
 from .nodes import AnyHandler, FunctionNode, MergeNode, ModelNode, Node, RouteNode, SplitNode
@@ -61,6 +61,8 @@ class Graph:
         self._nodes: dict[str, Node] = {}
         self._outputs: list[str] | None = None
         self._steps: list[Step] | None = None
+        self.watches: dict[str, str] = {}
+        self.watch_interval_s = DEFAULT_POLL_S
 
     @classmethod
     def from_nodes(
@@ -255,6 +257,29 @@ class Graph:
         for name in names:
             self._connect(name, source)
         return names
+
+    def watch(self, patterns: Mapping[str, str], *, interval_s: float = DEFAULT_POLL_S) -> Graph:
+        """Follow new model files: model node -> glob pattern of its models. ``graph.run`` and,
+        in streaming pipelines, ``RunGraph`` then swap in the newest file each pattern
+        matches, polled every ``interval_s`` (see :func:`infergraph.watch_models`).
+
+        Raises:
+            GraphError: a name is not a model node whose handler has a ``path``.
+        """
+        for name in patterns:
+            node = self._nodes.get(name)
+            if not isinstance(node, ModelNode):
+                models = [n for n, v in self._nodes.items() if isinstance(v, ModelNode)]
+                raise GraphError(
+                    f"cannot watch {name!r}: it is not a model node (model nodes: {models})",
+                    node=name,
+                )
+            with_path(node.handler, str(patterns[name]))  # the handler takes a path
+        if interval_s <= 0:
+            raise GraphError(f"watch interval_s must be above 0, got {interval_s!r}")
+        self.watches.update(patterns)
+        self.watch_interval_s = interval_s
+        return self
 
     def outputs(self, *names: str) -> Graph:
         """Choose the output nodes (default: every node nothing else takes input from)."""

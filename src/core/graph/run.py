@@ -14,7 +14,15 @@ from ..blocks import Block
 from ..execute import BatchRunner
 from ..items import to_item
 from ..metrics import MetricsSink, RunStats
-from ..refresh import InUse, ModelUpdate, Refresher, consume, swap_ready, versions_of
+from ..refresh import (
+    InUse,
+    ModelUpdate,
+    Refresher,
+    consume,
+    swap_ready,
+    versions_of,
+    watch_models,
+)
 from ..results import Failure
 from ..sharing import SHARED_MODELS, ModelBox
 from .block_state import BlockRecord, BlockResult
@@ -63,10 +71,12 @@ def run_graph(
     """Validate ``graph``, load its models, and return an iterator of its results on ``data``.
 
     A block element gives one :class:`BlockResult` (every row's status in it); any other
-    element one :class:`GraphResult`. ``model_updates`` are followed from a background thread
-    (see :meth:`GraphRunner.follow`).
+    element one :class:`GraphResult`. ``model_updates`` (by default, the graph's watches) are
+    followed from a background thread (see :meth:`GraphRunner.follow`).
     """
     runner = GraphRunner(graph, metrics=metrics)
+    if model_updates is None and graph.watches:
+        model_updates = watch_models(graph.watches, interval_s=graph.watch_interval_s)
     if model_updates is not None:
         runner.follow(model_updates)
     size = chunk_size or runner.batch_limit()
