@@ -15,7 +15,6 @@ import functools
 import glob
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -279,20 +278,22 @@ def watch_models(
     patterns: Mapping[str, str],
     *,
     interval_s: float = DEFAULT_POLL_S,
-    sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
 ) -> Iterator[ModelUpdate]:
-    """An endless stream of model updates: every ``interval_s``, the newest model each glob
-    pattern matches (model node -> pattern), when it is new (another file, or the same file
-    written again). No file need exist at the start: a model's first file is an update.
+    """A stream of model updates: every ``interval_s``, the newest model each glob pattern
+    matches (model node -> pattern), when it is new (another file, or the same file written
+    again). No file need exist at the start: a model's first file is an update. It ends when
+    ``stop`` is set (``graph.run`` sets it when the run ends), else never.
 
     Example:
         >>> updates = ig.watch_models({"five": "models/five-*.onnx"}, interval_s=1.0)
         >>> results = graph.run(stream, model_updates=updates)  # doctest: +SKIP
     """
+    stop = stop or threading.Event()
     last: dict[str, ModelUpdate] = {}
-    while True:
+    while not stop.is_set():
         for update in newest_models(patterns):
             if last.get(update.node) != update:
                 last[update.node] = update
                 yield update
-        sleep(interval_s)
+        stop.wait(interval_s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,6 +100,19 @@ def test_a_file_written_again_under_its_name_is_a_new_version(tmp_path: Path) ->
     assert first[0].version != second[0].version
 
 
+class Stop(threading.Event):
+    """A stop event whose waits call ``sleep`` (a test's clock) instead of waiting."""
+
+    def __init__(self, sleep: Callable[[float], None]) -> None:
+        super().__init__()
+        self.sleep = sleep
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None
+        self.sleep(timeout)
+        return self.is_set()
+
+
 def test_the_watcher_needs_no_file_at_the_start_and_gives_the_newest(tmp_path: Path) -> None:
     pattern = {"m": str(tmp_path / "m-*.onnx")}
     polls: list[float] = []
@@ -110,7 +124,7 @@ def test_the_watcher_needs_no_file_at_the_start_and_gives_the_newest(tmp_path: P
         stamp = time.time_ns() + len(polls) * 10**9
         os.utime(made[-1], ns=(stamp, stamp))
 
-    watcher = watch_models(pattern, interval_s=0.25, sleep=sleep)
+    watcher = watch_models(pattern, interval_s=0.25, stop=Stop(sleep))
     first, second = next(watcher), next(watcher)  # nothing on the first poll: no update
     assert (first.node, first.path) == ("m", str(made[0]))
     assert second.path == str(made[1]) and polls == [0.25, 0.25]
@@ -128,9 +142,11 @@ def test_updates_reach_a_graph_from_the_watcher(tmp_path: Path) -> None:
         wait_for(lambda: counter(stats, "model_refresh_loads") == 1)
         yield ("b", [1.0])
 
-    watcher = ig.watch_models({"m": str(folder / "*.onnx")}, interval_s=0.01)
+    stop = threading.Event()
+    watcher = ig.watch_models({"m": str(folder / "*.onnx")}, interval_s=0.01, stop=stop)
     graph = one_model(v1)
     results = list(graph.run(data(), model_updates=watcher, chunk_size=1, metrics=stats))
+    stop.set()
     assert [float(np.asarray(r["m"])[0]) for r in results] == [5.0, 7.0]
 
 

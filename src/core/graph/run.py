@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -75,15 +76,20 @@ def run_graph(
     followed from a background thread (see :meth:`GraphRunner.follow`).
     """
     runner = GraphRunner(graph, metrics=metrics)
+    stop = threading.Event()  # ends the graph's own watch when the run ends
     if model_updates is None and graph.watches:
-        model_updates = watch_models(graph.watches, interval_s=graph.watch_interval_s)
+        watch = graph.watches
+        model_updates = watch_models(watch, interval_s=graph.watch_interval_s, stop=stop)
     if model_updates is not None:
         runner.follow(model_updates)
     size = chunk_size or runner.batch_limit()
 
     def results() -> Iterator[GraphResult | BlockResult]:
-        for chunk in chunks(data, size, runner.max_wait_s(), clock):
-            yield from runner.run(chunk, keyed=keyed)
+        try:
+            for chunk in chunks(data, size, runner.max_wait_s(), clock):
+                yield from runner.run(chunk, keyed=keyed)
+        finally:
+            stop.set()
 
     return results()
 
