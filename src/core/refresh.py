@@ -188,15 +188,15 @@ class Refresher:
             self.generation += 1
 
     def _failed(self, update: ModelUpdate, why: str) -> None:
-        sink = self._sinks.get(update.node)
-        if sink is not None:
-            sink.counter("model_refresh_failures")
         logger.warning(
             "model update for %r from %r not applied, the model in use is kept: %s",
             update.node,
             update.path,
             why,
         )
+        sink = self._sinks.get(update.node)
+        if sink is not None:  # after the warning: whoever waits on the counter sees both
+            sink.counter("model_refresh_failures")
 
 
 def _in_thread(load: Callable[[], None]) -> None:

@@ -81,7 +81,7 @@ def test_a_model_that_fails_to_load_is_reported_and_the_old_one_kept(
         wait_for(lambda: counter(stats, "model_refresh_failures") == 1)
         yield ("b", [2.0])
 
-    updates = iter([ModelUpdate("m", str(broken)), ModelUpdate("elsewhere", str(v1))])
+    updates = iter([ModelUpdate("elsewhere", str(v1)), ModelUpdate("m", str(broken))])
     results = list(one_model(v1).run(data(), model_updates=updates, chunk_size=1, metrics=stats))
     assert [float(r["m"][0]) for r in results] == [5.0, 10.0]
     assert {r.lineage.models["m"] for r in results} == {model_version(str(v1))}
