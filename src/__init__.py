@@ -39,6 +39,7 @@ from .core.errors import (
 )
 from .core.handler import ModelHandler
 from .core.metrics import RunStats
+from .core.refresh import ModelUpdate, watch_models
 from .core.results import Failure, Prediction
 from .core.sharing import SHARED_MODELS as model_cache
 from .graph import Graph, GraphResult, GraphStats, Lineage, load_graph, when
@@ -50,6 +51,7 @@ from .plugins.manager import Plugins, get_plugin_manager
 if TYPE_CHECKING:
     from .beam.bridge import BeamModelHandler
     from .beam.graph import RunGraph
+    from .beam.refresh import WatchModels
     from .beam.transform import RunInference
 
 __version__ = "0.1.0"
@@ -80,6 +82,7 @@ __all__ = [
     "ModelHandler",
     "ModelLoadError",
     "ModelTimeoutError",
+    "ModelUpdate",
     "PluginError",
     "Plugins",
     "PostprocessError",
@@ -92,6 +95,7 @@ __all__ = [
     "RunStats",
     "RunnerError",
     "SpecError",
+    "WatchModels",
     "__version__",
     "from_beam",
     "get_plugin_manager",
@@ -100,6 +104,7 @@ __all__ = [
     "load_graph",
     "model_cache",
     "predict",
+    "watch_models",
     "when",
 ]
 
@@ -133,6 +138,10 @@ def __getattr__(name: str) -> Any:
         from .beam.graph import RunGraph  # noqa: PLC0415 (Beam: lazy)
 
         return RunGraph
+    if name == "WatchModels":
+        from .beam.refresh import WatchModels  # noqa: PLC0415 (Beam: lazy)
+
+        return WatchModels
     if name == "BeamModelHandler":
         from .beam.bridge import BeamModelHandler  # noqa: PLC0415 (Beam: lazy)
 

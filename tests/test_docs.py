@@ -18,7 +18,7 @@ DOCS = Path(__file__).parents[1] / "docs"
 # Pages whose python blocks run top to bottom in one namespace, as a reader would paste them,
 # in an empty directory; the `infergraph` commands of their sh blocks run in between.
 # (plugins.md runs in full in tests/plugins/test_plugin_page.py.)
-RUNNABLE = ["beam.md", "concepts.md", "failures.md", "graph.md"]
+RUNNABLE = ["beam.md", "concepts.md", "failures.md", "graph.md", "streaming.md"]
 # Pages whose python blocks are scripts that start processes: each block runs as
 # `python script.py` in a directory holding SCRIPT_SPEC as spec.yaml, as a reader would run it.
 SCRIPTS = ["scale-out.md"]

@@ -1,24 +1,25 @@
 """``RunGraph``: a graph as an Apache Beam PTransform, with the in-process path's semantics.
 
-The whole graph runs as one fused step: one ``ParDo`` gathers elements into batches (in bounded
-global-window pipelines, inside the DoFn; otherwise behind one ``BatchElements``) and applies
+The whole graph runs as one fused step: one ``ParDo`` gathers elements into batches and applies
 every :class:`~infergraph.graph.stages.Step` to them, the same code the in-process path
-runs. Each model is still called at its own batch size (its runner slices what it gets), and
+runs. In streaming or windowed pipelines each output keeps its own element's timestamp, windows
+and pane (see :mod:`.windowed`), which Beam's ``BatchElements`` would replace with the end of
+the window. Each model is still called at its own batch size (its runner slices what it gets), and
 nothing is re-batched between models. The step emits one :class:`~infergraph.GraphResult` per
 element (a :class:`~infergraph.graph.block_state.BlockResult` per block).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import StandardOptions
 from apache_beam.pvalue import PCollection, TaggedOutput
-from apache_beam.transforms.util import BatchElements
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils import shared
 
@@ -26,9 +27,9 @@ from ..core.blocks import Block
 from ..core.errors import InferenceFailedError
 from ..core.execute import BatchRunner
 from ..core.metrics import RunStats
+from ..core.refresh import InUse, ModelUpdate, Refresher, swap_ready, versions_of
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
-from ..graph.block_state import BlockResult
 from ..graph.graph import Graph
 from ..graph.nodes import ModelNode
 from ..graph.run import Finish, to_records
@@ -36,6 +37,8 @@ from ..graph.single import node_results
 from ..graph.stages import Step
 from .buffered import Buffered
 from .metrics import BeamMetrics
+from .refresh import WatchModels, shared_refresher, with_updates
+from .windowed import WindowedBuffered
 
 RESULTS = PREDICTIONS = "predictions"
 """The main output's tag."""
@@ -61,6 +64,26 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
 
     Metrics are Beam metrics: per node in the namespace ``infergraph.<graph>.<node>``, and the
     results by status (``ok``, ``partial``, ``failed``, ``skipped``) in ``infergraph.<graph>``.
+
+    In streaming and windowed pipelines every output, failures included, has its element's own
+    timestamp, windows and pane. An element waits for its batch at most until the bundle ends
+    or, when the next element comes, ``max_delay_s``.
+
+    Args:
+        graph: The graph; it is validated now, before the pipeline is built.
+        keyed: ``None`` treats 2-tuples as ``(key, example)``; ``True`` requires pairs;
+            ``False`` takes every element as the example.
+        max_delay_s: The longest an element waits for its batch to fill in a streaming or
+            windowed pipeline (default: the models' shortest ``max_batch_duration_s``, else
+            until the bundle ends).
+        model_updates: A PCollection of :class:`~infergraph.ModelUpdate` (for example from
+            :class:`~infergraph.WatchModels`): each new model loads in the background and is
+            swapped in between two batches; what came before an update is run by the model
+            in use. A model that fails to load is a warning and the counter
+            ``model_refresh_failures``, and the old one stays. Each result's lineage names
+            the model versions that answered it (``lineage.models``). See
+            :mod:`infergraph.beam.refresh`. By default, in streaming pipelines, the graph's
+            watches (:meth:`Graph.watch`, a spec's ``watch``) through :class:`WatchModels`.
     """
 
     def __init__(
@@ -70,18 +93,27 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         keyed: bool | None = None,
         label: str | None = None,
         handler_view: bool = False,
+        max_delay_s: float | None = None,
+        model_updates: PCollection[ModelUpdate] | None = None,
     ) -> None:
         super().__init__(label or f"RunGraph[{graph.name}]")
         graph.validate()  # before any pipeline is built
         self.graph = graph
         self.keyed = keyed
         self.handler_view = handler_view
+        self.max_delay_s = max_delay_s
+        self.model_updates = model_updates
         self._route_failures = False
 
     def with_exception_handling(self) -> RunGraph:
         """Failed elements as a second output: the transform gives ``(results, failures)``."""
         routed = RunGraph(
-            self.graph, keyed=self.keyed, label=self.label, handler_view=self.handler_view
+            self.graph,
+            keyed=self.keyed,
+            label=self.label,
+            handler_view=self.handler_view,
+            max_delay_s=self.max_delay_s,
+            model_updates=self.model_updates,
         )
         routed._route_failures = True
         return routed
@@ -91,12 +123,19 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
         single = self.graph.output_names[0] if self.handler_view else None
         context = _Context(self.graph.name, self.keyed, Finish.of(self.graph), single)
         tagged = not _on_dask(pcoll)
-        if bounded_global_window(pcoll):  # one DoFn batches and applies the steps
+        delay = self.max_delay_s if self.max_delay_s is not None else segment.max_wait_s()
+        updates = self.model_updates
+        if updates is None and self.graph.watches and _streaming(pcoll):
+            watch = WatchModels(self.graph.watches, interval_s=self.graph.watch_interval_s)
+            updates = pcoll.pipeline | "WatchModels" >> watch
+        if updates is not None:  # models swapped in as updates come
+            pcoll = with_updates(pcoll, updates)
+            run = beam.ParDo(_SegmentRefreshDoFn(segment, context, tagged, delay))
+        elif bounded_global_window(pcoll):  # batches may span the elements' windowing
             run = beam.ParDo(_SegmentEachDoFn(segment, context, tagged))
-            current = pcoll
-        else:
-            run = beam.ParDo(_SegmentDoFn(segment, context, tagged))
-            current = pcoll | "Batch" >> BatchElements(**_batching(segment, pcoll))
+        else:  # each output keeps its element's timestamp, windows and pane
+            run = beam.ParDo(_SegmentWindowedDoFn(segment, context, tagged, delay))
+        current = pcoll
         current = current | "Run" >> (run.with_outputs(FAILURES, main=RESULTS) if tagged else run)
         if tagged:
             results, failures = current[RESULTS], current[FAILURES]
@@ -128,6 +167,11 @@ class Segment:
         limits = [node.handler.config.batch_size_limit for node in self.models]
         return max(limits, default=LEADING_BATCH)
 
+    def max_wait_s(self) -> float | None:
+        """The shortest ``max_batch_duration_s`` of the models, if any sets one."""
+        waits = [node.handler.config.max_batch_duration_s for node in self.models]
+        return min((wait for wait in waits if wait is not None), default=None)
+
 
 @dataclass(frozen=True)
 class _Context:
@@ -141,19 +185,6 @@ class _Context:
     keyed: bool | None
     finish: Finish
     single: str | None = None
-
-
-def _batching(segment: Segment, pcoll: PCollection[Any]) -> dict[str, Any]:
-    configs = [node.handler.config for node in segment.models]
-    batching: dict[str, Any] = {
-        "min_batch_size": max((config.min_batch_size for config in configs), default=1),
-        "max_batch_size": segment.batch_limit(),
-        "element_size_fn": _rows,
-    }
-    waits = [c.max_batch_duration_s for c in configs if c.max_batch_duration_s is not None]
-    if waits and _streaming(pcoll):
-        batching["max_batch_duration_secs"] = min(waits)
-    return batching
 
 
 def _rows(element: Any) -> int:
@@ -188,6 +219,8 @@ class _SegmentDoFn(beam.DoFn):
         self._boxes: list[ModelBox] = []
         for node in self.segment.models:
             self._runners[node.name] = self._load(node)
+        self._refresher: Refresher | None = None
+        self._in_use = InUse({})
 
     def _load(self, node: ModelNode) -> BatchRunner:
         handler = node.handler
@@ -201,30 +234,47 @@ class _SegmentDoFn(beam.DoFn):
         return BatchRunner(handler, box.model, self._sinks[node.name])
 
     def process(self, batch: list[Any]) -> list[Any]:
+        return [output for outputs, _ in self._record_outputs(batch) for output in outputs]
+
+    def outputs_per_element(self, batch: list[Any]) -> list[list[Any]]:
+        """The outputs of ``batch``, one list per element, in order."""
+        grouped: list[list[Any]] = []
+        for outputs, from_rows in self._record_outputs(batch):
+            if from_rows:  # one output per row, each row an element
+                grouped += [[output] for output in outputs]
+            else:
+                grouped.append(outputs)
+        return grouped
+
+    def _record_outputs(self, batch: list[Any]) -> Iterator[tuple[list[Any], bool]]:
+        """Applies every step; for each record, its outputs and whether its rows are elements."""
         records = to_records(batch, self.context.keyed)
         self._report_load()
+        if self._refresher is not None:
+            self._swap(self._refresher)
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runners.get(step.name))
         finish = self.context.finish
-        if self.context.single is not None:
-            return self._as_handler([finish.result(r) for r in records], self.context.single)
-        results = (result for record in records for result in finish.results(record))
-        out: list[Any] = []
         statuses: Counter[str] = Counter()
-        for result in results:
-            if isinstance(result, BlockResult):
-                statuses.update(result.status_counts())
-                kept, failures = result.split(finish.order)
-                if kept is not None:
-                    out.append(kept)
-                out += [self._failed(failure) for failure in failures]
+        for record in records:
+            result = finish.result(record)
+            result.versions = self._in_use.versions
+            if self.context.single is not None:
+                yield self._as_handler([result], self.context.single), record.from_rows
                 continue
-            status = result.status
-            statuses[status] += 1
-            out.append(self._failed(result.to_failure()) if status == "failed" else result)
+            statuses.update(result.status_counts())
+            if not record.from_rows:
+                kept, failures = result.split(finish.order)
+                outputs = [] if kept is None else [kept]
+                yield outputs + [self._failed(failure) for failure in failures], False
+                continue
+            rows = result.row_results(finish.order)
+            yield [self._failed(r.to_failure()) if r.status == "failed" else r for r in rows], True
         for name, count in statuses.items():  # once per batch, not per element
             self._results.counter(name, count)
-        return out
+
+    def _swap(self, refresher: Refresher) -> None:
+        """Swap in the models that finished loading (runs that take model updates)."""
 
     def _as_handler(self, results: Iterable[Any], node: str) -> list[Any]:
         """A one-node graph's results as its handler's predictions and failures."""
@@ -259,6 +309,68 @@ class _SegmentEachDoFn(Buffered, _SegmentDoFn):
     def batch_limit(self) -> int:
         """Rows per batch (see :meth:`Segment.batch_limit`)."""
         return self.segment.batch_limit()
+
+
+class _SegmentWindowedDoFn(WindowedBuffered, _SegmentDoFn):
+    """Takes elements one by one with their windowing and applies the steps to batches, each
+    output stamped with its own element's timestamp, windows and pane (see
+    :mod:`.windowed`): streaming pipelines and windowed ones."""
+
+    element_rows = staticmethod(_rows)
+
+    def __init__(
+        self, segment: Segment, context: _Context, tagged: bool, delay: float | None
+    ) -> None:
+        super().__init__(segment, context, tagged)
+        self.delay = delay
+
+    def batch_limit(self) -> int:
+        """Rows per batch (see :meth:`Segment.batch_limit`)."""
+        return self.segment.batch_limit()
+
+    def max_delay(self) -> float | None:
+        """How long an element may wait for its batch to fill."""
+        return self.delay
+
+
+class _SegmentRefreshDoFn(_SegmentWindowedDoFn):
+    """A :class:`_SegmentWindowedDoFn` whose models follow the updates of a side input: each
+    new model loads in the background and is swapped in between two batches (see
+    :mod:`infergraph.core.refresh`)."""
+
+    def __init__(
+        self, segment: Segment, context: _Context, tagged: bool, delay: float | None
+    ) -> None:
+        super().__init__(segment, context, tagged, delay)
+        self.token = uuid.uuid4().hex  # the step's: its DoFns in a process share a refresher
+
+    def setup(self) -> None:
+        super().setup()
+        handlers = {name: runner.handler for name, runner in self._runners.items()}
+        self._refresher, self._pending = shared_refresher(self.token, handlers)
+        self._in_use = InUse(versions_of(handlers))
+
+    def process(self, element: Any, windowed: Any = beam.DoFn.WindowedValueParam) -> Any:
+        if type(element) is not ModelUpdate:
+            return super().process(element, windowed)
+        # What came before the update runs now, by the model in use; the new one loads.
+        before = self._flush() if self._held else []
+        assert self._refresher is not None
+        self._refresher.offer([element])
+        return before
+
+    def finish_bundle(self) -> list[Any]:
+        outputs = super().finish_bundle()
+        self._report_refresh()
+        return outputs
+
+    def _swap(self, refresher: Refresher) -> None:
+        swap_ready(refresher, self._runners, self._sinks, self._in_use)
+        self._report_refresh()
+
+    def _report_refresh(self) -> None:
+        for name, pending in self._pending.items():
+            pending.drain_into(self._sinks[name])
 
 
 def bounded_global_window(pcoll: PCollection[Any]) -> bool:

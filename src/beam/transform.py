@@ -13,6 +13,7 @@ import apache_beam as beam
 from apache_beam.pvalue import PCollection
 
 from ..core.execute import AnyHandler
+from ..core.refresh import ModelUpdate
 from ..graph.graph import Graph
 from .graph import FAILURES, PREDICTIONS, RunGraph, bounded_global_window
 
@@ -38,24 +39,50 @@ class RunInference(beam.PTransform):  # type: ignore[type-arg]
         handler: The handler; it is pickled to the workers and loaded once per process.
         keyed: ``None`` treats 2-tuples as ``(key, example)``; ``True`` requires pairs;
             ``False`` takes every element as the example.
+        max_delay_s: In streaming or windowed pipelines, the longest an element waits for its
+            batch to fill (default: the handler's ``max_batch_duration_s``); see
+            :class:`~infergraph.RunGraph`.
+        model_updates: :class:`~infergraph.ModelUpdate` records naming the handler's
+            ``model_id`` and a new path (see :class:`~infergraph.RunGraph`).
     """
 
     def __init__(
-        self, handler: AnyHandler, *, keyed: bool | None = None, label: str | None = None
+        self,
+        handler: AnyHandler,
+        *,
+        keyed: bool | None = None,
+        label: str | None = None,
+        max_delay_s: float | None = None,
+        model_updates: PCollection[ModelUpdate] | None = None,
     ) -> None:
         super().__init__(label or f"RunInference[{handler.model_id}]")
         self.handler = handler
         self.keyed = keyed
+        self.max_delay_s = max_delay_s
+        self.model_updates = model_updates
         self._route_failures = False
 
     def with_exception_handling(self) -> RunInference:
         """Return failures as a second output: the transform yields ``(predictions, failures)``."""
-        routed = RunInference(self.handler, keyed=self.keyed, label=self.label)
+        routed = RunInference(
+            self.handler,
+            keyed=self.keyed,
+            label=self.label,
+            max_delay_s=self.max_delay_s,
+            model_updates=self.model_updates,
+        )
         routed._route_failures = True
         return routed
 
     def expand(self, pcoll: PCollection[Any]) -> Any:
-        run = RunGraph(Graph.of_handler(self.handler), keyed=self.keyed, handler_view=True)
+        graph = Graph.of_handler(self.handler)
+        run = RunGraph(
+            graph,
+            keyed=self.keyed,
+            handler_view=True,
+            max_delay_s=self.max_delay_s,
+            model_updates=self.model_updates,
+        )
         if self._route_failures:
             return pcoll | "Infer" >> run.with_exception_handling()
         return pcoll | "Infer" >> run

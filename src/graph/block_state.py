@@ -10,7 +10,7 @@ its row's key), the target each route or split chose per row, and the rows each 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -227,6 +227,8 @@ class BlockResult:
         targets: Route or split -> its targets, in index order.
         from_rows: The rows are elements that came one at a time (see
             :meth:`BlockRecord.of_rows`): each gets its own result (:meth:`row_result`).
+        versions: Model node -> the version of the model that ran on the block (runs that
+            take model updates); each row's lineage names those of the nodes it went through.
     """
 
     key: Any
@@ -238,6 +240,7 @@ class BlockResult:
     routes: dict[str, np.ndarray[Any, Any]]
     targets: dict[str, tuple[str, ...]]
     from_rows: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -272,7 +275,11 @@ class BlockResult:
             for index in [int(choices[row])]
             if index != FAILED_ROUTE
         }
-        return Lineage(nodes, routes)
+        return Lineage(nodes, routes, self._models(nodes))
+
+    def _models(self, nodes: Sequence[str]) -> dict[str, str]:
+        versions = self.versions
+        return {node: versions[node] for node in nodes if node in versions} if versions else {}
 
     def row_key(self, row: int) -> Any:
         """The key of one row."""
@@ -302,6 +309,7 @@ class BlockResult:
             {name: ran[rows] for name, ran in self.ran.items()},
             {name: choices[rows] for name, choices in self.routes.items()},
             self.targets,
+            versions=self.versions,
         )
 
     def split(self, order: Sequence[str]) -> tuple[BlockResult | None, list[Failure]]:

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..core.errors import ConfigError, GraphError
 from ..core.handler import ModelHandler
+from ..core.refresh import DEFAULT_POLL_S, ModelUpdate, with_path
 from ..plugins.manager import HandlerRegistry, get_plugin_manager
 from .block_state import BlockResult
 from .conditions import Condition, as_condition
@@ -62,6 +63,8 @@ class Graph:
         self._nodes: dict[str, Node] = {}
         self._outputs: list[str] | None = None
         self._steps: list[Step] | None = None
+        self.watches: dict[str, str] = {}
+        self.watch_interval_s = DEFAULT_POLL_S
 
     @classmethod
     def from_nodes(
@@ -257,6 +260,29 @@ class Graph:
             self._connect(name, source)
         return names
 
+    def watch(self, patterns: Mapping[str, str], *, interval_s: float = DEFAULT_POLL_S) -> Graph:
+        """Follow new model files: model node -> glob pattern of its models. ``graph.run`` and,
+        in streaming pipelines, ``RunGraph`` then swap in the newest file each pattern
+        matches, polled every ``interval_s`` (see :func:`infergraph.watch_models`).
+
+        Raises:
+            GraphError: a name is not a model node whose handler has a ``path``.
+        """
+        for name in patterns:
+            node = self._nodes.get(name)
+            if not isinstance(node, ModelNode):
+                models = [n for n, v in self._nodes.items() if isinstance(v, ModelNode)]
+                raise GraphError(
+                    f"cannot watch {name!r}: it is not a model node (model nodes: {models})",
+                    node=name,
+                )
+            with_path(node.handler, str(patterns[name]))  # the handler takes a path
+        if interval_s <= 0:
+            raise GraphError(f"watch interval_s must be above 0, got {interval_s!r}")
+        self.watches.update(patterns)
+        self.watch_interval_s = interval_s
+        return self
+
     def outputs(self, *names: str) -> Graph:
         """Choose the output nodes (default: every node nothing else takes input from)."""
         for name in names:
@@ -309,6 +335,7 @@ class Graph:
         keyed: bool | None = None,
         metrics: GraphStats | None = None,
         chunk_size: int | None = None,
+        model_updates: Iterable[ModelUpdate] | None = None,
     ) -> Iterator[GraphResult | BlockResult]:
         """Run the graph in this process: one result per element, in input order.
 
@@ -321,12 +348,24 @@ class Graph:
             metrics: A :class:`GraphStats` to read per-node counters and latency afterwards.
             chunk_size: Elements taken from ``data`` at a time (default: the largest batch of
                 any model node); results come out a chunk at a time.
+            model_updates: :class:`~infergraph.ModelUpdate` records, read as they come (an
+                endless iterable such as :func:`~infergraph.watch_models` is fine): each new
+                model loads in the background and answers from the next chunk on; a model
+                that fails to load is reported and the old one kept. Each result's lineage
+                names the model versions that answered it (``lineage.models``).
 
         Raises:
             GraphError: the graph is invalid (before any data is read).
             ModelLoadError: a model could not be loaded (before any result).
         """
-        return run_graph(self, data, keyed=keyed, metrics=metrics, chunk_size=chunk_size)
+        return run_graph(
+            self,
+            data,
+            keyed=keyed,
+            metrics=metrics,
+            chunk_size=chunk_size,
+            model_updates=model_updates,
+        )
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart (GitHub and many doc tools draw it)."""

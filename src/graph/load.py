@@ -342,7 +342,19 @@ def build(
         where: Loc = ("nodes", positions[exc.node]) if exc.node in positions else ("nodes",)
         raise fail(where, str(exc)) from exc
     _check_model_paths(spec, base, fail)
+    _watch(graph, spec, base, fail)
     return graph
+
+
+def _watch(graph: Graph, spec: GraphSpec, base: Path, fail: Any) -> None:
+    """The spec's watch, on ``graph``; patterns are relative to the spec."""
+    if spec.watch is None:
+        return
+    patterns = {node: resolve_path(p, base) for node, p in spec.watch.patterns.items()}
+    try:
+        graph.watch(patterns, interval_s=spec.watch.interval_s)
+    except GraphError as exc:
+        raise fail(("watch", "patterns", exc.node or ""), str(exc)) from exc
 
 
 def _check_model_paths(spec: GraphSpec, base: Path, fail: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -16,6 +17,15 @@ from ..core.blocks import Block
 from ..core.execute import BatchRunner
 from ..core.items import to_item
 from ..core.metrics import MetricsSink, RunStats
+from ..core.refresh import (
+    InUse,
+    ModelUpdate,
+    Refresher,
+    consume,
+    swap_ready,
+    versions_of,
+    watch_models,
+)
 from ..core.results import Failure
 from ..core.sharing import SHARED_MODELS, ModelBox
 from .block_state import BlockRecord, BlockResult
@@ -56,18 +66,29 @@ def run_graph(
     metrics: GraphStats | None = None,
     chunk_size: int | None = None,
     clock: Clock = time.monotonic,
+    model_updates: Iterable[ModelUpdate] | None = None,
 ) -> Iterator[GraphResult | BlockResult]:
     """Validate ``graph``, load its models, and return an iterator of its results on ``data``.
 
     A block element gives one :class:`BlockResult` (every row's status in it); any other
-    element one :class:`GraphResult`.
+    element one :class:`GraphResult`. ``model_updates`` (by default, the graph's watches) are
+    followed from a background thread (see :meth:`GraphRunner.follow`).
     """
     runner = GraphRunner(graph, metrics=metrics)
+    stop = threading.Event()  # ends the graph's own watch when the run ends
+    if model_updates is None and graph.watches:
+        watch = graph.watches
+        model_updates = watch_models(watch, interval_s=graph.watch_interval_s, stop=stop)
+    if model_updates is not None:
+        runner.follow(model_updates)
     size = chunk_size or runner.batch_limit()
 
     def results() -> Iterator[GraphResult | BlockResult]:
-        for chunk in chunks(data, size, runner.max_wait_s(), clock):
-            yield from runner.run(chunk, keyed=keyed)
+        try:
+            for chunk in chunks(data, size, runner.max_wait_s(), clock):
+                yield from runner.run(chunk, keyed=keyed)
+        finally:
+            stop.set()
 
     return results()
 
@@ -97,6 +118,8 @@ class GraphRunner:
         self.steps = graph.validate()
         self.stats = metrics if metrics is not None else GraphStats()
         self.finish = Finish.of(graph)
+        self.refresher: Refresher | None = None
+        self._in_use = InUse({})
         self._boxes: list[ModelBox] = []
         self.runners: dict[str, BatchRunner] = {}
         loaded = models or {}
@@ -111,6 +134,17 @@ class GraphRunner:
         box = SHARED_MODELS.acquire(handler, sink)
         self._boxes.append(box)  # held: the shared model stays loaded
         return box.model
+
+    def follow(self, updates: Iterable[ModelUpdate]) -> None:
+        """Take model updates from ``updates`` (read in a background thread, so it may be an
+        endless stream): each new model loads in the background and is swapped in between
+        two batches; results name the model versions that answered them in their lineage."""
+        if self.refresher is None:
+            handlers = {name: runner.handler for name, runner in self.runners.items()}
+            sinks = {name: self.stats.node(name) for name in self.runners}
+            self.refresher = Refresher(handlers, sinks)
+            self._in_use = InUse(versions_of(handlers))
+        consume(updates, self.refresher)
 
     def batch_limit(self) -> int:
         """Rows worth running at once: the largest model batch size (256 without models)."""
@@ -137,11 +171,15 @@ class GraphRunner:
     def run_blocks(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The block results of ``elements``, in order: one per block element and one per run
         of other elements (``from_rows``: a row per element), counted in ``stats.results``."""
+        if self.refresher is not None:  # between two batches: swap in what finished loading
+            sinks = {name: self.stats.node(name) for name in self.runners}
+            swap_ready(self.refresher, self.runners, sinks, self._in_use)
         records = to_records(elements, keyed)
         for step in self.steps:
             step.apply(records, self.stats.node(step.name), self.runners.get(step.name))
         results = [self.finish.result(record) for record in records]
         for result in results:
+            result.versions = self._in_use.versions
             self.stats.results.update(result.status_counts())
         return results
 

@@ -236,6 +236,17 @@ class ServingSpec(_Strict):
     )
 
 
+class WatchSpec(_Strict):
+    """Model files to follow while the graph runs: the newest file each pattern matches."""
+
+    patterns: dict[str, str] = Field(
+        description="Model node -> glob pattern of its model files (relative to the spec)."
+    )
+    interval_s: float = Field(
+        default=5.0, gt=0, allow_inf_nan=False, description="Seconds between two looks."
+    )
+
+
 class GraphSpec(_Strict):
     """A graph, its inputs, outputs and runner."""
 
@@ -260,6 +271,12 @@ class GraphSpec(_Strict):
     runner: RunnerSpec = Field(default_factory=RunnerSpec, description="The Beam runner.")
     serving: ServingSpec = Field(
         default_factory=ServingSpec, description="How `infergraph serve` serves the graph."
+    )
+    watch: WatchSpec | None = Field(
+        default=None,
+        description="Follow new model files while the graph runs (in-process runs and "
+        "streaming pipelines): each new model loads in the background and is swapped in "
+        "between two batches.",
     )
 
     @field_validator("imports")

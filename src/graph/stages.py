@@ -76,6 +76,12 @@ class Compiled(Protocol):
         """The output nodes."""
         ...
 
+    watches: dict[str, str]
+    """Model node -> glob pattern of model files to follow while the graph runs."""
+
+    watch_interval_s: float
+    """Seconds between two looks at the watched files."""
+
     def validate(self) -> list[Step]:
         """The steps in run order, the graph checked."""
         ...

@@ -30,14 +30,20 @@ class Lineage:
     Attributes:
         nodes: Node names in the order they ran on the element (failed ones included).
         routes: Route or split name -> the node it sent the element to (``None``: nowhere).
+        models: Model node -> the version of the model that answered (``path@modified``),
+            in runs that take model updates (see :mod:`infergraph.core.refresh`).
     """
 
     nodes: tuple[str, ...]
     routes: dict[str, str | None]
+    models: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The lineage as plain data (for JSON output)."""
-        return {"nodes": list(self.nodes), "routes": dict(self.routes)}
+        data: dict[str, Any] = {"nodes": list(self.nodes), "routes": dict(self.routes)}
+        if self.models:
+            data["models"] = dict(self.models)
+        return data
 
 
 @dataclass(slots=True, eq=False)

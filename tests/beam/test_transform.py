@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -89,23 +90,29 @@ def test_keyed_true_routes_unpaired_elements_to_failures() -> None:
     assert failures[0].stage == "input"
 
 
-def test_max_batch_duration_applies_to_streaming_pipelines_only() -> None:
+def test_max_batch_duration_is_the_streaming_maximum_delay() -> None:
     handler = ScaleHandler(max_batch_duration_s=0.5, max_batch_size=4)
     results = run_on_beam(handler, [(i, float(i)) for i in range(10)])
     assert sorted((r.key, float(r.output)) for r in results) == [(i, 2.0 * i) for i in range(10)]
 
-    streaming = beam.Pipeline(options=PipelineOptions(streaming=True))
-    batch = beam.Pipeline()
-    for pipeline, stateful in ((streaming, True), (batch, False)):
-        _ = pipeline | beam.Create([1.0]) | ig.RunInference(handler)
-        labels = []
-        pipeline.visit(_Labels(labels))
-        assert any("Stateful" in label for label in labels) is stateful, labels
+    cases = [
+        (PipelineOptions(streaming=True), ig.RunInference(handler), 0.5),
+        (PipelineOptions(streaming=True), ig.RunInference(handler, max_delay_s=0.1), 0.1),
+        (PipelineOptions(), ig.RunInference(handler), None),  # bounded, global window
+    ]
+    for options, transform, delay in cases:
+        pipeline = beam.Pipeline(options=options)
+        _ = pipeline | beam.Create([1.0]) | transform
+        dofns: list[Any] = []
+        pipeline.visit(_DoFns(dofns))
+        (run,) = [dofn for dofn in dofns if type(dofn).__name__.startswith("_Segment")]
+        assert getattr(run, "delay", None) == delay, type(run).__name__
 
 
-class _Labels(beam.pipeline.PipelineVisitor):
-    def __init__(self, labels: list[str]) -> None:
-        self.labels = labels
+class _DoFns(beam.pipeline.PipelineVisitor):
+    def __init__(self, dofns: list[Any]) -> None:
+        self.dofns = dofns
 
     def visit_transform(self, node: beam.pipeline.AppliedPTransform) -> None:
-        self.labels.append(node.full_label)
+        if isinstance(node.transform, beam.ParDo):
+            self.dofns.append(node.transform.fn)
