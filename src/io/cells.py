@@ -155,7 +155,12 @@ def odd_list_rows(
             continue
         if not _is_list(table.column(column).type):
             continue
-        lengths = pc.list_value_length(table.column(column)).to_pylist()
+        counts = pc.list_value_length(table.column(column))
+        if counts.null_count == 0:
+            same = counts.to_numpy()
+            if not len(same) or (same == same[0]).all():  # the common case, checked at once
+                continue
+        lengths = counts.to_pylist()
         common = _common_length(lengths)
         for row, length in enumerate(lengths):
             if length is None:
