@@ -108,7 +108,7 @@ class BlockSource:
         numbers: list[int] = []
         for number, data in read_records(stream):
             if isinstance(data, InputError):
-                yield _failure(f"{name}: {data}")
+                yield input_failure(f"{name}: {data}", "")
                 continue
             serialized = self.example == "serialized"
             try:
@@ -122,7 +122,7 @@ class BlockSource:
                 elif self.key_field is not None:
                     feature_scalar(parsed, self.key_field)  # one key, as the row reader needs
             except InputError as exc:
-                yield _failure(f"{name}, record {number}: {exc}")
+                yield input_failure(f"{name}, record {number}: {exc}", "")
                 continue
             rows.append(parsed)
             records.append(data)
@@ -343,7 +343,7 @@ def _csv_batches(stream: BinaryIO, columns: CsvColumns) -> Iterator[Any]:
 
     def invalid(row: Any) -> str:
         bad.append(
-            _failure(
+            input_failure(
                 f"{name}, line {row.number}: {row.actual_columns} values for "
                 f"{row.expected_columns} columns",
                 row.text,
@@ -418,13 +418,3 @@ class _Readable:
     def close(self) -> None:
         self.closed = True
 
-
-def _failure(message: str, example: Any = "") -> Failure:
-    return Failure(
-        example=example,
-        key=None,
-        stage="input",
-        node="input",
-        error_type=InputError.__name__,
-        message=message,
-    )
