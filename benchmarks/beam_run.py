@@ -70,10 +70,22 @@ def one(result: Any) -> int:
     return 1
 
 
-def prediction_rows(result: Any) -> int:
-    """The rows of an infergraph prediction: its output block's rows, or 1."""
-    import infergraph as ig
+_TYPES: tuple[type, type] | None = None
+"""``(ig.Prediction, ig.Block)``, imported on first use (Beam's own variants never import
+infergraph)."""
 
-    if not isinstance(result, ig.Prediction):
+
+def prediction_rows(result: Any) -> int:
+    """The rows of an infergraph prediction: its output block's rows, or 1.
+
+    Called once per result: two type checks, as cheap as counting can be.
+    """
+    global _TYPES
+    if _TYPES is None:
+        import infergraph as ig
+
+        _TYPES = (ig.Prediction, ig.Block)
+    prediction, block = _TYPES
+    if type(result) is not prediction:
         raise TypeError(f"expected a Prediction, got {result!r}")
-    return len(result.output) if isinstance(result.example, ig.Block) else 1
+    return len(result.output) if type(result.example) is block else 1

@@ -30,13 +30,14 @@ from ..core.metrics import RunStats
 from ..core.refresh import InUse, ModelUpdate, Refresher, swap_ready, versions_of
 from ..core.results import Failure
 from ..core.sharing import ModelBox, load_model
+from ..graph.block_state import BlockResult
 from ..graph.graph import Graph
 from ..graph.nodes import ModelNode
 from ..graph.run import Finish, to_records
 from ..graph.single import node_results
 from ..graph.stages import Step
 from .buffered import Buffered
-from .metrics import BeamMetrics
+from .metrics import BeamMetrics, DeferredMetrics
 from .refresh import WatchModels, shared_refresher, with_updates
 from .windowed import WindowedBuffered
 
@@ -211,7 +212,8 @@ class _SegmentDoFn(beam.DoFn):
         graph, single = self.context.graph, self.context.single
         # BeamMetrics(id) reports under "infergraph.<id>": see namespace().
         self._sinks = {
-            step.name: BeamMetrics(single or f"{graph}.{step.name}") for step in self.segment.steps
+            step.name: DeferredMetrics(BeamMetrics(single or f"{graph}.{step.name}"))
+            for step in self.segment.steps
         }
         self._results = BeamMetrics(graph)
         self._runners: dict[str, BatchRunner] = {}
@@ -233,45 +235,55 @@ class _SegmentDoFn(beam.DoFn):
         self._boxes.append(box)  # held while the DoFn lives: the shared model stays loaded
         return BatchRunner(handler, box.model, self._sinks[node.name])
 
-    def process(self, batch: list[Any]) -> list[Any]:
-        return [output for outputs, _ in self._record_outputs(batch) for output in outputs]
+    def compute(self, batch: list[Any]) -> list[BlockResult]:
+        """Applies every step to ``batch``: its block results (on the worker thread of
+        :class:`~infergraph.core.ahead.Ahead` where the DoFn overlaps batches; metrics wait in
+        the deferred sinks until :meth:`emit` reports them)."""
+        records = to_records(batch, self.context.keyed)
+        if self._refresher is not None:
+            self._swap(self._refresher)
+        for step in self.segment.steps:
+            step.apply(records, self._sinks[step.name], self._runners.get(step.name))
+        finish, versions = self.context.finish, self._in_use.versions
+        results = [finish.result(record) for record in records]
+        for result in results:
+            result.versions = versions
+        return results
+
+    def emit(self, results: list[BlockResult]) -> Iterator[tuple[list[Any], bool]]:
+        """The outputs of each block result, and whether its rows are elements (in the
+        DoFn's thread: Beam counts metrics only there)."""
+        self.report_metrics()
+        order = self.context.finish.order
+        statuses: Counter[str] = Counter()
+        for result in results:
+            if self.context.single is not None:
+                yield self._as_handler([result], self.context.single), result.from_rows
+                continue
+            statuses.update(result.status_counts())
+            if not result.from_rows:
+                kept, failures = result.split(order)
+                outputs = [] if kept is None else [kept]
+                yield outputs + [self._failed(failure) for failure in failures], False
+                continue
+            rows = result.row_results(order)
+            yield [self._failed(r.to_failure()) if r.status == "failed" else r for r in rows], True
+        for name, count in statuses.items():  # once per batch, not per element
+            self._results.counter(name, count)
+
+    def outputs(self, results: list[BlockResult]) -> list[Any]:
+        """Every output of ``results``, in order."""
+        return [output for outputs, _ in self.emit(results) for output in outputs]
 
     def outputs_per_element(self, batch: list[Any]) -> list[list[Any]]:
         """The outputs of ``batch``, one list per element, in order."""
         grouped: list[list[Any]] = []
-        for outputs, from_rows in self._record_outputs(batch):
+        for outputs, from_rows in self.emit(self.compute(batch)):
             if from_rows:  # one output per row, each row an element
                 grouped += [[output] for output in outputs]
             else:
                 grouped.append(outputs)
         return grouped
-
-    def _record_outputs(self, batch: list[Any]) -> Iterator[tuple[list[Any], bool]]:
-        """Applies every step; for each record, its outputs and whether its rows are elements."""
-        records = to_records(batch, self.context.keyed)
-        self._report_load()
-        if self._refresher is not None:
-            self._swap(self._refresher)
-        for step in self.segment.steps:
-            step.apply(records, self._sinks[step.name], self._runners.get(step.name))
-        finish = self.context.finish
-        statuses: Counter[str] = Counter()
-        for record in records:
-            result = finish.result(record)
-            result.versions = self._in_use.versions
-            if self.context.single is not None:
-                yield self._as_handler([result], self.context.single), record.from_rows
-                continue
-            statuses.update(result.status_counts())
-            if not record.from_rows:
-                kept, failures = result.split(finish.order)
-                outputs = [] if kept is None else [kept]
-                yield outputs + [self._failed(failure) for failure in failures], False
-                continue
-            rows = result.row_results(finish.order)
-            yield [self._failed(r.to_failure()) if r.status == "failed" else r for r in rows], True
-        for name, count in statuses.items():  # once per batch, not per element
-            self._results.counter(name, count)
 
     def _swap(self, refresher: Refresher) -> None:
         """Swap in the models that finished loading (runs that take model updates)."""
@@ -287,6 +299,12 @@ class _SegmentDoFn(beam.DoFn):
 
     def _failed(self, failure: Failure) -> Any:
         return TaggedOutput(FAILURES, failure) if self.tagged else failure
+
+    def report_metrics(self) -> None:
+        """Report the metrics kept so far as Beam metrics (in the DoFn's thread)."""
+        self._report_load()
+        for sink in self._sinks.values():
+            sink.report()
 
     def _report_load(self) -> None:
         stats, self._load_stats = self._load_stats, {}
@@ -362,6 +380,7 @@ class _SegmentRefreshDoFn(_SegmentWindowedDoFn):
     def finish_bundle(self) -> list[Any]:
         outputs = super().finish_bundle()
         self._report_refresh()
+        self.report_metrics()
         return outputs
 
     def _swap(self, refresher: Refresher) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.ahead import one_ahead
 from ..core.blocks import Block
 from ..core.execute import BatchRunner
 from ..core.items import to_item
@@ -83,10 +84,13 @@ def run_graph(
         runner.follow(model_updates)
     size = chunk_size or runner.batch_limit()
 
+    def work(chunk: list[Any]) -> list[BlockResult]:
+        return runner.run_blocks(chunk, keyed=keyed)
+
     def results() -> Iterator[GraphResult | BlockResult]:
-        try:
-            for chunk in chunks(data, size, runner.max_wait_s(), clock):
-                yield from runner.run(chunk, keyed=keyed)
+        try:  # each chunk runs on a worker thread while the next one is read (core.ahead)
+            for blocks in one_ahead(work, chunks(data, size, runner.max_wait_s(), clock)):
+                yield from runner.finish.each(blocks)
         finally:
             stop.set()
 
@@ -159,14 +163,7 @@ class GraphRunner:
     def run(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The results of ``elements``, in order: a :class:`GraphResult` per element that is
         not a block, a :class:`BlockResult` per block (counted in ``stats.results``)."""
-        order = self.finish.order
-        results: list[Any] = []
-        for result in self.run_blocks(elements, keyed=keyed):
-            if result.from_rows:
-                results += result.row_results(order)
-            else:
-                results.append(result)
-        return results
+        return self.finish.each(self.run_blocks(elements, keyed=keyed))
 
     def run_blocks(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The block results of ``elements``, in order: one per block element and one per run
@@ -245,15 +242,16 @@ class Finish:
         }
         return cls(tuple(graph.output_names), tuple(s.name for s in steps), targets)
 
-    def results(self, record: BlockRecord) -> Iterator[GraphResult | BlockResult]:
-        """The results of a record that went through every step: a block's one
-        :class:`BlockResult`; the rows of elements that came one at a time one
-        :class:`GraphResult` each, a view of their block's result."""
-        result = self.result(record)
-        if not record.from_rows:
-            yield result
-            return
-        yield from result.row_results(self.order)
+    def each(self, blocks: list[BlockResult]) -> list[Any]:
+        """Block results as results per element: a block's its own, and a :class:`GraphResult`
+        per row of elements that came one at a time (a view of their block's result)."""
+        results: list[Any] = []
+        for result in blocks:
+            if result.from_rows:
+                results += result.row_results(self.order)
+            else:
+                results.append(result)
+        return results
 
     def result(self, record: BlockRecord) -> BlockResult:
         """The block result of a record that went through every step."""

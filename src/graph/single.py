@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.ahead import one_ahead
 from ..core.errors import InputError
 from ..core.handler import ModelHandler
 from ..core.metrics import MetricsSink, NullMetrics
@@ -68,8 +69,13 @@ def predict(
     runner = GraphRunner(Graph.of_handler(handler), metrics=GraphStats(nodes={node: sink}))
     progress = _Progress(node, progress_every_s, clock)
     fixed = runner.runners[node].fixed or 0
-    for chunk in chunks(data, max(runner.batch_limit(), fixed), runner.max_wait_s(), clock):
-        for block in runner.run_blocks(chunk, keyed=keyed):
+    def work(chunk: list[Any]) -> list[BlockResult]:
+        return runner.run_blocks(chunk, keyed=keyed)
+
+    size = max(runner.batch_limit(), fixed)
+    # Each chunk runs on a worker thread while the next one is read (see core.ahead).
+    for blocks in one_ahead(work, chunks(data, size, runner.max_wait_s(), clock)):
+        for block in blocks:
             results = node_results(block, node, fixed)
             progress.record(results)
             yield from results

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import infergraph as ig
+from infergraph.core.ahead import overlap_enabled
 from infergraph.graph.hashing import stable_fraction, stable_fractions
 from infergraph.graph.run import chunks
 from tests import graph_topologies as topologies
@@ -188,8 +189,29 @@ def test_chunks_bound_what_is_held(five_onnx: Path) -> None:
 
     results = g.run(source())
     first = next(results)
-    assert first.key == 0 and len(pulled) == 3
+    # The first chunk's results come out once the second chunk is read (core.ahead): two
+    # chunks held at once, never the whole input.
+    assert first.key == 0 and len(pulled) == (6 if overlap_enabled() else 3)
     assert [r.key for r in results] == list(range(1, 10))
+
+
+def test_chunks_run_in_order_on_the_worker_thread(five_onnx: Path) -> None:
+    import threading
+
+    threads = set()
+
+    def where(x: float) -> float:
+        threads.add(threading.current_thread().name)
+        return x
+
+    g = ig.Graph()
+    g.function("where", where)
+    g.model("five", "onnx", path=str(five_onnx), max_batch_size=4)
+    g.chain("where", "five")
+    results = list(g.run([float(i)] for i in range(25)))
+    assert [r.example for r in results] == [[float(i)] for i in range(25)]
+    expected = "infergraph-ahead" if overlap_enabled() else "MainThread"
+    assert threads and all(name.startswith(expected) for name in threads)
 
 
 def test_a_column_of_keys_hashes_like_each_key() -> None:
@@ -225,7 +247,9 @@ def test_blocks_are_chunked_by_their_rows() -> None:
 
     results = g.run(source())
     next(results)
-    assert len(pulled) == 2  # 120 rows reach the chunk size of 100: not 100 blocks held at once
+    # 120 rows reach the chunk size of 100 (and with overlap, the next chunk is read while
+    # the first runs): not 10 blocks held at once.
+    assert len(pulled) == (4 if overlap_enabled() else 2)
 
 
 def test_a_record_of_several_fields_sent_whole_says_how_to_pick_one() -> None:

@@ -121,6 +121,13 @@ class FakeTime:
         self.now += seconds
 
 
+@pytest.fixture(autouse=True)
+def lock_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests move a fake clock from inside the data source, between two elements: each
+    chunk must run before the source goes on, not one chunk ahead (see core.ahead)."""
+    monkeypatch.setenv("INFERGRAPH_OVERLAP", "0")
+
+
 def fake_timed(server: PredictionServer, **options: Any) -> tuple[RemoteHandler, FakeTime]:
     fake = FakeTime()
     defaults: dict[str, Any] = {"protocol": "tf_serving", "endpoint": server.url, "model": "m"}
