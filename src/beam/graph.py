@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,7 +214,7 @@ class _SegmentDoFn(beam.DoFn):
             step.name: DeferredMetrics(BeamMetrics(single or f"{graph}.{step.name}"))
             for step in self.segment.steps
         }
-        self._results = BeamMetrics(graph)
+        self._results = DeferredMetrics(BeamMetrics(graph))
         self._runners: dict[str, BatchRunner] = {}
         self._load_stats: dict[str, RunStats] = {}
         self._boxes: list[ModelBox] = []
@@ -235,50 +234,51 @@ class _SegmentDoFn(beam.DoFn):
         self._boxes.append(box)  # held while the DoFn lives: the shared model stays loaded
         return BatchRunner(handler, box.model, self._sinks[node.name])
 
-    def compute(self, batch: list[Any]) -> list[BlockResult]:
-        """Applies every step to ``batch``: its block results (on the worker thread of
-        :class:`~infergraph.core.ahead.Ahead` where the DoFn overlaps batches; metrics wait in
-        the deferred sinks until :meth:`emit` reports them)."""
+    def compute(self, batch: list[Any]) -> list[tuple[list[Any], bool]]:
+        """Applies every step to ``batch``: for each of its records, its outputs and whether
+        its rows are elements. Runs on the worker thread of :class:`~infergraph.core.ahead.Ahead`
+        where the DoFn overlaps batches: its metrics wait in deferred sinks until
+        :meth:`report_metrics`, from the DoFn's thread (Beam counts metrics only there)."""
         records = to_records(batch, self.context.keyed)
         if self._refresher is not None:
             self._swap(self._refresher)
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runners.get(step.name))
         finish, versions = self.context.finish, self._in_use.versions
-        results = [finish.result(record) for record in records]
-        for result in results:
-            result.versions = versions
-        return results
-
-    def emit(self, results: list[BlockResult]) -> Iterator[tuple[list[Any], bool]]:
-        """The outputs of each block result, and whether its rows are elements (in the
-        DoFn's thread: Beam counts metrics only there)."""
-        self.report_metrics()
-        order = self.context.finish.order
+        computed: list[tuple[list[Any], bool]] = []
         statuses: Counter[str] = Counter()
-        for result in results:
+        for record in records:
+            result = finish.result(record)
+            result.versions = versions
             if self.context.single is not None:
-                yield self._as_handler([result], self.context.single), result.from_rows
+                computed.append((self._as_handler(result, self.context.single), record.from_rows))
                 continue
             statuses.update(result.status_counts())
             if not result.from_rows:
-                kept, failures = result.split(order)
-                outputs = [] if kept is None else [kept]
-                yield outputs + [self._failed(failure) for failure in failures], False
+                kept, failures = result.split(finish.order)
+                outputs: list[Any] = [] if kept is None else [kept]
+                computed.append((outputs + [self._failed(f) for f in failures], False))
                 continue
-            rows = result.row_results(order)
-            yield [self._failed(r.to_failure()) if r.status == "failed" else r for r in rows], True
+            rows = result.row_results(finish.order)
+            each = [self._failed(r.to_failure()) if r.status == "failed" else r for r in rows]
+            computed.append((each, True))
         for name, count in statuses.items():  # once per batch, not per element
             self._results.counter(name, count)
+        return computed
 
-    def outputs(self, results: list[BlockResult]) -> list[Any]:
-        """Every output of ``results``, in order."""
-        return [output for outputs, _ in self.emit(results) for output in outputs]
+    def outputs(self, computed: list[tuple[list[Any], bool]]) -> list[Any]:
+        """Every output of what :meth:`compute` gave, in order (metrics reported)."""
+        self.report_metrics()
+        if len(computed) == 1:
+            return computed[0][0]
+        return [output for outputs, _ in computed for output in outputs]
 
     def outputs_per_element(self, batch: list[Any]) -> list[list[Any]]:
         """The outputs of ``batch``, one list per element, in order."""
+        computed = self.compute(batch)
+        self.report_metrics()
         grouped: list[list[Any]] = []
-        for outputs, from_rows in self.emit(self.compute(batch)):
+        for outputs, from_rows in computed:
             if from_rows:  # one output per row, each row an element
                 grouped += [[output] for output in outputs]
             else:
@@ -288,13 +288,12 @@ class _SegmentDoFn(beam.DoFn):
     def _swap(self, refresher: Refresher) -> None:
         """Swap in the models that finished loading (runs that take model updates)."""
 
-    def _as_handler(self, results: Iterable[Any], node: str) -> list[Any]:
-        """A one-node graph's results as its handler's predictions and failures."""
+    def _as_handler(self, result: BlockResult, node: str) -> list[Any]:
+        """A one-node graph's result as its handler's predictions and failures."""
         fixed = self._runners[node].fixed or 0
         return [
-            self._failed(result) if type(result) is Failure else result
-            for graph_result in results
-            for result in node_results(graph_result, node, fixed)
+            self._failed(output) if type(output) is Failure else output
+            for output in node_results(result, node, fixed)
         ]
 
     def _failed(self, failure: Failure) -> Any:
@@ -305,6 +304,7 @@ class _SegmentDoFn(beam.DoFn):
         self._report_load()
         for sink in self._sinks.values():
             sink.report()
+        self._results.report()
 
     def _report_load(self) -> None:
         stats, self._load_stats = self._load_stats, {}
