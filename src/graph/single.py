@@ -70,6 +70,7 @@ def predict(
     runner = GraphRunner(Graph.of_handler(handler), metrics=GraphStats(nodes={node: sink}))
     progress = _Progress(node, progress_every_s, clock)
     fixed = runner.runners[node].fixed or 0
+
     def work(chunk: list[Any]) -> list[BlockResult]:
         return runner.run_blocks(chunk, keyed=keyed)
 
@@ -78,7 +79,7 @@ def predict(
     for blocks in one_ahead(work, chunks(data, size, runner.max_wait_s(), clock)):
         for block in blocks:
             results = node_results(block, node, fixed)
-            progress.record(results)
+            progress.record(results, _all_valid(block, node))
             yield from results
     progress.finish()
 
@@ -129,6 +130,12 @@ def _each_row(result: BlockResult, node: str) -> list[Result]:
     return list(map(Prediction, examples.tolist(), rows, repeat(node), keys.tolist()))
 
 
+def _all_valid(result: BlockResult, node: str) -> bool:
+    """Every row of ``result`` has a value of ``node`` (so none of its results failed)."""
+    valid = result.valid.get(node)
+    return valid is not None and len(valid) > 0 and bool(valid.all())
+
+
 def _rows_of(column: Any, rows: int) -> list[Any]:
     return [row_of(column, row) for row in range(rows)]
 
@@ -154,9 +161,11 @@ class _Progress:
         self.start = self.last = clock()
         self.elements = self.failures = 0
 
-    def record(self, results: list[Result]) -> None:
+    def record(self, results: list[Result], all_valid: bool = False) -> None:
+        """Count ``results``; ``all_valid``: none of them is a failure (not counted again)."""
         self.elements += len(results)
-        self.failures += sum(type(result) is Failure for result in results)
+        if not all_valid:
+            self.failures += sum(type(result) is Failure for result in results)
         now = self.clock()
         if now - self.last >= self.every_s:
             self.last = now

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -257,3 +258,17 @@ def test_block_rows_on_beam_match_in_process() -> None:
     (block,) = [r for r in remote if isinstance(r, ig.Prediction)]
     np.testing.assert_array_equal(block.output, local[0].output)
     assert block.example.keys.tolist() == local[0].example.keys.tolist()
+
+
+def test_progress_counts_elements_and_failures(caplog: pytest.LogCaptureFixture) -> None:
+    ticks = iter(range(1000))
+    data = [1.0, 2.0, 3.0, 4.0, ig.Block(np.array([5.0, 3.0, 6.0]))]
+    handler = ScaleHandler(factor=2.0, reject=3.0, max_batch_size=2)
+    with caplog.at_level(logging.INFO, logger="infergraph"):
+        results = list(
+            ig.predict(handler, data, progress_every_s=1.0, clock=lambda: float(next(ticks)))
+        )
+    kinds = [type(r).__name__ for r in results]
+    assert kinds == ["Prediction", "Prediction", "Failure", "Prediction", "Prediction", "Failure"]
+    last = [r.getMessage() for r in caplog.records if "elements (" in r.getMessage()][-1]
+    assert "done: 6 elements" in last and "2 failures" in last
