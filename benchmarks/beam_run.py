@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from functools import cache
 from typing import Any
 
 import apache_beam as beam
@@ -70,9 +71,13 @@ def one(result: Any) -> int:
     return 1
 
 
-_TYPES: tuple[type, type] | None = None
-"""``(ig.Prediction, ig.Block)``, imported on first use (Beam's own variants never import
-infergraph)."""
+@cache
+def _types() -> tuple[type, type]:
+    """``(ig.Prediction, ig.Block)``, imported on first use (Beam's own variants never import
+    infergraph)."""
+    import infergraph as ig
+
+    return ig.Prediction, ig.Block
 
 
 def prediction_rows(result: Any) -> int:
@@ -80,12 +85,7 @@ def prediction_rows(result: Any) -> int:
 
     Called once per result: two type checks, as cheap as counting can be.
     """
-    global _TYPES
-    if _TYPES is None:
-        import infergraph as ig
-
-        _TYPES = (ig.Prediction, ig.Block)
-    prediction, block = _TYPES
+    prediction, block = _types()
     if type(result) is not prediction:
         raise TypeError(f"expected a Prediction, got {result!r}")
     return len(result.output) if type(result.example) is block else 1

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import apache_beam as beam
@@ -33,7 +35,7 @@ from ..graph.block_state import BlockResult
 from ..graph.graph import Graph
 from ..graph.nodes import ModelNode
 from ..graph.run import Finish, to_records
-from ..graph.single import node_results
+from ..graph.single import each_prediction, node_results
 from ..graph.stages import Step
 from .buffered import Buffered
 from .metrics import BeamMetrics, DeferredMetrics
@@ -234,7 +236,7 @@ class _SegmentDoFn(beam.DoFn):
         self._boxes.append(box)  # held while the DoFn lives: the shared model stays loaded
         return BatchRunner(handler, box.model, self._sinks[node.name])
 
-    def compute(self, batch: list[Any]) -> list[tuple[list[Any], bool]]:
+    def compute(self, batch: list[Any]) -> list[tuple[Iterable[Any], bool]]:
         """Applies every step to ``batch``: for each of its records, its outputs and whether
         its rows are elements. Runs on the worker thread of :class:`~infergraph.core.ahead.Ahead`
         where the DoFn overlaps batches: its metrics wait in deferred sinks until
@@ -245,7 +247,7 @@ class _SegmentDoFn(beam.DoFn):
         for step in self.segment.steps:
             step.apply(records, self._sinks[step.name], self._runners.get(step.name))
         finish, versions = self.context.finish, self._in_use.versions
-        computed: list[tuple[list[Any], bool]] = []
+        computed: list[tuple[Iterable[Any], bool]] = []
         statuses: Counter[str] = Counter()
         for record in records:
             result = finish.result(record)
@@ -259,19 +261,22 @@ class _SegmentDoFn(beam.DoFn):
                 outputs: list[Any] = [] if kept is None else [kept]
                 computed.append((outputs + [self._failed(f) for f in failures], False))
                 continue
-            rows = result.row_results(finish.order)
+            rows = result.each_row_result(finish.order)
+            if result.all_valid():  # none failed: made as Beam reads them
+                computed.append((rows, True))
+                continue
             each = [self._failed(r.to_failure()) if r.status == "failed" else r for r in rows]
             computed.append((each, True))
         for name, count in statuses.items():  # once per batch, not per element
             self._results.counter(name, count)
         return computed
 
-    def outputs(self, computed: list[tuple[list[Any], bool]]) -> list[Any]:
+    def outputs(self, computed: list[tuple[Iterable[Any], bool]]) -> Iterable[Any]:
         """Every output of what :meth:`compute` gave, in order (metrics reported)."""
         self.report_metrics()
         if len(computed) == 1:
             return computed[0][0]
-        return [output for outputs, _ in computed for output in outputs]
+        return chain.from_iterable(outputs for outputs, _ in computed)
 
     def outputs_per_element(self, batch: list[Any]) -> list[list[Any]]:
         """The outputs of ``batch``, one list per element, in order."""
@@ -282,14 +287,18 @@ class _SegmentDoFn(beam.DoFn):
             if from_rows:  # one output per row, each row an element
                 grouped += [[output] for output in outputs]
             else:
-                grouped.append(outputs)
+                grouped.append(list(outputs))
         return grouped
 
     def _swap(self, refresher: Refresher) -> None:
         """Swap in the models that finished loading (runs that take model updates)."""
 
-    def _as_handler(self, result: BlockResult, node: str) -> list[Any]:
-        """A one-node graph's result as its handler's predictions and failures."""
+    def _as_handler(self, result: BlockResult, node: str) -> Iterable[Any]:
+        """A one-node graph's result as its handler's predictions and failures (predictions
+        made as Beam reads them, where every row got one: see ``each_prediction``)."""
+        made = each_prediction(result, node)
+        if made is not None:
+            return made
         fixed = self._runners[node].fixed or 0
         return [
             self._failed(output) if type(output) is Failure else output

@@ -9,7 +9,7 @@ its row's key), the target each route or split chose per row, and the rows each 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,30 +337,42 @@ class BlockResult:
         """Every row's result, as :meth:`row_result` gives it, built column by column: rows
         that went the same way through the graph share one :class:`Lineage` (computed once per
         way, not per row; read-only, as results are)."""
+        return list(self.each_row_result(order))
+
+    def each_row_result(self, order: Sequence[str]) -> Iterator[GraphResult]:
+        """:meth:`row_results`, each made as it is read where every output of every row got a
+        value (the common case: then none is alive for long, which spares Python's garbage
+        collector walking a batch of them again and again)."""
         rows = self.rows
         keys = self.example.keys.tolist() if self.example.keys is not None else [self.key] * rows
         examples = self._row_examples()
         lineages = self._lineages(order)
         columns = {name: _row_list(self.values[name], rows) for name in self.values}
         names = list(self.valid)
-        if all(valid.all() for valid in self.valid.values()):
-            rows_values = zip(*(columns[name] for name in names), strict=True) if names else ()
-            values = [dict(zip(names, row, strict=True)) for row in rows_values] or [
-                {} for _ in range(rows)
-            ]
-            return [
-                GraphResult(key, example, value, {}, (), lineage)
-                for key, example, value, lineage in zip(
-                    keys, examples, values, lineages, strict=True
+        if self.all_valid():
+            if len(names) == 1:  # the common case, without a zip per row
+                (name,) = names
+                values: Iterable[dict[str, Any]] = ({name: value} for value in columns[name])
+            else:
+                rows_values = zip(*(columns[name] for name in names), strict=True)
+                values = (dict(zip(names, row, strict=True)) for row in rows_values)
+            return (
+                GraphResult(key, example, row_values, {}, (), lineage)
+                for key, example, row_values, lineage in zip(
+                    keys, examples, values if names else ({} for _ in keys), lineages, strict=True
                 )
-            ]
+            )
         results = []
         for row in range(rows):
             row_values, failures, skipped = self._row_parts(row, columns)
             results.append(
                 GraphResult(keys[row], examples[row], row_values, failures, skipped, lineages[row])
             )
-        return results
+        return iter(results)
+
+    def all_valid(self) -> bool:
+        """Every output node got a value for every row."""
+        return all(valid.all() for valid in self.valid.values())
 
     def _row_examples(self) -> list[Any]:
         """Every row's input, as :meth:`row_example` gives it."""

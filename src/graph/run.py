@@ -163,7 +163,7 @@ class GraphRunner:
     def run(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The results of ``elements``, in order: a :class:`GraphResult` per element that is
         not a block, a :class:`BlockResult` per block (counted in ``stats.results``)."""
-        return self.finish.each(self.run_blocks(elements, keyed=keyed))
+        return list(self.finish.each(self.run_blocks(elements, keyed=keyed)))
 
     def run_blocks(self, elements: Sequence[Any], *, keyed: bool | None = None) -> list[Any]:
         """The block results of ``elements``, in order: one per block element and one per run
@@ -242,16 +242,15 @@ class Finish:
         }
         return cls(tuple(graph.output_names), tuple(s.name for s in steps), targets)
 
-    def each(self, blocks: list[BlockResult]) -> list[Any]:
+    def each(self, blocks: list[BlockResult]) -> Iterator[GraphResult | BlockResult]:
         """Block results as results per element: a block's its own, and a :class:`GraphResult`
-        per row of elements that came one at a time (a view of their block's result)."""
-        results: list[Any] = []
+        per row of elements that came one at a time (a view of their block's result), made
+        as they are read."""
         for result in blocks:
             if result.from_rows:
-                results += result.row_results(self.order)
+                yield from result.each_row_result(self.order)
             else:
-                results.append(result)
-        return results
+                yield result
 
     def result(self, record: BlockRecord) -> BlockResult:
         """The block result of a record that went through every step."""
