@@ -67,9 +67,12 @@ class RunGraph(beam.PTransform):  # type: ignore[type-arg]
     Metrics are Beam metrics: per node in the namespace ``infergraph.<graph>.<node>``, and the
     results by status (``ok``, ``partial``, ``failed``, ``skipped``) in ``infergraph.<graph>``.
 
-    In streaming and windowed pipelines every output, failures included, has its element's own
-    timestamp, windows and pane. An element waits for its batch at most until the bundle ends
-    or, when the next element comes, ``max_delay_s``.
+    In a bounded pipeline in the global window, each batch runs through the steps on a worker
+    thread while the DoFn takes the next batch's elements (see :mod:`infergraph.core.ahead`);
+    Beam metrics are still reported from the DoFn's thread. In streaming and windowed pipelines
+    every output, failures included, has its element's own timestamp, windows and pane. An
+    element waits for its batch at most until the bundle ends or, when the next element comes,
+    ``max_delay_s``.
 
     Args:
         graph: The graph; it is validated now, before the pipeline is built.

@@ -347,7 +347,10 @@ class Graph:
             keyed: As for :func:`infergraph.predict`: ``None`` takes 2-tuples as pairs.
             metrics: A :class:`GraphStats` to read per-node counters and latency afterwards.
             chunk_size: Elements taken from ``data`` at a time (default: the largest batch of
-                any model node); results come out a chunk at a time.
+                any model node); results come out a chunk at a time. Each chunk runs on a
+                worker thread while the next one is read (see
+                :mod:`infergraph.core.ahead`): a chunk's results come once the next chunk has
+                been read or ``data`` has ended.
             model_updates: :class:`~infergraph.ModelUpdate` records, read as they come (an
                 endless iterable such as :func:`~infergraph.watch_models` is fine): each new
                 model loads in the background and answers from the next chunk on; a model

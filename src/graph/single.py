@@ -56,7 +56,10 @@ def predict(
     is loaded once per process and kept loaded for later calls (see
     :data:`infergraph.model_cache`); a model with a fixed batch size is called with batches of
     exactly that size. A dict example goes to the handler by the input rule of
-    :mod:`infergraph.core.fields` (a record of one field: its value).
+    :mod:`infergraph.core.fields` (a record of one field: its value). Each chunk of ``data``
+    runs on a worker thread while the next one is read (see :mod:`infergraph.core.ahead`;
+    ``INFERGRAPH_OVERLAP=0`` turns it off): a chunk's results come once the next chunk has
+    been read or ``data`` has ended.
 
     Yields:
         A :class:`Prediction` or a :class:`Failure` per input element; for a block whose rows

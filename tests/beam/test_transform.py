@@ -69,6 +69,27 @@ def test_metrics_are_read_back_from_the_pipeline(five_onnx: Path) -> None:
     assert distributions["batch_latency_us"].count == counters["model_calls"]
 
 
+def test_metrics_of_batches_run_one_ahead_are_all_counted(five_onnx: Path) -> None:
+    # 30 batches: all but the last run on the worker thread (core.ahead), where Beam would not
+    # count a metric; the DoFn reports them from its own thread.
+    handler = ig.handler("onnx", path=str(five_onnx), model_id="five", max_batch_size=100)
+    pipeline = beam.Pipeline(runner="DirectRunner")
+    _ = (
+        pipeline
+        | beam.Create([0])
+        | beam.FlatMap(lambda _: ((i, [float(i)]) for i in range(3000)))
+        | ig.RunInference(handler)
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    metrics = result.metrics().query(MetricsFilter().with_namespace("infergraph.five"))
+    counters = {c.key.metric.name: c.committed for c in metrics["counters"]}
+    distributions = {d.key.metric.name: d.committed for d in metrics["distributions"]}
+    assert counters["inferences"] == 3000
+    assert counters["model_calls"] == 30
+    assert distributions["batch_size"].count == 30 and distributions["batch_size"].sum == 3000
+
+
 def test_without_exception_handling_a_failure_stops_the_pipeline() -> None:
     with (
         pytest.raises(ig.InferenceFailedError, match=r"in stage 'run'") as info,
