@@ -80,10 +80,22 @@ class Ahead(Generic[T, R]):
 
 def one_ahead(work: Callable[[T], R], chunks: Iterable[T]) -> Iterator[R]:
     """``work(chunk)`` for each chunk, in order, each run while the caller reads the next one
-    and uses the result before (see :class:`Ahead`)."""
+    and uses the result before (see :class:`Ahead`).
+
+    When reading a chunk raises, the result of the chunk at work still comes out first: every
+    chunk read before the error gives its result, as without overlap.
+    """
     ahead: Ahead[T, R] = Ahead(work)
+    source = iter(chunks)
     try:
-        for chunk in chunks:
+        while True:
+            try:
+                chunk = next(source)
+            except StopIteration:
+                break
+            except Exception:
+                yield from ahead.drain()
+                raise
             yield from ahead.push(chunk)
         yield from ahead.drain()
     finally:

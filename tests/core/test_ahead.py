@@ -66,3 +66,16 @@ def test_overlap_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ahead.push(7) == [7]  # at once, in the caller's thread
     assert names == [threading.current_thread().name]
     ahead.close()
+
+
+def test_what_was_read_before_the_source_failed_still_comes_out() -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        yield 1
+        yield 2
+        raise OSError("the source broke after two chunks")
+
+    results = one_ahead(lambda chunk: chunk * 10, chunks())
+    assert next(results) == 10
+    assert next(results) == 20  # chunk 2 was at work when the source broke
+    with pytest.raises(OSError, match="broke"):
+        next(results)

@@ -272,3 +272,16 @@ def test_progress_counts_elements_and_failures(caplog: pytest.LogCaptureFixture)
     assert kinds == ["Prediction", "Prediction", "Failure", "Prediction", "Prediction", "Failure"]
     last = [r.getMessage() for r in caplog.records if "elements (" in r.getMessage()][-1]
     assert "done: 6 elements" in last and "2 failures" in last
+
+
+def test_results_read_before_the_source_failed_come_out_before_its_error() -> None:
+    def source():  # type: ignore[no-untyped-def]
+        yield from range(6)
+        raise OSError("the source broke")
+
+    results = ig.predict(ScaleHandler(factor=2.0, max_batch_size=3), source())
+    got = []
+    with pytest.raises(OSError, match="the source broke"):
+        for result in results:
+            got.append(result.output)
+    assert got == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]  # both chunks read before the error
