@@ -137,9 +137,12 @@ def test_server_stopped_midway(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     assert all(isinstance(r, ig.Prediction) for r in first)
     assert [r.key for r in first + rest] == [key for key, _ in data]
-    assert all(isinstance(r, ig.Failure) for r in rest)
-    assert {r.error_type for r in rest} <= {"EndpointUnavailableError", "CircuitOpenError"}
-    assert "CircuitOpenError" in {r.error_type for r in rest}
+    # The second chunk may have run while the server was up (one chunk ahead, core.ahead):
+    # every element after it fails.
+    assert all(isinstance(r, ig.Failure) for r in rest[20:])
+    failed = {r.error_type for r in rest if isinstance(r, ig.Failure)}
+    assert failed <= {"EndpointUnavailableError", "CircuitOpenError"}
+    assert "CircuitOpenError" in failed
     assert elapsed < 15
 
 
