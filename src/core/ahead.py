@@ -18,13 +18,17 @@ work runs in the caller's thread, chunk by chunk, as before.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
+THREAD = "infergraph-ahead"
+"""The worker thread's name."""
 ENV = "INFERGRAPH_OVERLAP"
 """Set to ``0`` to run every chunk in the caller's thread."""
 
@@ -38,7 +42,7 @@ class Ahead(Generic[T, R]):
     """Runs ``work`` on chunks, one at a time and in order, one chunk ahead of the caller.
 
     Example:
-        >>> ahead = Ahead(sum)
+        >>> ahead = Ahead(sum, threaded=True)
         >>> ahead.push([1, 2]), ahead.push([3]), ahead.drain()
         ([], [3], [3])
         >>> ahead.close()
@@ -47,23 +51,28 @@ class Ahead(Generic[T, R]):
     ``drain`` the result of the last one; an exception ``work`` raised comes out of the call
     that returns that chunk's result. Without overlap (see :func:`overlap_enabled`), ``push``
     runs the chunk at once and returns its own result.
+
+    The worker is a daemon thread, started on the first chunk: a caller interrupted (Ctrl-C)
+    need not wait for the chunk at work, and neither does the interpreter's exit.
     """
 
     def __init__(self, work: Callable[[T], R], *, threaded: bool | None = None) -> None:
         self.work = work
-        threaded = overlap_enabled() if threaded is None else threaded
-        self._pool = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="infergraph-ahead")
-            if threaded
-            else None
-        )
+        self.threaded = overlap_enabled() if threaded is None else threaded
+        self._jobs: queue.SimpleQueue[tuple[T, Future[R]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._running: Future[R] | None = None
 
     def push(self, chunk: T) -> list[R]:
         """Start ``chunk``; the result of the chunk pushed before it (none the first time)."""
-        if self._pool is None:
+        if not self.threaded:
             return [self.work(chunk)]
-        before, self._running = self._running, self._pool.submit(self.work, chunk)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=THREAD, daemon=True)
+            self._thread.start()
+        future: Future[R] = Future()
+        self._jobs.put((chunk, future))
+        before, self._running = self._running, future
         return [] if before is None else [before.result()]
 
     def drain(self) -> list[R]:
@@ -71,11 +80,24 @@ class Ahead(Generic[T, R]):
         running, self._running = self._running, None
         return [] if running is None else [running.result()]
 
-    def close(self) -> None:
-        """Wait for the chunk at work, if any, and stop the worker thread."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker thread once the chunk at work (if any) is done; ``wait`` for it."""
         self._running = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._jobs.put(None)
+            if wait:
+                thread.join()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            chunk, future = job
+            try:
+                result = self.work(chunk)
+            except BaseException as exc:  # handed to the caller with its chunk's result
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
 
 
 def one_ahead(work: Callable[[T], R], chunks: Iterable[T]) -> Iterator[R]:
@@ -87,6 +109,7 @@ def one_ahead(work: Callable[[T], R], chunks: Iterable[T]) -> Iterator[R]:
     """
     ahead: Ahead[T, R] = Ahead(work)
     source = iter(chunks)
+    finished = False
     try:
         while True:
             try:
@@ -98,8 +121,12 @@ def one_ahead(work: Callable[[T], R], chunks: Iterable[T]) -> Iterator[R]:
                 raise
             yield from ahead.push(chunk)
         yield from ahead.drain()
-    finally:
-        ahead.close()
+        finished = True
+    except (GeneratorExit, Exception):
+        finished = True  # stopped early or failed: the chunk at work is short, wait for it
+        raise
+    finally:  # interrupted (Ctrl-C): leave the chunk at work to the daemon thread
+        ahead.close(wait=finished)
 
 
-__all__ = ["ENV", "Ahead", "one_ahead", "overlap_enabled"]
+__all__ = ["ENV", "THREAD", "Ahead", "one_ahead", "overlap_enabled"]

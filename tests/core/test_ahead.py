@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -79,3 +80,20 @@ def test_what_was_read_before_the_source_failed_still_comes_out() -> None:
     assert next(results) == 20  # chunk 2 was at work when the source broke
     with pytest.raises(OSError, match="broke"):
         next(results)
+
+
+def test_an_interrupted_caller_does_not_wait_for_the_chunk_at_work() -> None:
+    release = threading.Event()
+
+    def work(chunk: int) -> int:
+        if chunk == 2:
+            release.wait(30)  # a slow model call
+        return chunk
+
+    results = one_ahead(work, iter([1, 2, 3]))
+    assert next(results) == 1  # chunk 2 is now at work
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        results.throw(KeyboardInterrupt)  # Ctrl-C while the caller handles chunk 1
+    assert time.monotonic() - started < 5  # not the 30 s of chunk 2
+    release.set()
