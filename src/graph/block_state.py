@@ -350,16 +350,19 @@ class BlockResult:
         columns = {name: _row_list(self.values[name], rows) for name in self.values}
         names = list(self.valid)
         if self.all_valid():
+            values: Iterable[dict[str, Any]]
             if len(names) == 1:  # the common case, without a zip per row
                 (name,) = names
-                values: Iterable[dict[str, Any]] = ({name: value} for value in columns[name])
-            else:
+                values = ({name: value} for value in columns[name])
+            elif names:
                 rows_values = zip(*(columns[name] for name in names), strict=True)
                 values = (dict(zip(names, row, strict=True)) for row in rows_values)
+            else:
+                values = ({} for _ in keys)
             return (
                 GraphResult(key, example, row_values, {}, (), lineage)
                 for key, example, row_values, lineage in zip(
-                    keys, examples, values if names else ({} for _ in keys), lineages, strict=True
+                    keys, examples, values, lineages, strict=True
                 )
             )
         results = []
